@@ -1,0 +1,23 @@
+//! tern's domain: the plain data and rules of a migration, with no I/O.
+//!
+//! This crate owns source/destination node specs, the region table that turns an OMS
+//! `cloud_type` + `region` into an endpoint, the overwrite / consistency / bandwidth policies,
+//! and the per-object outcomes the engine reports. It must not depend on sqlx, axum or OpenDAL:
+//! storage lives in `tern-engine`, persistence in `tern-store`, HTTP in `tern-server`.
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod node;
+pub mod outcome;
+pub mod policy;
+pub mod region;
+pub mod secret;
+pub mod selection;
+
+pub use error::{Error, ErrorKind, Result};
+pub use node::{CloudType, Credentials, NodeSpec};
+pub use outcome::{Counters, FailureCode, ObjectOutcome, Outcome, SkipReason, Verification};
+pub use policy::{BandwidthPolicy, BandwidthWindow, ConsistencyCheck, OverwriteMode};
+pub use region::{Protocol, RegionEntry, RegionTable};
+pub use secret::Secret;
+pub use selection::{ListFileSpec, SourceSelection};

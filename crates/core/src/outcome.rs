@@ -1,0 +1,236 @@
+//! What happened to each object, and the counters that sum them up.
+//!
+//! The engine emits one [`ObjectOutcome`] per listed object; the scheduler persists them. Counters
+//! obey invariant 1 of DESIGN.md: `succeeded + skipped + failed = total` once a run ends.
+
+use std::fmt;
+
+/// Why an object was not copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// The destination already holds the key and the policy is `NO_OVERWRITE`.
+    Exists,
+    /// The destination copy compares equal under the overwrite policy.
+    Unchanged,
+    /// The destination copy compares equal by size and last-modified because CRC64 was missing.
+    UnchangedCrc64Unavailable,
+    /// The source object is older than `migrate_since`.
+    OlderThanSince,
+}
+
+impl SkipReason {
+    /// A stable lowercase word for reports and object lists.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Exists => "exists",
+            SkipReason::Unchanged => "unchanged",
+            SkipReason::UnchangedCrc64Unavailable => {
+                "unchanged (crc64 unavailable; compared size and last-modified)"
+            }
+            SkipReason::OlderThanSince => "older than migrate_since",
+        }
+    }
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a successful copy was checked (DESIGN.md invariant 5: never degrades silently).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification {
+    /// `no_check`: the transfer completed; nothing else was compared.
+    NotChecked,
+    /// Bytes written equal the source size and the destination is not older than the source.
+    SizeLastModified,
+    /// As [`Verification::SizeLastModified`], and the destination's ETag equals the MD5 of the bytes sent.
+    SizeAndMd5,
+    /// The CRC64 of the bytes read equals the CRC64 the source declared.
+    Crc64,
+    /// `crc64` was asked for but the source declared none; size and last-modified were checked.
+    Crc64UnavailableSizeLastModified,
+}
+
+impl Verification {
+    /// A stable lowercase word for the ledger and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verification::NotChecked => "no_check",
+            Verification::SizeLastModified => "size_last_modified",
+            Verification::SizeAndMd5 => "size_md5",
+            Verification::Crc64 => "crc64",
+            Verification::Crc64UnavailableSizeLastModified => {
+                "crc64_unavailable_size_last_modified"
+            }
+        }
+    }
+}
+
+/// Why one object failed, as the OMS `TRF.xxxx` migration-failure codes (REFERENCE.md §3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureCode {
+    /// TRF.0012: the source object does not exist (a list-file key, or deleted after listing).
+    SourceNotFound,
+    /// TRF.0152: the source refused access.
+    SourcePermissionDenied,
+    /// TRF.0155: the source bucket does not exist.
+    SourceBucketNotFound,
+    /// TRF.0051: the destination refused access.
+    DestinationPermissionDenied,
+    /// TRF.0058: the destination bucket does not exist.
+    DestinationBucketNotFound,
+    /// TRF.0060: the destination key is too long.
+    DestinationKeyTooLong,
+    /// TRF.0061: the destination failed the write.
+    DestinationError,
+    /// TRF.0062: the bytes at the destination do not match what was read.
+    VerificationFailed,
+    /// TRF.0001: anything else, after retries.
+    Internal,
+}
+
+impl FailureCode {
+    /// The OMS code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureCode::SourceNotFound => "TRF.0012",
+            FailureCode::SourcePermissionDenied => "TRF.0152",
+            FailureCode::SourceBucketNotFound => "TRF.0155",
+            FailureCode::DestinationPermissionDenied => "TRF.0051",
+            FailureCode::DestinationBucketNotFound => "TRF.0058",
+            FailureCode::DestinationKeyTooLong => "TRF.0060",
+            FailureCode::DestinationError => "TRF.0061",
+            FailureCode::VerificationFailed => "TRF.0062",
+            FailureCode::Internal => "TRF.0001",
+        }
+    }
+}
+
+impl fmt::Display for FailureCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The end state of one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Copied and verified.
+    Succeeded {
+        /// How the copy was checked.
+        verification: Verification,
+        /// CRC64-ECMA (as Aliyun/Tencent compute it) of the bytes copied.
+        crc64: u64,
+    },
+    /// Not copied, by policy.
+    Skipped(SkipReason),
+    /// Not copied because of an error that retries did not cure.
+    Failed {
+        /// The OMS failure code.
+        code: FailureCode,
+        /// The storage's own message (never holds a secret).
+        message: String,
+    },
+}
+
+/// One object's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectOutcome {
+    /// Source key.
+    pub key: String,
+    /// Source size in bytes (0 when unknown, e.g. a list-file key that does not exist).
+    pub size: u64,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+/// Object and byte counts of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Objects listed.
+    pub total_num: u64,
+    /// Objects copied.
+    pub successful_num: u64,
+    /// Objects skipped by policy.
+    pub skipped_num: u64,
+    /// Objects that failed.
+    pub failed_num: u64,
+    /// Bytes listed.
+    pub total_size: u64,
+    /// Bytes copied.
+    pub successful_size: u64,
+    /// Bytes skipped.
+    pub skipped_size: u64,
+    /// Bytes of failed objects.
+    pub failed_size: u64,
+}
+
+impl Counters {
+    /// Counts one outcome.
+    pub fn record(&mut self, outcome: &ObjectOutcome) {
+        match outcome.outcome {
+            Outcome::Succeeded { .. } => {
+                self.successful_num += 1;
+                self.successful_size += outcome.size;
+            }
+            Outcome::Skipped(_) => {
+                self.skipped_num += 1;
+                self.skipped_size += outcome.size;
+            }
+            Outcome::Failed { .. } => {
+                self.failed_num += 1;
+                self.failed_size += outcome.size;
+            }
+        }
+    }
+
+    /// Objects that have an outcome.
+    pub fn finished_num(&self) -> u64 {
+        self.successful_num + self.skipped_num + self.failed_num
+    }
+
+    /// Tells whether every listed object has exactly one outcome (invariant 1).
+    pub fn is_balanced(&self) -> bool {
+        self.finished_num() == self.total_num
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_counters_balance_after_each_outcome_kind() {
+        let mut counters = Counters {
+            total_num: 3,
+            total_size: 30,
+            ..Counters::default()
+        };
+        let outcomes = [
+            Outcome::Succeeded {
+                verification: Verification::SizeAndMd5,
+                crc64: 1,
+            },
+            Outcome::Skipped(SkipReason::Unchanged),
+            Outcome::Failed {
+                code: FailureCode::SourceNotFound,
+                message: "gone".into(),
+            },
+        ];
+        for (index, outcome) in outcomes.into_iter().enumerate() {
+            assert!(!counters.is_balanced());
+            counters.record(&ObjectOutcome {
+                key: format!("k{index}"),
+                size: 10,
+                outcome,
+            });
+        }
+        assert!(counters.is_balanced());
+        assert_eq!(
+            counters.successful_size + counters.skipped_size + counters.failed_size,
+            30
+        );
+    }
+}

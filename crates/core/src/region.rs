@@ -1,0 +1,285 @@
+//! The region table: how an OMS `cloud_type` + `region` becomes an endpoint tern can reach.
+//!
+//! OMS requests never carry URLs. The table starts with real public endpoints and is extended by
+//! the config file, which is how a local S3-compatible server becomes a "region" (DESIGN.md).
+
+use crate::{CloudType, Error};
+
+/// The wire protocol spoken to an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// Amazon S3 and S3-compatible services.
+    S3,
+    /// Huawei OBS native.
+    Obs,
+    /// Aliyun OSS native.
+    Oss,
+    /// Tencent COS native.
+    Cos,
+    /// Google Cloud Storage JSON API.
+    Gcs,
+    /// Azure Blob.
+    Azblob,
+    /// Plain HTTP(S) GETs of URLs.
+    Http,
+    /// The local filesystem.
+    Fs,
+}
+
+impl Protocol {
+    /// The protocol a cloud type speaks when the region entry does not override it.
+    pub fn default_for(cloud: CloudType) -> Protocol {
+        match cloud {
+            CloudType::Aws
+            | CloudType::QingCloud
+            | CloudType::KingsoftCloud
+            | CloudType::Baidu
+            | CloudType::Qiniu
+            | CloudType::UCloud => Protocol::S3,
+            CloudType::Aliyun => Protocol::Oss,
+            CloudType::Tencent => Protocol::Cos,
+            CloudType::HuaweiCloud => Protocol::Obs,
+            CloudType::Google => Protocol::Gcs,
+            CloudType::Azure => Protocol::Azblob,
+            CloudType::UrlSource => Protocol::Http,
+            CloudType::Local => Protocol::Fs,
+        }
+    }
+}
+
+/// One row of the region table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegionEntry {
+    /// The vendor.
+    pub cloud_type: CloudType,
+    /// The region name as OMS requests spell it.
+    pub region: String,
+    /// A human description (`show_region_info`).
+    pub description: String,
+    /// Base URL of the storage endpoint.
+    pub endpoint: String,
+    /// The protocol to speak; `None` means [`Protocol::default_for`] the cloud type.
+    pub protocol: Option<Protocol>,
+}
+
+impl RegionEntry {
+    /// The protocol this entry speaks.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+            .unwrap_or_else(|| Protocol::default_for(self.cloud_type))
+    }
+}
+
+/// The table of known regions; later entries override earlier ones with the same key.
+#[derive(Debug, Clone, Default)]
+pub struct RegionTable {
+    entries: Vec<RegionEntry>,
+}
+
+/// Public endpoints tern knows without configuration: (cloud, region, description, endpoint).
+const BUILTIN_REGIONS: &[(CloudType, &str, &str, &str)] = &[
+    (
+        CloudType::Aws,
+        "us-east-1",
+        "US East (N. Virginia)",
+        "https://s3.us-east-1.amazonaws.com",
+    ),
+    (
+        CloudType::Aws,
+        "us-west-2",
+        "US West (Oregon)",
+        "https://s3.us-west-2.amazonaws.com",
+    ),
+    (
+        CloudType::Aws,
+        "eu-west-1",
+        "Europe (Ireland)",
+        "https://s3.eu-west-1.amazonaws.com",
+    ),
+    (
+        CloudType::Aws,
+        "ap-southeast-1",
+        "Asia Pacific (Singapore)",
+        "https://s3.ap-southeast-1.amazonaws.com",
+    ),
+    (
+        CloudType::Aliyun,
+        "oss-cn-hangzhou",
+        "China East 1 (Hangzhou)",
+        "https://oss-cn-hangzhou.aliyuncs.com",
+    ),
+    (
+        CloudType::Aliyun,
+        "oss-cn-beijing",
+        "China North 2 (Beijing)",
+        "https://oss-cn-beijing.aliyuncs.com",
+    ),
+    (
+        CloudType::Aliyun,
+        "oss-cn-shanghai",
+        "China East 2 (Shanghai)",
+        "https://oss-cn-shanghai.aliyuncs.com",
+    ),
+    (
+        CloudType::Tencent,
+        "ap-guangzhou",
+        "South China (Guangzhou)",
+        "https://cos.ap-guangzhou.myqcloud.com",
+    ),
+    (
+        CloudType::Tencent,
+        "ap-beijing",
+        "North China (Beijing)",
+        "https://cos.ap-beijing.myqcloud.com",
+    ),
+    (
+        CloudType::Tencent,
+        "ap-shanghai",
+        "East China (Shanghai)",
+        "https://cos.ap-shanghai.myqcloud.com",
+    ),
+    (
+        CloudType::HuaweiCloud,
+        "cn-north-4",
+        "CN North-Beijing4",
+        "https://obs.cn-north-4.myhuaweicloud.com",
+    ),
+    (
+        CloudType::HuaweiCloud,
+        "cn-east-3",
+        "CN East-Shanghai1",
+        "https://obs.cn-east-3.myhuaweicloud.com",
+    ),
+    (
+        CloudType::HuaweiCloud,
+        "cn-south-1",
+        "CN South-Guangzhou",
+        "https://obs.cn-south-1.myhuaweicloud.com",
+    ),
+    (
+        CloudType::HuaweiCloud,
+        "ap-southeast-1",
+        "CN-Hong Kong",
+        "https://obs.ap-southeast-1.myhuaweicloud.com",
+    ),
+    (
+        CloudType::Google,
+        "global",
+        "Google Cloud Storage",
+        "https://storage.googleapis.com",
+    ),
+    (
+        CloudType::Azure,
+        "global",
+        "Azure Blob Storage",
+        "https://{account}.blob.core.windows.net",
+    ),
+    (
+        CloudType::QingCloud,
+        "pek3b",
+        "Beijing 3B",
+        "https://s3.pek3b.qingstor.com",
+    ),
+    (
+        CloudType::KingsoftCloud,
+        "cn-beijing-6",
+        "Beijing 6",
+        "https://ks3-cn-beijing.ksyuncs.com",
+    ),
+    (
+        CloudType::Baidu,
+        "bj",
+        "Beijing",
+        "https://s3.bj.bcebos.com",
+    ),
+    (
+        CloudType::Qiniu,
+        "cn-east-1",
+        "East China",
+        "https://s3.cn-east-1.qiniucs.com",
+    ),
+    (
+        CloudType::UCloud,
+        "cn-bj",
+        "Beijing",
+        "https://s3-cn-bj.ufileos.com",
+    ),
+];
+
+impl RegionTable {
+    /// The table with tern's built-in public endpoints.
+    pub fn builtin() -> Self {
+        let entries = BUILTIN_REGIONS
+            .iter()
+            .map(|(cloud, region, description, endpoint)| RegionEntry {
+                cloud_type: *cloud,
+                region: (*region).to_owned(),
+                description: (*description).to_owned(),
+                endpoint: (*endpoint).to_owned(),
+                protocol: None,
+            })
+            .collect();
+        RegionTable { entries }
+    }
+
+    /// Adds or replaces an entry (config-file regions override built-in ones).
+    pub fn insert(&mut self, entry: RegionEntry) {
+        self.entries
+            .retain(|e| !(e.cloud_type == entry.cloud_type && e.region == entry.region));
+        self.entries.push(entry);
+    }
+
+    /// Finds the entry for a cloud and region, or says which field is wrong.
+    pub fn lookup(&self, cloud: CloudType, region: &str) -> Result<&RegionEntry, Error> {
+        self.entries
+            .iter()
+            .find(|e| e.cloud_type == cloud && e.region == region)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "region",
+                    format!("region {region:?} is not known for cloud type {cloud}"),
+                )
+            })
+    }
+
+    /// Every entry, in table order.
+    pub fn entries(&self) -> &[RegionEntry] {
+        &self.entries
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_config_region_overrides_builtin() {
+        let mut table = RegionTable::builtin();
+        table.insert(RegionEntry {
+            cloud_type: CloudType::HuaweiCloud,
+            region: "cn-north-4".into(),
+            description: "local".into(),
+            endpoint: "http://127.0.0.1:8333".into(),
+            protocol: Some(Protocol::S3),
+        });
+        let entry = table.lookup(CloudType::HuaweiCloud, "cn-north-4").unwrap();
+        assert_eq!(entry.endpoint, "http://127.0.0.1:8333");
+        assert_eq!(entry.protocol(), Protocol::S3);
+        assert_eq!(
+            table
+                .lookup(CloudType::Aliyun, "oss-cn-hangzhou")
+                .unwrap()
+                .protocol(),
+            Protocol::Oss
+        );
+    }
+
+    #[test]
+    fn test_unknown_region_names_the_field() {
+        let err = RegionTable::builtin()
+            .lookup(CloudType::Aws, "mars-1")
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidField { ref field, .. } if field == "region"));
+    }
+}

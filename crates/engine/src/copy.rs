@@ -1,0 +1,362 @@
+//! Copying one object: stream from the source, checksum on the way, write, verify.
+//!
+//! Objects up to one part size are read whole (bounded by the part size) and written with one
+//! PUT, so tern knows their CRC64 before the write and stores it as `tern-crc64` metadata; the
+//! PUT's ETag is checked against the MD5 of the bytes sent. Larger objects stream through a
+//! multipart writer that uploads `part_concurrency` parts at once; S3 fixes metadata when the
+//! upload starts, so their CRC64 is stored only when the source declared one up front (it is
+//! then verified against the bytes read), and is always reported in the outcome.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use md5::{Digest, Md5};
+use opendal::{Buffer, Metadata, Operator};
+use tern_core::{ConsistencyCheck, FailureCode, Verification};
+
+use crate::error::{failure_code, Side};
+use crate::listing::{object_meta, CRC64_METADATA_KEY};
+use crate::storage::Storage;
+use crate::throttle::Throttle;
+
+/// Knobs of one object copy.
+#[derive(Debug, Clone, Copy)]
+pub struct CopyOptions {
+    /// Part size for multipart uploads; objects up to this size go in one PUT.
+    pub part_size: usize,
+    /// Parts of one object uploaded (and read) at once.
+    pub part_concurrency: usize,
+    /// Copy user metadata too (Content-Type is always copied).
+    pub metadata: bool,
+    /// How to verify.
+    pub check: ConsistencyCheck,
+}
+
+/// A finished copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Copied {
+    /// Bytes written.
+    pub bytes: u64,
+    /// CRC64-ECMA of the bytes written.
+    pub crc64: u64,
+    /// How the copy was verified.
+    pub verification: Verification,
+}
+
+/// Why a copy failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyFailure {
+    /// OMS failure code.
+    pub code: FailureCode,
+    /// Message from the storage or the check.
+    pub message: String,
+}
+
+impl CopyFailure {
+    fn storage(side: Side, err: &opendal::Error) -> Self {
+        CopyFailure {
+            code: failure_code(side, err),
+            message: err.to_string(),
+        }
+    }
+
+    fn verification(message: String) -> Self {
+        CopyFailure {
+            code: FailureCode::VerificationFailed,
+            message,
+        }
+    }
+}
+
+/// What every copy of a run shares.
+#[derive(Debug, Clone, Copy)]
+pub struct CopyContext<'a> {
+    /// Where objects are read.
+    pub source: &'a Storage,
+    /// Where objects are written.
+    pub destination: &'a Storage,
+    /// Copy knobs.
+    pub options: CopyOptions,
+    /// The run's bandwidth limit.
+    pub throttle: &'a Throttle,
+    /// Bytes read so far, for progress reports.
+    pub progress: &'a AtomicU64,
+}
+
+/// Copies `key` from the source to `dst_key` at the destination.
+pub async fn copy_object(
+    ctx: CopyContext<'_>,
+    key: &str,
+    dst_key: &str,
+    listed_size: u64,
+) -> Result<Copied, CopyFailure> {
+    let CopyContext {
+        source,
+        destination,
+        options,
+        throttle,
+        progress,
+    } = ctx;
+    let multipart = listed_size > options.part_size as u64;
+    let mut reader = source.operator().reader_with(key);
+    if multipart {
+        reader = reader
+            .chunk(options.part_size)
+            .concurrent(options.part_concurrency);
+    }
+    let reader = reader
+        .await
+        .map_err(|err| CopyFailure::storage(Side::Source, &err))?;
+    let mut stream = reader
+        .into_stream(..)
+        .await
+        .map_err(|err| CopyFailure::storage(Side::Source, &err))?;
+    // The GET's own headers: Content-Type and user metadata without an extra HEAD. Services
+    // that return none (the filesystem) leave both unset.
+    let source_meta: Option<Metadata> = match stream.metadata().await {
+        Ok(meta) => Some(meta),
+        Err(err) if err.kind() == opendal::ErrorKind::Unsupported => None,
+        Err(err) => return Err(CopyFailure::storage(Side::Source, &err)),
+    };
+    let declared_crc64 = source_meta.as_ref().and_then(|m| object_meta(m).crc64);
+    let expected_size = source_meta
+        .as_ref()
+        .map(|m| m.content_length())
+        .filter(|size| *size > 0 || listed_size == 0)
+        .unwrap_or(listed_size);
+    let plan = WritePlan::new(
+        destination.operator(),
+        source_meta.as_ref(),
+        options.metadata,
+    );
+
+    let mut crc = crc64fast::Digest::new();
+    let mut bytes_read: u64 = 0;
+    let written = if multipart {
+        let mut user_metadata = plan.user_metadata.clone();
+        if let (Some(crc64), Some(meta)) = (declared_crc64, user_metadata.as_mut()) {
+            meta.insert(CRC64_METADATA_KEY.to_owned(), format!("{crc64:016x}"));
+        }
+        let mut writer = destination
+            .operator()
+            .writer_with(dst_key)
+            .chunk(options.part_size)
+            .concurrent(options.part_concurrency);
+        if let Some(content_type) = &plan.content_type {
+            writer = writer.content_type(content_type);
+        }
+        if let Some(meta) = user_metadata {
+            writer = writer.user_metadata(meta);
+        }
+        let mut writer = writer
+            .await
+            .map_err(|err| CopyFailure::storage(Side::Destination, &err))?;
+        let streamed: Result<(), CopyFailure> = async {
+            while let Some(buffer) = stream
+                .try_next()
+                .await
+                .map_err(|err| CopyFailure::storage(Side::Source, &err))?
+            {
+                account(&buffer, &mut crc, &mut bytes_read, throttle, progress).await;
+                writer
+                    .write(buffer)
+                    .await
+                    .map_err(|err| CopyFailure::storage(Side::Destination, &err))?;
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(failure) = streamed {
+            // Abort so that no half-finished multipart upload lingers at the destination.
+            let _ = writer.abort().await;
+            return Err(failure);
+        }
+        writer
+            .close()
+            .await
+            .map_err(|err| CopyFailure::storage(Side::Destination, &err))?;
+        WriteResult { etag_md5: None }
+    } else {
+        let mut chunks: Vec<Bytes> = Vec::new();
+        let mut md5 = Md5::new();
+        while let Some(buffer) = stream
+            .try_next()
+            .await
+            .map_err(|err| CopyFailure::storage(Side::Source, &err))?
+        {
+            account(&buffer, &mut crc, &mut bytes_read, throttle, progress).await;
+            for chunk in buffer {
+                md5.update(&chunk);
+                chunks.push(chunk);
+            }
+        }
+        let mut user_metadata = plan.user_metadata.clone();
+        if let Some(meta) = user_metadata.as_mut() {
+            meta.insert(
+                CRC64_METADATA_KEY.to_owned(),
+                format!("{:016x}", crc.sum64()),
+            );
+        }
+        let mut write = destination
+            .operator()
+            .write_with(dst_key, Buffer::from(chunks));
+        if let Some(content_type) = &plan.content_type {
+            write = write.content_type(content_type);
+        }
+        if let Some(meta) = user_metadata {
+            write = write.user_metadata(meta);
+        }
+        let meta = write
+            .await
+            .map_err(|err| CopyFailure::storage(Side::Destination, &err))?;
+        let sent_md5 = hex::encode(md5.finalize());
+        WriteResult {
+            etag_md5: Some((meta.etag().map(str::to_owned), sent_md5)),
+        }
+    };
+    let crc64 = crc.sum64();
+    let verification = verify(
+        destination,
+        dst_key,
+        options.check,
+        Observed {
+            expected_size,
+            bytes_read,
+            declared_crc64,
+            crc64,
+            multipart,
+            written,
+        },
+    )
+    .await?;
+    Ok(Copied {
+        bytes: bytes_read,
+        crc64,
+        verification,
+    })
+}
+
+async fn account(
+    buffer: &Buffer,
+    crc: &mut crc64fast::Digest,
+    bytes_read: &mut u64,
+    throttle: &Throttle,
+    progress: &AtomicU64,
+) {
+    let len = buffer.len() as u64;
+    throttle.consume(len).await;
+    for chunk in buffer.clone() {
+        crc.write(&chunk);
+    }
+    *bytes_read += len;
+    progress.fetch_add(len, Ordering::Relaxed);
+}
+
+/// The headers to write, limited to what the destination service can store.
+struct WritePlan {
+    content_type: Option<String>,
+    /// `None` when the destination cannot store user metadata.
+    user_metadata: Option<HashMap<String, String>>,
+}
+
+impl WritePlan {
+    fn new(destination: &Operator, source: Option<&Metadata>, copy_metadata: bool) -> Self {
+        let capability = destination.info().capability();
+        let content_type = source
+            .and_then(|m| m.content_type())
+            .filter(|_| capability.write_with_content_type)
+            .map(str::to_owned);
+        let user_metadata = capability.write_with_user_metadata.then(|| {
+            let mut meta: HashMap<String, String> = HashMap::new();
+            if copy_metadata {
+                if let Some(source_meta) = source.and_then(|m| m.user_metadata()) {
+                    for (name, value) in source_meta {
+                        if name != CRC64_METADATA_KEY {
+                            meta.insert(name.to_string(), value.to_string());
+                        }
+                    }
+                }
+            }
+            meta
+        });
+        WritePlan {
+            content_type,
+            user_metadata,
+        }
+    }
+}
+
+struct WriteResult {
+    /// For single PUTs: the ETag returned and the MD5 of the bytes sent.
+    etag_md5: Option<(Option<String>, String)>,
+}
+
+struct Observed {
+    expected_size: u64,
+    bytes_read: u64,
+    declared_crc64: Option<u64>,
+    crc64: u64,
+    multipart: bool,
+    written: WriteResult,
+}
+
+/// Checks the copy as `check` asks and names what was actually compared.
+async fn verify(
+    destination: &Storage,
+    dst_key: &str,
+    check: ConsistencyCheck,
+    observed: Observed,
+) -> Result<Verification, CopyFailure> {
+    if check == ConsistencyCheck::NoCheck {
+        return Ok(Verification::NotChecked);
+    }
+    if observed.bytes_read != observed.expected_size {
+        return Err(CopyFailure::verification(format!(
+            "read {} bytes but the source announced {}",
+            observed.bytes_read, observed.expected_size
+        )));
+    }
+    let mut verification = Verification::SizeLastModified;
+    match &observed.written.etag_md5 {
+        Some((Some(etag), sent_md5)) => {
+            let etag = etag.trim_matches('"').to_ascii_lowercase();
+            // Only a plain 32-hex ETag is an MD5; anything else (SSE-KMS, composite) proves nothing.
+            if etag.len() == 32 && etag.bytes().all(|b| b.is_ascii_hexdigit()) {
+                if &etag != sent_md5 {
+                    return Err(CopyFailure::verification(format!(
+                        "destination ETag {etag} differs from the MD5 {sent_md5} of the bytes sent"
+                    )));
+                }
+                verification = Verification::SizeAndMd5;
+            }
+        }
+        _ if observed.multipart => {
+            let stored = destination
+                .operator()
+                .stat(dst_key)
+                .await
+                .map_err(|err| CopyFailure::storage(Side::Destination, &err))?;
+            if stored.content_length() != observed.bytes_read {
+                return Err(CopyFailure::verification(format!(
+                    "destination holds {} bytes, {} were sent",
+                    stored.content_length(),
+                    observed.bytes_read
+                )));
+            }
+        }
+        _ => {}
+    }
+    if check == ConsistencyCheck::Crc64 {
+        return match observed.declared_crc64 {
+            Some(declared) if declared == observed.crc64 => Ok(Verification::Crc64),
+            Some(declared) => Err(CopyFailure::verification(format!(
+                "CRC64 of the bytes read {:016x} differs from the source's {declared:016x}",
+                observed.crc64
+            ))),
+            None => Ok(Verification::Crc64UnavailableSizeLastModified),
+        };
+    }
+    Ok(verification)
+}

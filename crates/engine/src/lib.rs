@@ -1,0 +1,30 @@
+//! tern's migration engine: list, compare, copy, verify and throttle, over Apache OpenDAL.
+//!
+//! This is the only crate that imports OpenDAL. It depends on `tern-core` alone and knows nothing
+//! of persistence: a [`Migration`] streams [`Event`]s (one `Finished` outcome per listed object)
+//! that the caller counts, prints or stores.
+//!
+//! Data flow: [`listing`] streams the source (prefixes, named keys, list files) → [`march`] pairs
+//! each object with the destination's copy (merged listings, or a HEAD when listings cannot
+//! answer) → [`compare::decide`] applies the overwrite policy → [`copy`] streams the bytes with a
+//! CRC64 on the way and verifies by the consistency check → [`run`] bounds the objects in flight.
+//! Retries of temporary storage errors happen in OpenDAL's retry layer ([`storage`]).
+#![deny(missing_docs)]
+
+pub mod compare;
+pub mod copy;
+pub mod error;
+pub mod listing;
+pub mod location;
+pub mod march;
+pub mod run;
+pub mod storage;
+pub mod throttle;
+
+pub use compare::{decide, Decision, ObjectMeta};
+pub use error::{Error, Result};
+pub use listing::Selection;
+pub use location::Location;
+pub use run::{run_collecting, Event, Migration, MigrationOptions, Summary};
+pub use storage::Storage;
+pub use throttle::Throttle;

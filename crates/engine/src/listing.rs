@@ -1,0 +1,312 @@
+//! Listing the source as a stream, page by page, never holding the whole key space.
+
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use opendal::{Entry, Metadata};
+use tern_core::FailureCode;
+
+use crate::compare::ObjectMeta;
+use crate::error::{failure_code, Error, Result, Side};
+use crate::storage::Storage;
+
+/// The user-metadata name under which tern stores the CRC64 it computed while copying.
+pub const CRC64_METADATA_KEY: &str = "tern-crc64";
+/// Longest line a list file may hold (OMS TRF.0018).
+pub const MAX_LIST_LINE: usize = 65_535;
+
+/// One object found at the source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceObject {
+    /// Key relative to the source root.
+    pub key: String,
+    /// Size, time and checksum.
+    pub meta: ObjectMeta,
+}
+
+/// One item of the source listing: an object, or a key that was asked for but is not there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listed {
+    /// The object exists.
+    Found(SourceObject),
+    /// A key named explicitly (object list, list file) that could not be found or read.
+    Missing {
+        /// The key.
+        key: String,
+        /// Why it failed.
+        code: FailureCode,
+        /// The storage's message.
+        message: String,
+    },
+}
+
+/// Which source objects a run covers, resolved to live storage.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    /// Every key under each prefix (`""` = everything under the root).
+    Prefixes(Vec<String>),
+    /// Exact keys; a key ending in `/` means everything below it.
+    Objects(Vec<String>),
+    /// The URL-encoded keys listed one per line in a file.
+    ListFile {
+        /// Where the list file is.
+        storage: Storage,
+        /// Its path.
+        path: String,
+    },
+}
+
+/// Converts OpenDAL metadata into what the comparison needs.
+pub fn object_meta(meta: &Metadata) -> ObjectMeta {
+    ObjectMeta {
+        size: meta.content_length(),
+        last_modified_ms: meta
+            .last_modified()
+            .map(|t| jiff_millis(std::time::SystemTime::from(t))),
+        crc64: meta
+            .user_metadata()
+            .and_then(|m| m.get(CRC64_METADATA_KEY))
+            .and_then(|v| u64::from_str_radix(v, 16).ok()),
+    }
+}
+
+fn jiff_millis(time: std::time::SystemTime) -> i64 {
+    match time.duration_since(std::time::UNIX_EPOCH) {
+        Ok(after) => after.as_millis() as i64,
+        Err(before) => -(before.duration().as_millis() as i64),
+    }
+}
+
+/// Drops prefixes covered by a shorter one, so that no key is listed twice, and sorts them.
+pub fn disjoint_prefixes(prefixes: &[String]) -> Vec<String> {
+    let mut sorted: Vec<String> = prefixes.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    let mut kept: Vec<String> = Vec::with_capacity(sorted.len());
+    for prefix in sorted {
+        if !kept
+            .iter()
+            .any(|shorter| prefix.starts_with(shorter.as_str()))
+        {
+            kept.push(prefix);
+        }
+    }
+    kept
+}
+
+/// Lists every object under `prefix`, recursively, in the storage's own order.
+pub async fn list_prefix(
+    storage: &Storage,
+    prefix: &str,
+) -> Result<BoxStream<'static, Result<SourceObject>>> {
+    let lister = storage
+        .operator()
+        .lister_with(prefix)
+        .recursive(true)
+        .await
+        .map_err(|source| list_error(storage, prefix, source))?;
+    let context = format!("listing {} prefix {prefix:?}", storage.describe());
+    let prefix = prefix.to_owned();
+    Ok(lister
+        .map_err(move |source| Error::Storage {
+            context: context.clone(),
+            code: failure_code(Side::Source, &source),
+            source,
+        })
+        .try_filter_map(move |entry: Entry| {
+            let keep = entry.metadata().is_file() && entry.path().starts_with(prefix.as_str());
+            let found = keep.then(|| SourceObject {
+                meta: object_meta(entry.metadata()),
+                key: entry.path().to_owned(),
+            });
+            futures::future::ready(Ok(found))
+        })
+        .boxed())
+}
+
+fn list_error(storage: &Storage, prefix: &str, source: opendal::Error) -> Error {
+    Error::Storage {
+        context: format!("listing {} prefix {prefix:?}", storage.describe()),
+        code: failure_code(Side::Source, &source),
+        source,
+    }
+}
+
+/// Looks one named key up at the source.
+pub async fn stat_key(storage: &Storage, key: String) -> Listed {
+    match storage.operator().stat(&key).await {
+        Ok(meta) if meta.is_file() => Listed::Found(SourceObject {
+            meta: object_meta(&meta),
+            key,
+        }),
+        Ok(_) => Listed::Missing {
+            key,
+            code: FailureCode::SourceNotFound,
+            message: "the key names a directory, not an object".to_owned(),
+        },
+        Err(err) => Listed::Missing {
+            key,
+            code: failure_code(Side::Source, &err),
+            message: err.to_string(),
+        },
+    }
+}
+
+/// Streams the keys of a list file: one URL-encoded key per line, blank lines ignored.
+pub async fn list_file_keys(
+    storage: &Storage,
+    path: &str,
+) -> Result<BoxStream<'static, Result<String>>> {
+    let storage_error = |source: opendal::Error| Error::Storage {
+        context: format!("reading list file {path:?} from {}", storage.describe()),
+        code: FailureCode::Internal,
+        source,
+    };
+    let reader = storage
+        .operator()
+        .reader(path)
+        .await
+        .map_err(storage_error)?;
+    let bytes = reader.into_bytes_stream(..).await.map_err(storage_error)?;
+    let path = path.to_owned();
+    let lines = stream::try_unfold(
+        (bytes, Vec::<u8>::new(), false),
+        move |(mut bytes, mut carry, mut ended)| {
+            let path = path.clone();
+            async move {
+                loop {
+                    if let Some(newline) = carry.iter().position(|b| *b == b'\n') {
+                        let line: Vec<u8> = carry.drain(..=newline).collect();
+                        return Ok(Some((line, (bytes, carry, ended))));
+                    }
+                    if carry.len() > MAX_LIST_LINE {
+                        return Err(list_line_error(&path, "a line is longer than 65535 bytes"));
+                    }
+                    if ended {
+                        if carry.is_empty() {
+                            return Ok(None);
+                        }
+                        let line = std::mem::take(&mut carry);
+                        return Ok(Some((line, (bytes, carry, ended))));
+                    }
+                    match bytes.next().await {
+                        Some(Ok(chunk)) => carry.extend_from_slice(&chunk),
+                        Some(Err(err)) => {
+                            return Err(list_line_error(&path, &format!("read failed: {err}")))
+                        }
+                        None => ended = true,
+                    }
+                }
+            }
+        },
+    );
+    Ok(lines
+        .try_filter_map(|line| futures::future::ready(decode_list_line(&line)))
+        .boxed())
+}
+
+fn list_line_error(path: &str, reason: &str) -> Error {
+    Error::invalid("list_file", format!("{path:?}: {reason}"))
+}
+
+/// Decodes one list-file line into a key; `None` for a blank line.
+fn decode_list_line(line: &[u8]) -> Result<Option<String>> {
+    let text = std::str::from_utf8(line)
+        .map_err(|_| Error::invalid("list_file", "a line is not UTF-8"))?
+        .trim_end_matches(['\n', '\r']);
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let key = percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .map_err(|_| {
+            Error::invalid(
+                "list_file",
+                format!("line {text:?} does not decode to UTF-8"),
+            )
+        })?;
+    Ok(Some(key.into_owned()))
+}
+
+/// Streams the selection as [`Listed`] items. Prefix listings stay in storage order; named keys are
+/// looked up `checkers` at a time, in the order given.
+pub async fn list_selection(
+    storage: &Storage,
+    selection: &Selection,
+    checkers: usize,
+) -> Result<BoxStream<'static, Result<Listed>>> {
+    match selection {
+        Selection::Prefixes(prefixes) => {
+            let mut streams = Vec::new();
+            for prefix in disjoint_prefixes(prefixes) {
+                streams.push(list_prefix(storage, &prefix).await?);
+            }
+            Ok(stream::iter(streams)
+                .flatten()
+                .map_ok(Listed::Found)
+                .boxed())
+        }
+        Selection::Objects(keys) => {
+            let storage = storage.clone();
+            let keys = keys.clone();
+            let items = stream::iter(keys)
+                .map(move |key| {
+                    let storage = storage.clone();
+                    async move {
+                        if key.ends_with('/') {
+                            let listed = list_prefix(&storage, &key).await?;
+                            Ok::<_, Error>(listed.map_ok(Listed::Found).boxed())
+                        } else {
+                            let one = stat_key(&storage, key).await;
+                            Ok(stream::once(async move { Ok(one) }).boxed())
+                        }
+                    }
+                })
+                .buffered(checkers.max(1))
+                .try_flatten();
+            Ok(items.boxed())
+        }
+        Selection::ListFile {
+            storage: list_storage,
+            path,
+        } => {
+            let keys = list_file_keys(list_storage, path).await?;
+            let storage = storage.clone();
+            Ok(keys
+                .map_ok(move |key| {
+                    let storage = storage.clone();
+                    async move { Ok(stat_key(&storage, key).await) }
+                })
+                .try_buffered(checkers.max(1))
+                .boxed())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_disjoint_prefixes_drop_covered_and_duplicates() {
+        let given = ["b/", "a", "ab/", "a", "c/d/", "c/"].map(String::from);
+        assert_eq!(disjoint_prefixes(&given), vec!["a", "b/", "c/"]);
+        assert_eq!(disjoint_prefixes(&[String::new(), "x/".into()]), vec![""]);
+    }
+
+    #[test]
+    fn test_decode_list_line() {
+        assert_eq!(
+            decode_list_line(b"a%20b%2Bc\r\n").unwrap().as_deref(),
+            Some("a b+c")
+        );
+        assert_eq!(
+            decode_list_line(b"plain/key.txt\n").unwrap().as_deref(),
+            Some("plain/key.txt")
+        );
+        assert_eq!(decode_list_line(b"  \r\n").unwrap(), None);
+        assert_eq!(
+            decode_list_line("caf%C3%A9".as_bytes()).unwrap().as_deref(),
+            Some("café")
+        );
+        assert!(decode_list_line(b"%FF").is_err());
+    }
+}

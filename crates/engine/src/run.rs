@@ -1,0 +1,403 @@
+//! One migration run: list → pair with the destination → decide → copy → verify, streaming.
+//!
+//! The run never holds the listing: items flow through a bounded pipeline of `transfers` objects
+//! in flight (each spawned on the runtime so checksums use every core). Every listed object ends
+//! in exactly one [`Event::Finished`] (or [`Event::Planned`] in a dry run), so a consumer that
+//! persists events keeps invariant 1 of DESIGN.md.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use futures::stream::{self, StreamExt, TryStreamExt};
+use tern_core::{
+    ConsistencyCheck, Counters, FailureCode, ObjectOutcome, Outcome, OverwriteMode, SkipReason,
+};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::compare::{decide, Decision, ObjectMeta};
+use crate::copy::{copy_object, CopyContext, CopyOptions};
+use crate::error::{failure_code, Error, Result, Side};
+use crate::listing::{list_selection, object_meta, Listed, Selection, SourceObject};
+use crate::march::{can_march, list_destination, merge, DstState};
+use crate::storage::Storage;
+use crate::throttle::Throttle;
+
+/// Objects copied at once by default.
+pub const DEFAULT_TRANSFERS: usize = 32;
+/// Named keys looked up at once by default.
+pub const DEFAULT_CHECKERS: usize = 16;
+/// Default multipart part size (8 MiB): objects up to it go in one PUT.
+pub const DEFAULT_PART_SIZE: usize = 8 * 1024 * 1024;
+/// Parts of one large object in flight by default.
+pub const DEFAULT_PART_CONCURRENCY: usize = 4;
+
+/// How a run behaves.
+#[derive(Debug, Clone)]
+pub struct MigrationOptions {
+    /// What to do with keys the destination already has.
+    pub overwrite: OverwriteMode,
+    /// How copies are verified.
+    pub check: ConsistencyCheck,
+    /// Skip source objects last modified before this (Unix milliseconds).
+    pub since_ms: Option<i64>,
+    /// Copy user metadata too.
+    pub metadata: bool,
+    /// Objects in flight.
+    pub transfers: usize,
+    /// Named keys looked up at once.
+    pub checkers: usize,
+    /// Multipart part size in bytes.
+    pub part_size: usize,
+    /// Parts of one object in flight.
+    pub part_concurrency: usize,
+    /// List and compare only; report what would be copied.
+    pub dry_run: bool,
+}
+
+impl Default for MigrationOptions {
+    fn default() -> Self {
+        MigrationOptions {
+            overwrite: OverwriteMode::default(),
+            check: ConsistencyCheck::default(),
+            since_ms: None,
+            metadata: false,
+            transfers: DEFAULT_TRANSFERS,
+            checkers: DEFAULT_CHECKERS,
+            part_size: DEFAULT_PART_SIZE,
+            part_concurrency: DEFAULT_PART_CONCURRENCY,
+            dry_run: false,
+        }
+    }
+}
+
+/// What a run reports as it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// An object (or named key) entered the run.
+    Listed {
+        /// Source key.
+        key: String,
+        /// Source size (0 for a key that was not found).
+        size: u64,
+    },
+    /// Dry run only: what would happen to a found object.
+    Planned {
+        /// Source key.
+        key: String,
+        /// Source size.
+        size: u64,
+        /// The verdict.
+        decision: Decision,
+    },
+    /// An object's final outcome.
+    Finished(ObjectOutcome),
+}
+
+/// The totals of a finished run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Object and byte counters (in a dry run, successful ones stay zero).
+    pub counters: Counters,
+    /// Dry run: objects that would be copied.
+    pub would_copy_num: u64,
+    /// Dry run: bytes that would be copied.
+    pub would_copy_size: u64,
+}
+
+/// A configured migration from one storage to another.
+#[derive(Debug, Clone)]
+pub struct Migration {
+    /// Where objects come from.
+    pub source: Storage,
+    /// Where they go.
+    pub destination: Storage,
+    /// Which source objects.
+    pub selection: Selection,
+    /// Prepended to every key at the destination (OMS `save_prefix`).
+    pub dst_prefix: String,
+    /// Behaviour.
+    pub options: MigrationOptions,
+    /// Shared bandwidth limit; replace its policy to change a running task's limit.
+    pub throttle: Arc<Throttle>,
+    /// Bytes read so far across all transfers.
+    pub progress_bytes: Arc<AtomicU64>,
+}
+
+/// What one pipeline slot produced.
+enum Step {
+    Finished(ObjectOutcome),
+    Planned {
+        key: String,
+        size: u64,
+        decision: Decision,
+    },
+}
+
+impl Migration {
+    /// A migration with default options and no bandwidth limit.
+    pub fn new(source: Storage, destination: Storage, selection: Selection) -> Self {
+        Migration {
+            source,
+            destination,
+            selection,
+            dst_prefix: String::new(),
+            options: MigrationOptions::default(),
+            throttle: Arc::new(Throttle::unlimited()),
+            progress_bytes: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Runs to the end (or until `cancel`), sending every event to `events`.
+    ///
+    /// Errors are run-fatal only (unreadable listing, bad list file, cancellation); per-object
+    /// failures are [`Outcome::Failed`] events. A dropped receiver does not stop the run.
+    pub async fn run(
+        &self,
+        events: mpsc::Sender<Event>,
+        cancel: CancellationToken,
+    ) -> Result<Summary> {
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => Err(Error::Cancelled),
+            summary = self.run_to_end(events) => summary,
+        }
+    }
+
+    async fn run_to_end(&self, events: mpsc::Sender<Event>) -> Result<Summary> {
+        let listed = list_selection(&self.source, &self.selection, self.options.checkers).await?;
+        let paired = if can_march(&self.source, &self.destination, &self.selection) {
+            let Selection::Prefixes(prefixes) = &self.selection else {
+                unreachable!("can_march only accepts prefix selections")
+            };
+            let destination =
+                list_destination(&self.destination, &self.dst_prefix, prefixes).await?;
+            merge(listed, destination)
+        } else {
+            listed.map_ok(|item| (item, DstState::Unknown)).boxed()
+        };
+
+        let listed_events = events.clone();
+        let steps = paired
+            .and_then(move |(item, dst)| {
+                let events = listed_events.clone();
+                async move {
+                    let (key, size) = match &item {
+                        Listed::Found(object) => (object.key.clone(), object.meta.size),
+                        Listed::Missing { key, .. } => (key.clone(), 0),
+                    };
+                    let _ = events.send(Event::Listed { key, size }).await;
+                    Ok((item, dst))
+                }
+            })
+            .map_ok(|(item, dst)| {
+                let this = self.clone();
+                let key = match &item {
+                    Listed::Found(object) => object.key.clone(),
+                    Listed::Missing { key, .. } => key.clone(),
+                };
+                let size = match &item {
+                    Listed::Found(object) => object.meta.size,
+                    Listed::Missing { .. } => 0,
+                };
+                async move {
+                    // A panic in one object's copy fails that object, not the run.
+                    match tokio::spawn(async move { this.process(item, dst).await }).await {
+                        Ok(step) => Ok(step),
+                        Err(join_error) => {
+                            tracing::error!(key = %key, error = %join_error, "object copy panicked");
+                            Ok(Step::Finished(ObjectOutcome {
+                                key,
+                                size,
+                                outcome: Outcome::Failed {
+                                    code: FailureCode::Internal,
+                                    message: "internal error while copying".to_owned(),
+                                },
+                            }))
+                        }
+                    }
+                }
+            })
+            .try_buffer_unordered(self.options.transfers.max(1));
+
+        let mut steps = std::pin::pin!(steps);
+        let mut summary = Summary::default();
+        while let Some(step) = steps.try_next().await? {
+            match step {
+                Step::Finished(outcome) => {
+                    summary.counters.total_num += 1;
+                    summary.counters.total_size += outcome.size;
+                    summary.counters.record(&outcome);
+                    let _ = events.send(Event::Finished(outcome)).await;
+                }
+                Step::Planned {
+                    key,
+                    size,
+                    decision,
+                } => {
+                    summary.counters.total_num += 1;
+                    summary.counters.total_size += size;
+                    match decision {
+                        Decision::Copy => {
+                            summary.would_copy_num += 1;
+                            summary.would_copy_size += size;
+                        }
+                        Decision::Skip(_) => {
+                            summary.counters.skipped_num += 1;
+                            summary.counters.skipped_size += size;
+                        }
+                    }
+                    let _ = events
+                        .send(Event::Planned {
+                            key,
+                            size,
+                            decision,
+                        })
+                        .await;
+                }
+            }
+        }
+        Ok(summary)
+    }
+
+    async fn process(&self, item: Listed, dst: DstState) -> Step {
+        let object = match item {
+            Listed::Found(object) => object,
+            Listed::Missing { key, code, message } => {
+                return Step::Finished(ObjectOutcome {
+                    key,
+                    size: 0,
+                    outcome: Outcome::Failed { code, message },
+                })
+            }
+        };
+        let finished = |outcome| {
+            Step::Finished(ObjectOutcome {
+                key: object.key.clone(),
+                size: object.meta.size,
+                outcome,
+            })
+        };
+        if let (Some(since), Some(modified)) = (self.options.since_ms, object.meta.last_modified_ms)
+        {
+            if modified < since {
+                return finished(Outcome::Skipped(SkipReason::OlderThanSince));
+            }
+        }
+        let dst_key = format!("{}{}", self.dst_prefix, object.key);
+        let decision = match self.decide(&object, &dst_key, dst).await {
+            Ok(decision) => decision,
+            Err(outcome) => return finished(outcome),
+        };
+        if self.options.dry_run {
+            return Step::Planned {
+                key: object.key.clone(),
+                size: object.meta.size,
+                decision,
+            };
+        }
+        if let Decision::Skip(reason) = decision {
+            return finished(Outcome::Skipped(reason));
+        }
+        let ctx = CopyContext {
+            source: &self.source,
+            destination: &self.destination,
+            options: CopyOptions {
+                part_size: self.options.part_size,
+                part_concurrency: self.options.part_concurrency,
+                metadata: self.options.metadata,
+                check: self.options.check,
+            },
+            throttle: &self.throttle,
+            progress: &self.progress_bytes,
+        };
+        match copy_object(ctx, &object.key, &dst_key, object.meta.size).await {
+            Ok(copied) => finished(Outcome::Succeeded {
+                verification: copied.verification,
+                crc64: copied.crc64,
+            }),
+            Err(failure) => {
+                tracing::warn!(key = %object.key, code = %failure.code, message = %failure.message, "object failed");
+                finished(Outcome::Failed {
+                    code: failure.code,
+                    message: failure.message,
+                })
+            }
+        }
+    }
+
+    /// Applies the overwrite policy, looking up what listings could not answer.
+    async fn decide(
+        &self,
+        object: &SourceObject,
+        dst_key: &str,
+        dst: DstState,
+    ) -> Result<Decision, Outcome> {
+        if self.options.overwrite == OverwriteMode::FullOverwrite && !self.options.dry_run {
+            return Ok(Decision::Copy);
+        }
+        let mut dst_meta = match dst {
+            DstState::Listed(meta) => meta,
+            DstState::Unknown => self.stat_destination(dst_key).await?,
+        };
+        let mut src_meta = object.meta.clone();
+        // Listings carry no user metadata, so CRC64 needs a HEAD on both sides, but only when
+        // the sizes agree (a size difference decides by itself).
+        if self.options.overwrite == OverwriteMode::Crc64 {
+            if let Some(dst_listed) = dst_meta
+                .as_ref()
+                .filter(|m| m.size == src_meta.size && m.crc64.is_none())
+            {
+                let _ = dst_listed;
+                dst_meta = self.stat_destination(dst_key).await?;
+            }
+            if dst_meta.as_ref().is_some_and(|m| m.crc64.is_some()) && src_meta.crc64.is_none() {
+                if let Ok(meta) = self.source.operator().stat(&object.key).await {
+                    src_meta = object_meta(&meta);
+                }
+            }
+        }
+        Ok(decide(self.options.overwrite, &src_meta, dst_meta.as_ref()))
+    }
+
+    async fn stat_destination(&self, dst_key: &str) -> Result<Option<ObjectMeta>, Outcome> {
+        match self.destination.operator().stat(dst_key).await {
+            Ok(meta) if meta.is_file() => Ok(Some(object_meta(&meta))),
+            Ok(_) => Ok(None),
+            Err(err)
+                if err.kind() == opendal::ErrorKind::NotFound
+                    && !err.to_string().contains("NoSuchBucket") =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(Outcome::Failed {
+                code: failure_code(Side::Destination, &err),
+                message: err.to_string(),
+            }),
+        }
+    }
+}
+
+/// Collects a run's events into memory; meant for tests and small one-shot copies.
+pub async fn run_collecting(migration: &Migration) -> Result<(Summary, Vec<ObjectOutcome>)> {
+    let (sender, mut receiver) = mpsc::channel(1024);
+    let collector = tokio::spawn(async move {
+        let mut outcomes = Vec::new();
+        while let Some(event) = receiver.recv().await {
+            if let Event::Finished(outcome) = event {
+                outcomes.push(outcome);
+            }
+        }
+        outcomes
+    });
+    let summary = migration.run(sender, CancellationToken::new()).await?;
+    let outcomes = collector.await.unwrap_or_default();
+    Ok((summary, outcomes))
+}
+
+#[allow(dead_code)]
+fn _assert_send(migration: &Migration) {
+    fn is_send<T: Send>(_: T) {}
+    is_send(migration.run(mpsc::channel(1).0, CancellationToken::new()));
+    let _ = stream::empty::<()>();
+}
