@@ -192,6 +192,15 @@ pub async fn copy_object(
                 chunks.push(chunk);
             }
         }
+        // A small object is checked before it is written, so a corrupt read never lands.
+        if let (ConsistencyCheck::Crc64, Some(declared)) = (options.check, declared_crc64) {
+            if declared != crc.sum64() {
+                return Err(CopyFailure::verification(format!(
+                    "CRC64 of the bytes read {:016x} differs from the source's {declared:016x}",
+                    crc.sum64()
+                )));
+            }
+        }
         let mut user_metadata = plan.user_metadata.clone();
         if let Some(meta) = user_metadata.as_mut() {
             meta.insert(

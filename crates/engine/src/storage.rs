@@ -28,6 +28,8 @@ pub struct Storage {
 impl Storage {
     /// Builds the operator for a location. No request is sent.
     pub fn open(location: &Location) -> Result<Storage> {
+        // Without OpenDAL's constructor feature the HTTP transport must be installed once by hand.
+        opendal::install_default();
         let op = build_operator(location)?
             .layer(TimeoutLayer::new().with_io_timeout(DEFAULT_IO_TIMEOUT))
             .layer(

@@ -1,0 +1,50 @@
+//! Shared helpers of the engine's integration tests: storages on real local servers.
+
+use std::collections::BTreeMap;
+
+use tern_core::{Credentials, ObjectOutcome, Outcome, Protocol};
+use tern_engine::{Location, Migration, Selection, Storage};
+use tern_testkit::S3Server;
+
+/// The part size the tests use: S3's minimum, so multipart objects stay small.
+pub const PART: usize = 5 * 1024 * 1024;
+
+pub fn s3_storage(server: &S3Server, bucket: &str) -> Storage {
+    Storage::open(&Location {
+        protocol: Protocol::S3,
+        bucket: bucket.to_owned(),
+        endpoint: Some(server.endpoint().to_owned()),
+        region: Some(server.region().to_owned()),
+        root: String::new(),
+        credentials: Credentials::access_key(server.access_key(), server.secret_key()),
+    })
+    .expect("storage opens")
+}
+
+pub fn migration(server: &S3Server, src: &str, dst: &str, selection: Selection) -> Migration {
+    let mut migration = Migration::new(s3_storage(server, src), s3_storage(server, dst), selection);
+    migration.options.part_size = PART;
+    migration
+}
+
+pub fn by_key(outcomes: Vec<ObjectOutcome>) -> BTreeMap<String, Outcome> {
+    let mut map = BTreeMap::new();
+    for outcome in outcomes {
+        assert!(
+            map.insert(outcome.key.clone(), outcome.outcome).is_none(),
+            "key {} has two outcomes",
+            outcome.key
+        );
+    }
+    map
+}
+
+/// Deterministic, key-dependent bytes so that a mix-up between objects shows.
+pub fn body_for(key: &str, len: usize) -> Vec<u8> {
+    let seed = key.bytes().fold(7u32, |acc, b| {
+        acc.wrapping_mul(31).wrapping_add(u32::from(b))
+    });
+    (0..len)
+        .map(|i| (seed.wrapping_add((i as u32).wrapping_mul(2_654_435_761)) >> 13) as u8)
+        .collect()
+}

@@ -1,0 +1,262 @@
+//! End-to-end copies between buckets of a real SeaweedFS (and moto for `a//b`).
+
+mod common;
+
+use common::{body_for, by_key, migration, PART};
+use futures::stream::{self, StreamExt};
+use tern_core::{FailureCode, Outcome, SkipReason, Verification};
+use tern_engine::{run_collecting, Selection};
+use tern_testkit::{S3Flavor, S3Server};
+
+const AWKWARD_KEYS: &[&str] = &[
+    "with space.txt",
+    "unicode/日本語/café.txt",
+    "plus+sign.txt",
+    "percent%20literal.txt",
+    "question?mark.txt",
+    "hash#tag.txt",
+    "l1/l2/l3/l4/l5/l6/l7/l8/l9/l10/deep.txt",
+    "empty-object",
+];
+
+#[tokio::test]
+async fn test_copy_bucket_byte_identical_then_second_run_skips_all() {
+    let server = S3Server::shared(S3Flavor::SeaweedFs).await.unwrap();
+    let client = server.client();
+    let src = server.new_bucket("copy-src").await.unwrap();
+    let dst = server.new_bucket("copy-dst").await.unwrap();
+
+    let mut expected: Vec<(String, Vec<u8>, &str)> = Vec::new();
+    for index in 0..1000 {
+        let key = format!("small/{index:04}.bin");
+        let len = 1 + index % 300;
+        expected.push((key.clone(), body_for(&key, len), "application/octet-stream"));
+    }
+    for key in AWKWARD_KEYS {
+        let len = if *key == "empty-object" { 0 } else { 100 };
+        expected.push((
+            (*key).to_owned(),
+            body_for(key, len),
+            "text/plain; charset=utf-8",
+        ));
+    }
+    expected.push((
+        "big/exactly-one-part".into(),
+        body_for("one", PART),
+        "video/mp4",
+    ));
+    expected.push((
+        "big/four-parts".into(),
+        body_for("four", 3 * PART + 12_345),
+        "application/x-tar",
+    ));
+
+    stream::iter(expected.iter())
+        .for_each_concurrent(32, |(key, body, content_type)| {
+            let client = client.clone();
+            let src = src.clone();
+            async move {
+                client
+                    .put_object(&src, key, body.clone(), Some(content_type), &[])
+                    .await
+                    .unwrap();
+            }
+        })
+        .await;
+
+    let run = migration(server, &src, &dst, Selection::Prefixes(vec![String::new()]));
+    let (summary, outcomes) = run_collecting(&run).await.unwrap();
+    let outcomes = by_key(outcomes);
+    assert_eq!(summary.counters.total_num, expected.len() as u64);
+    assert_eq!(
+        summary.counters.successful_num,
+        expected.len() as u64,
+        "{outcomes:?}"
+    );
+    assert!(summary.counters.is_balanced());
+    let total_bytes: u64 = expected.iter().map(|(_, body, _)| body.len() as u64).sum();
+    assert_eq!(summary.counters.successful_size, total_bytes);
+
+    for (key, body, content_type) in &expected {
+        let copied = client
+            .get_object(&dst, key)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{key} missing"));
+        assert!(copied.body == *body, "{key} differs");
+        assert_eq!(copied.content_type.as_deref(), Some(*content_type), "{key}");
+        let verification = match &outcomes[key] {
+            Outcome::Succeeded { verification, .. } => *verification,
+            other => panic!("{key}: {other:?}"),
+        };
+        let expected_verification = if key.as_str() == "big/four-parts" {
+            Verification::SizeLastModified
+        } else {
+            Verification::SizeAndMd5
+        };
+        assert_eq!(verification, expected_verification, "{key}");
+    }
+    // Single-PUT objects carry the CRC64 tern computed, for later crc64 comparisons.
+    let head = client
+        .head_object(&dst, "small/0001.bin")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut digest = crc64fast::Digest::new();
+    digest.write(&body_for("small/0001.bin", 2));
+    assert_eq!(
+        head.user_metadata.get("tern-crc64"),
+        Some(&format!("{:016x}", digest.sum64()))
+    );
+
+    let (again, outcomes) = run_collecting(&run).await.unwrap();
+    assert_eq!(again.counters.skipped_num, expected.len() as u64);
+    assert_eq!(again.counters.successful_num, 0);
+    for (key, outcome) in by_key(outcomes) {
+        assert_eq!(outcome, Outcome::Skipped(SkipReason::Unchanged), "{key}");
+    }
+}
+
+#[tokio::test]
+async fn test_copy_prefixes_and_save_prefix() {
+    let server = S3Server::shared(S3Flavor::SeaweedFs).await.unwrap();
+    let client = server.client();
+    let src = server.new_bucket("prefix-src").await.unwrap();
+    let dst = server.new_bucket("prefix-dst").await.unwrap();
+    for key in ["a/1", "a/2", "ab/1", "b/1", "c/1"] {
+        client
+            .put_object(&src, key, key.as_bytes().to_vec(), None, &[])
+            .await
+            .unwrap();
+    }
+    let mut run = migration(
+        server,
+        &src,
+        &dst,
+        Selection::Prefixes(vec!["a".into(), "a/".into(), "c/".into()]),
+    );
+    run.dst_prefix = "saved/".into();
+    let (summary, _) = run_collecting(&run).await.unwrap();
+    assert_eq!(summary.counters.successful_num, 4);
+    let mut keys = client.list_keys(&dst, "").await.unwrap();
+    keys.sort();
+    assert_eq!(
+        keys,
+        vec!["saved/a/1", "saved/a/2", "saved/ab/1", "saved/c/1"]
+    );
+    // The merged listing must see the saved copies under the save prefix on a second run.
+    let (again, _) = run_collecting(&run).await.unwrap();
+    assert_eq!(again.counters.skipped_num, 4);
+}
+
+#[tokio::test]
+async fn test_missing_list_file_key_and_object_key_fail_with_codes() {
+    let server = S3Server::shared(S3Flavor::SeaweedFs).await.unwrap();
+    let client = server.client();
+    let src = server.new_bucket("missing-src").await.unwrap();
+    let dst = server.new_bucket("missing-dst").await.unwrap();
+    for key in ["present/1", "present/2", "dir/x", "dir/y"] {
+        client
+            .put_object(&src, key, vec![1, 2, 3], None, &[])
+            .await
+            .unwrap();
+    }
+    let selection = Selection::Objects(vec!["present/1".into(), "absent".into(), "dir/".into()]);
+    let (summary, outcomes) = run_collecting(&migration(server, &src, &dst, selection))
+        .await
+        .unwrap();
+    let outcomes = by_key(outcomes);
+    assert_eq!(summary.counters.total_num, 4);
+    assert_eq!(summary.counters.successful_num, 3);
+    assert_eq!(summary.counters.failed_num, 1);
+    assert!(matches!(
+        outcomes["absent"],
+        Outcome::Failed {
+            code: FailureCode::SourceNotFound,
+            ..
+        }
+    ));
+    assert!(client.get_object(&dst, "dir/y").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn test_source_deleted_after_listing_fails_that_object_only() {
+    let server = S3Server::shared(S3Flavor::SeaweedFs).await.unwrap();
+    let client = server.client();
+    let src = server.new_bucket("gone-src").await.unwrap();
+    let dst = server.new_bucket("gone-dst").await.unwrap();
+    for key in ["keep-1", "victim", "keep-2"] {
+        client
+            .put_object(&src, key, key.as_bytes().to_vec(), None, &[])
+            .await
+            .unwrap();
+    }
+    let run = migration(server, &src, &dst, Selection::Prefixes(vec![String::new()]));
+    // List first, delete between listing and copying, then copy what was listed.
+    let listed: Vec<_> = tern_engine::listing::list_prefix(&run.source, "")
+        .await
+        .unwrap()
+        .map(|item| item.unwrap())
+        .collect()
+        .await;
+    assert_eq!(listed.len(), 3);
+    client.delete_object(&src, "victim").await.unwrap();
+    let progress = std::sync::atomic::AtomicU64::new(0);
+    let ctx = tern_engine::copy::CopyContext {
+        source: &run.source,
+        destination: &run.destination,
+        options: tern_engine::copy::CopyOptions {
+            part_size: PART,
+            part_concurrency: 2,
+            metadata: false,
+            check: tern_core::ConsistencyCheck::SizeLastModified,
+        },
+        throttle: &run.throttle,
+        progress: &progress,
+    };
+    for object in &listed {
+        let result =
+            tern_engine::copy::copy_object(ctx, &object.key, &object.key, object.meta.size).await;
+        if object.key == "victim" {
+            let failure = result.unwrap_err();
+            assert_eq!(failure.code, FailureCode::SourceNotFound, "{failure:?}");
+        } else {
+            result.unwrap();
+        }
+    }
+    assert!(client.get_object(&dst, "victim").await.unwrap().is_none());
+    assert!(client.get_object(&dst, "keep-2").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn test_double_slash_key_copies_on_moto() {
+    let server = S3Server::shared(S3Flavor::Moto).await.unwrap();
+    let client = server.client();
+    let src = server.new_bucket("dslash-src").await.unwrap();
+    let dst = server.new_bucket("dslash-dst").await.unwrap();
+    client
+        .put_object(&src, "a//b", b"double".to_vec(), Some("text/plain"), &[])
+        .await
+        .unwrap();
+    client
+        .put_object(&src, "a/b", b"single".to_vec(), Some("text/plain"), &[])
+        .await
+        .unwrap();
+    let (summary, outcomes) = run_collecting(&migration(
+        server,
+        &src,
+        &dst,
+        Selection::Prefixes(vec![String::new()]),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(summary.counters.successful_num, 2, "{outcomes:?}");
+    assert_eq!(
+        client.get_object(&dst, "a//b").await.unwrap().unwrap().body,
+        b"double"
+    );
+    assert_eq!(
+        client.get_object(&dst, "a/b").await.unwrap().unwrap().body,
+        b"single"
+    );
+}
