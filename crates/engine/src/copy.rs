@@ -18,6 +18,7 @@ use tern_core::{ConsistencyCheck, FailureCode, Verification};
 
 use crate::error::{failure_code, Side};
 use crate::listing::{object_meta, CRC64_METADATA_KEY};
+use crate::rawpath::{needs_raw_path, read_exact, stat_exact, write_exact};
 use crate::storage::Storage;
 use crate::throttle::Throttle;
 
@@ -99,6 +100,9 @@ pub async fn copy_object(
         throttle,
         progress,
     } = ctx;
+    if needs_raw_path(key) || needs_raw_path(dst_key) {
+        return copy_raw_key(ctx, key, dst_key, listed_size).await;
+    }
     let multipart = listed_size > options.part_size as u64;
     let mut reader = source.operator().reader_with(key);
     if multipart {
@@ -247,6 +251,87 @@ pub async fn copy_object(
     })
 }
 
+/// Copies a key that OpenDAL would rewrite (`a//b`), whole, through the raw service API.
+async fn copy_raw_key(
+    ctx: CopyContext<'_>,
+    key: &str,
+    dst_key: &str,
+    listed_size: u64,
+) -> Result<Copied, CopyFailure> {
+    let CopyContext {
+        source,
+        destination,
+        options,
+        throttle,
+        progress,
+    } = ctx;
+    if listed_size > options.part_size as u64 {
+        return Err(CopyFailure {
+            code: FailureCode::Internal,
+            message: format!(
+                "keys with '//', a leading '/' or surrounding spaces are copied only up to the part size ({} bytes)",
+                options.part_size
+            ),
+        });
+    }
+    let source_meta = stat_exact(source.operator(), key)
+        .await
+        .map_err(|err| CopyFailure::storage(Side::Source, &err))?;
+    let size = source_meta.content_length();
+    let buffer = read_exact(source.operator(), key, size)
+        .await
+        .map_err(|err| CopyFailure::storage(Side::Source, &err))?;
+    let mut crc = crc64fast::Digest::new();
+    let mut bytes_read = 0;
+    account(&buffer, &mut crc, &mut bytes_read, throttle, progress).await;
+    let mut md5 = Md5::new();
+    for chunk in buffer.clone() {
+        md5.update(&chunk);
+    }
+    let plan = WritePlan::new(destination.operator(), Some(&source_meta), options.metadata);
+    let mut user_metadata = plan.user_metadata;
+    if let Some(meta) = user_metadata.as_mut() {
+        meta.insert(
+            CRC64_METADATA_KEY.to_owned(),
+            format!("{:016x}", crc.sum64()),
+        );
+    }
+    let written = write_exact(
+        destination.operator(),
+        dst_key,
+        buffer,
+        plan.content_type,
+        user_metadata,
+    )
+    .await
+    .map_err(|err| CopyFailure::storage(Side::Destination, &err))?;
+    let crc64 = crc.sum64();
+    let verification = verify(
+        destination,
+        dst_key,
+        options.check,
+        Observed {
+            expected_size: size,
+            bytes_read,
+            declared_crc64: object_meta(&source_meta).crc64,
+            crc64,
+            multipart: false,
+            written: WriteResult {
+                etag_md5: Some((
+                    written.etag().map(str::to_owned),
+                    hex::encode(md5.finalize()),
+                )),
+            },
+        },
+    )
+    .await?;
+    Ok(Copied {
+        bytes: bytes_read,
+        crc64,
+        verification,
+    })
+}
+
 async fn account(
     buffer: &Buffer,
     crc: &mut crc64fast::Digest,
@@ -342,9 +427,7 @@ async fn verify(
             }
         }
         _ if observed.multipart => {
-            let stored = destination
-                .operator()
-                .stat(dst_key)
+            let stored = stat_exact(destination.operator(), dst_key)
                 .await
                 .map_err(|err| CopyFailure::storage(Side::Destination, &err))?;
             if stored.content_length() != observed.bytes_read {

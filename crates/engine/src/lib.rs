@@ -17,6 +17,7 @@ pub mod error;
 pub mod listing;
 pub mod location;
 pub mod march;
+pub mod rawpath;
 pub mod run;
 pub mod storage;
 pub mod throttle;

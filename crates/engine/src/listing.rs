@@ -132,7 +132,7 @@ fn list_error(storage: &Storage, prefix: &str, source: opendal::Error) -> Error 
 
 /// Looks one named key up at the source.
 pub async fn stat_key(storage: &Storage, key: String) -> Listed {
-    match storage.operator().stat(&key).await {
+    match crate::rawpath::stat_exact(storage.operator(), &key).await {
         Ok(meta) if meta.is_file() => Listed::Found(SourceObject {
             meta: object_meta(&meta),
             key,

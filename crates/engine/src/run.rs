@@ -352,7 +352,9 @@ impl Migration {
                 dst_meta = self.stat_destination(dst_key).await?;
             }
             if dst_meta.as_ref().is_some_and(|m| m.crc64.is_some()) && src_meta.crc64.is_none() {
-                if let Ok(meta) = self.source.operator().stat(&object.key).await {
+                if let Ok(meta) =
+                    crate::rawpath::stat_exact(self.source.operator(), &object.key).await
+                {
                     src_meta = object_meta(&meta);
                 }
             }
@@ -361,7 +363,7 @@ impl Migration {
     }
 
     async fn stat_destination(&self, dst_key: &str) -> Result<Option<ObjectMeta>, Outcome> {
-        match self.destination.operator().stat(dst_key).await {
+        match crate::rawpath::stat_exact(self.destination.operator(), dst_key).await {
             Ok(meta) if meta.is_file() => Ok(Some(object_meta(&meta))),
             Ok(_) => Ok(None),
             Err(err)
