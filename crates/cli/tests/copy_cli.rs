@@ -1,0 +1,215 @@
+//! `tern copy` as scripts use it: URLs, env credentials, --json, exit codes, against SeaweedFS.
+
+use std::process::{Command, Output};
+
+use tern_testkit::{S3Flavor, S3Server};
+
+fn url(server: &S3Server, bucket: &str) -> String {
+    format!(
+        "s3://{bucket}/?endpoint={}&region={}",
+        server.endpoint(),
+        server.region()
+    )
+}
+
+fn tern(server: &S3Server, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tern"))
+        .args(args)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("TERN_SRC_AK", server.access_key())
+        .env("TERN_SRC_SK", server.secret_key())
+        .env("TERN_DST_AK", server.access_key())
+        .env("TERN_DST_SK", server.secret_key())
+        .output()
+        .expect("tern runs")
+}
+
+fn report(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
+        panic!(
+            "stdout is not JSON ({err}): {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+#[tokio::test]
+async fn test_cli_list_file_with_missing_key_exits_nonzero_and_reports_it() {
+    let server = S3Server::shared(S3Flavor::SeaweedFs).await.unwrap();
+    let client = server.client();
+    let src = server.new_bucket("cli-src").await.unwrap();
+    let dst = server.new_bucket("cli-dst").await.unwrap();
+    for key in ["a.txt", "dir/b c.txt", "plus+%.txt"] {
+        client
+            .put_object(&src, key, key.as_bytes().to_vec(), Some("text/plain"), &[])
+            .await
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("keys.txt");
+    std::fs::write(
+        &list,
+        "a.txt\ndir/b%20c.txt\r\nplus%2B%25.txt\n\nnot-there.txt\n",
+    )
+    .unwrap();
+    let list = list.to_string_lossy().into_owned();
+
+    let output = tern(
+        server,
+        &[
+            "copy",
+            &url(server, &src),
+            &url(server, &dst),
+            "--list-file",
+            &list,
+            "--json",
+        ],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json = report(&output);
+    assert_eq!(json["total_num"], 4);
+    assert_eq!(json["successful_num"], 3);
+    assert_eq!(json["failed_num"], 1);
+    assert_eq!(json["skipped_num"], 0);
+    assert_eq!(json["failed"][0]["key"], "not-there.txt");
+    assert_eq!(json["failed"][0]["code"], "TRF.0012");
+    assert_eq!(
+        client
+            .get_object(&dst, "plus+%.txt")
+            .await
+            .unwrap()
+            .unwrap()
+            .body,
+        b"plus+%.txt"
+    );
+
+    // Without the missing key, a second run skips everything and exits 0.
+    let output = tern(
+        server,
+        &["copy", &url(server, &src), &url(server, &dst), "--json"],
+    );
+    assert_eq!(output.status.code(), Some(0));
+    let json = report(&output);
+    assert_eq!(json["skipped_num"], 3);
+    assert_eq!(json["total_size"], json["skipped_size"]);
+}
+
+#[tokio::test]
+async fn test_cli_dry_run_prints_plan_and_copies_nothing() {
+    let server = S3Server::shared(S3Flavor::SeaweedFs).await.unwrap();
+    let client = server.client();
+    let src = server.new_bucket("dry-src").await.unwrap();
+    let dst = server.new_bucket("dry-dst").await.unwrap();
+    client
+        .put_object(&src, "one", vec![1; 10], None, &[])
+        .await
+        .unwrap();
+    client
+        .put_object(&src, "two", vec![2; 20], None, &[])
+        .await
+        .unwrap();
+    let output = tern(
+        server,
+        &["copy", &url(server, &src), &url(server, &dst), "--dry-run"],
+    );
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("would copy one (10 bytes)"), "{stdout}");
+    assert!(stdout.contains("would copy two (20 bytes)"), "{stdout}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("would copy 2 (30 bytes)"));
+    assert!(client.list_keys(&dst, "").await.unwrap().is_empty());
+    let json = report(&tern(
+        server,
+        &[
+            "copy",
+            &url(server, &src),
+            &url(server, &dst),
+            "--dry-run",
+            "--json",
+        ],
+    ));
+    assert_eq!(json["would_copy_num"], 2);
+    assert_eq!(json["would_copy_size"], 30);
+}
+
+#[tokio::test]
+async fn test_cli_rejects_bad_input_with_exit_code_two() {
+    let server = S3Server::shared(S3Flavor::SeaweedFs).await.unwrap();
+    for (args, needle) in [
+        (
+            vec!["copy", "s3://ak:sk@bucket/", "/tmp/x"],
+            "credentials are not accepted",
+        ),
+        (
+            vec!["copy", "/tmp/a", "/tmp/b", "--overwrite", "sometimes"],
+            "--overwrite",
+        ),
+        (
+            vec!["copy", "/tmp/a", "/tmp/b", "--part-size", "1M"],
+            "--part-size",
+        ),
+        (
+            vec!["copy", "/tmp/a", "/tmp/b", "--since", "yesterday"],
+            "--since",
+        ),
+    ] {
+        let output = tern(server, &args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(!stderr.contains(server.secret_key()));
+    }
+}
+
+#[tokio::test]
+async fn test_cli_copies_local_directory_to_bucket_and_back() {
+    let server = S3Server::shared(S3Flavor::SeaweedFs).await.unwrap();
+    let bucket = server.new_bucket("local").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("in/sub")).unwrap();
+    std::fs::write(
+        dir.path().join("in/sub/file.bin"),
+        vec![7u8; 6 * 1024 * 1024 + 3],
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("in/empty"), b"").unwrap();
+    let input = dir.path().join("in").to_string_lossy().into_owned();
+    let output_dir = dir.path().join("out").to_string_lossy().into_owned();
+    let up = tern(
+        server,
+        &[
+            "copy",
+            &input,
+            &url(server, &bucket),
+            "--part-size",
+            "5M",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        report(&up)["successful_num"],
+        2,
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let down = tern(
+        server,
+        &[
+            "copy",
+            &url(server, &bucket),
+            &format!("file://{output_dir}"),
+            "--json",
+        ],
+    );
+    assert_eq!(report(&down)["successful_num"], 2);
+    let copied = std::fs::read(dir.path().join("out/sub/file.bin")).unwrap();
+    assert_eq!(copied, vec![7u8; 6 * 1024 * 1024 + 3]);
+    assert_eq!(std::fs::read(dir.path().join("out/empty")).unwrap(), b"");
+}
