@@ -1,4 +1,9 @@
 //! `tern copy` as scripts use it: URLs, env credentials, --json, exit codes, against SeaweedFS.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on any setup error"
+)]
 
 use std::process::{Command, Output};
 

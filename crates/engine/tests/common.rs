@@ -1,4 +1,8 @@
 //! Shared helpers of the engine's integration tests: storages on real local servers.
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different subset of the helpers"
+)]
 
 use std::collections::BTreeMap;
 

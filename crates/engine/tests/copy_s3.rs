@@ -1,4 +1,9 @@
 //! End-to-end copies between buckets of a real SeaweedFS (and moto for `a//b`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on any setup error"
+)]
 
 mod common;
 

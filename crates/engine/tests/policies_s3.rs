@@ -1,4 +1,9 @@
 //! Each overwrite mode and each consistency check on crafted source/destination pairs.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on any setup error"
+)]
 
 mod common;
 

@@ -1,4 +1,9 @@
 //! The test kit against real servers: awkward keys round-trip through SeaweedFS and moto, shared
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on any setup error"
+)]
 //! servers are shared, buckets are independent, and dropped servers are gone.
 
 use std::collections::BTreeMap;
