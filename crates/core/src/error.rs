@@ -37,6 +37,15 @@ pub enum Error {
     /// A state change that the current state does not allow.
     #[error("{0}")]
     InvalidState(String),
+    /// The thing asked for does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The database is unreachable or busy; retrying may work.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// An unexpected failure (corrupt row, failed unsealing); the cause is logged, not shown.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -53,6 +62,9 @@ impl Error {
         match self {
             Error::InvalidField { .. } => ErrorKind::InvalidArgument,
             Error::InvalidState(_) => ErrorKind::InvalidState,
+            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::Unavailable(_) => ErrorKind::Unavailable,
+            Error::Internal(_) => ErrorKind::Internal,
         }
     }
 }

@@ -13,6 +13,8 @@ pub mod policy;
 pub mod region;
 pub mod secret;
 pub mod selection;
+pub mod store;
+pub mod task;
 
 pub use error::{Error, ErrorKind, Result};
 pub use node::{CloudType, Credentials, NodeSpec};
@@ -21,3 +23,8 @@ pub use policy::{BandwidthPolicy, BandwidthWindow, ConsistencyCheck, OverwriteMo
 pub use region::{Protocol, RegionEntry, RegionTable};
 pub use secret::Secret;
 pub use selection::{ListFileSpec, SourceSelection};
+pub use store::{LedgerEntry, OutcomeBatch, OutcomeKind, TaskFilter, TaskStore};
+pub use task::{
+    DestinationSpec, FailedObjectRecord, GroupType, SourceSpec, Task, TaskEvent, TaskId,
+    TaskPriority, TaskSecrets, TaskSpec, TaskStatus, TaskType,
+};

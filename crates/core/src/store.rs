@@ -1,0 +1,163 @@
+//! The persistence contract. Implementations live in `tern-store` (SQLite, PostgreSQL).
+//!
+//! Callers check project ownership themselves (`Task::project_id`); the store checks legality
+//! of status changes with [`TaskStatus::apply`] inside its own transaction, so two racing
+//! requests cannot both win.
+
+use async_trait::async_trait;
+
+use crate::task::{
+    FailedObjectRecord, Task, TaskEvent, TaskId, TaskPriority, TaskSecrets, TaskSpec, TaskStatus,
+};
+use crate::{BandwidthPolicy, ObjectOutcome, Result, Secret};
+
+/// Filters of `list_tasks`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskFilter {
+    /// Only this status.
+    pub status: Option<TaskStatus>,
+    /// Only tasks of this group.
+    pub group_id: Option<String>,
+    /// Only tasks whose name contains this.
+    pub name: Option<String>,
+}
+
+/// Outcome kinds as stored in the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutcomeKind {
+    /// Copied.
+    Succeeded,
+    /// Skipped by policy.
+    Skipped,
+    /// Failed.
+    Failed,
+}
+
+impl OutcomeKind {
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeKind::Succeeded => "succeeded",
+            OutcomeKind::Skipped => "skipped",
+            OutcomeKind::Failed => "failed",
+        }
+    }
+}
+
+/// One ledger row: the single outcome of one key of one task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    /// Source key.
+    pub key: String,
+    /// Source size.
+    pub size: u64,
+    /// What happened.
+    pub kind: OutcomeKind,
+    /// Failure code, skip reason or verification word.
+    pub detail: String,
+    /// Failure message ("" otherwise).
+    pub message: String,
+    /// CRC64 of the bytes copied (succeeded only).
+    pub crc64: Option<u64>,
+}
+
+/// What a scheduler commits in one transaction.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OutcomeBatch {
+    /// Objects listed since the last batch.
+    pub listed_num: u64,
+    /// Bytes listed since the last batch.
+    pub listed_size: u64,
+    /// Outcomes since the last batch. A key new to the ledger is inserted; a key already there
+    /// is replaced only when its stored outcome is `failed` (a retry may mend it; a resumed run
+    /// never turns a success into a skip).
+    pub outcomes: Vec<ObjectOutcome>,
+    /// New checkpoint, if it moved.
+    pub checkpoint: Option<String>,
+    /// The listing has finished.
+    pub is_query_over: bool,
+    /// Current speed, bytes/s.
+    pub migrate_speed: i64,
+    /// Estimated time left, ms.
+    pub left_time_ms: i64,
+}
+
+/// Persistence of projects' identities, tasks and the per-object ledger.
+#[async_trait]
+pub trait TaskStore: Send + Sync + 'static {
+    /// Stores a token (already hashed by the caller) for a project.
+    async fn put_token(&self, project_id: &str, token_sha256: &str) -> Result<()>;
+    /// The project a hashed token belongs to.
+    async fn project_for_token(&self, token_sha256: &str) -> Result<Option<String>>;
+    /// Stores an AK/SK pair for a project; the SK is sealed at rest.
+    async fn put_credential(
+        &self,
+        project_id: &str,
+        access_key: &str,
+        secret_key: &Secret,
+    ) -> Result<()>;
+    /// The project and SK of an AK.
+    async fn credential(&self, access_key: &str) -> Result<Option<(String, Secret)>>;
+
+    /// Creates a task in status 1 with sealed secrets; ids are positive and unique.
+    async fn create_task(
+        &self,
+        project_id: &str,
+        spec: &TaskSpec,
+        secrets: &TaskSecrets,
+        now_ms: i64,
+    ) -> Result<Task>;
+    /// One task, whatever its project.
+    async fn get_task(&self, id: TaskId) -> Result<Option<Task>>;
+    /// A page of a project's tasks, newest first, and the total count matching the filter.
+    async fn list_tasks(
+        &self,
+        project_id: &str,
+        filter: &TaskFilter,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<Task>, u64)>;
+    /// Deletes a task with its ledger and secrets; refuses busy tasks (`InvalidState`).
+    async fn delete_task(&self, id: TaskId) -> Result<()>;
+    /// Applies an event atomically; erases the secrets when the new status requires it.
+    async fn transition(&self, id: TaskId, event: TaskEvent, now_ms: i64) -> Result<Task>;
+    /// Starts a paused or failed task again with fresh secrets (`TaskEvent::Start`).
+    async fn start_task(
+        &self,
+        id: TaskId,
+        secrets: &TaskSecrets,
+        failed_only: bool,
+        now_ms: i64,
+    ) -> Result<Task>;
+    /// Unseals a task's secrets; `None` once erased.
+    async fn secrets(&self, id: TaskId) -> Result<Option<TaskSecrets>>;
+    /// Replaces the bandwidth policy.
+    async fn update_bandwidth_policy(&self, id: TaskId, policy: &BandwidthPolicy) -> Result<()>;
+    /// Replaces the priority.
+    async fn update_priority(&self, id: TaskId, priority: TaskPriority) -> Result<()>;
+    /// Sets or clears the failure reason.
+    async fn set_error_reason(&self, id: TaskId, reason: Option<(String, String)>) -> Result<()>;
+    /// Sets the failed-object list record.
+    async fn set_failed_object_record(&self, id: TaskId, record: &FailedObjectRecord)
+        -> Result<()>;
+    /// Adds time spent migrating.
+    async fn add_total_time(&self, id: TaskId, elapsed_ms: i64) -> Result<()>;
+
+    /// Moves the most urgent runnable task (priority, then age) to status 2 and returns it.
+    async fn claim_next_runnable(&self, now_ms: i64) -> Result<Option<Task>>;
+    /// Every task in one of these statuses (start-up resume).
+    async fn tasks_in_status(&self, statuses: &[TaskStatus]) -> Result<Vec<Task>>;
+
+    /// Commits outcomes, listing counts and the checkpoint in one transaction.
+    async fn record_batch(&self, id: TaskId, batch: &OutcomeBatch) -> Result<()>;
+    /// One key's ledger row.
+    async fn ledger_entry(&self, id: TaskId, key: &str) -> Result<Option<LedgerEntry>>;
+    /// Ledger rows of one kind in key order, after `after_key`, at most `limit`.
+    async fn ledger_page(
+        &self,
+        id: TaskId,
+        kind: OutcomeKind,
+        after_key: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<LedgerEntry>>;
+}
