@@ -17,6 +17,7 @@ pub mod error;
 pub mod listing;
 pub mod location;
 pub mod march;
+pub mod objectlist;
 pub mod rawpath;
 pub mod run;
 pub mod storage;

@@ -97,10 +97,31 @@ pub async fn list_prefix(
     storage: &Storage,
     prefix: &str,
 ) -> Result<BoxStream<'static, Result<SourceObject>>> {
-    let lister = storage
-        .operator()
-        .lister_with(prefix)
-        .recursive(true)
+    list_prefix_after(storage, prefix, None).await
+}
+
+/// Lists every object under `prefix` whose key sorts strictly after `after` (a resume
+/// checkpoint). Services that cannot start a listing late are filtered client-side.
+pub async fn list_prefix_after(
+    storage: &Storage,
+    prefix: &str,
+    after: Option<&str>,
+) -> Result<BoxStream<'static, Result<SourceObject>>> {
+    let after = match after {
+        // Every key under the prefix sorts before the checkpoint: nothing left to list.
+        Some(after) if after > prefix && !after.starts_with(prefix) => {
+            return Ok(stream::empty().boxed())
+        }
+        Some(after) if after.starts_with(prefix) => Some(after.to_owned()),
+        _ => None,
+    };
+    let mut lister = storage.operator().lister_with(prefix).recursive(true);
+    if let Some(after) = &after {
+        if storage.operator().info().capability().list_with_start_after {
+            lister = lister.start_after(after);
+        }
+    }
+    let lister = lister
         .await
         .map_err(|source| list_error(storage, prefix, source))?;
     let context = format!("listing {} prefix {prefix:?}", storage.describe());
@@ -112,7 +133,9 @@ pub async fn list_prefix(
             source,
         })
         .try_filter_map(move |entry: Entry| {
-            let keep = entry.metadata().is_file() && entry.path().starts_with(prefix.as_str());
+            let keep = entry.metadata().is_file()
+                && entry.path().starts_with(prefix.as_str())
+                && after.as_deref().is_none_or(|after| entry.path() > after);
             let found = keep.then(|| SourceObject {
                 meta: object_meta(entry.metadata()),
                 key: entry.path().to_owned(),
@@ -232,12 +255,13 @@ pub async fn list_selection(
     storage: &Storage,
     selection: &Selection,
     checkers: usize,
+    start_after: Option<&str>,
 ) -> Result<BoxStream<'static, Result<Listed>>> {
     match selection {
         Selection::Prefixes(prefixes) => {
             let mut streams = Vec::new();
             for prefix in disjoint_prefixes(prefixes) {
-                streams.push(list_prefix(storage, &prefix).await?);
+                streams.push(list_prefix_after(storage, &prefix, start_after).await?);
             }
             Ok(stream::iter(streams)
                 .flatten()

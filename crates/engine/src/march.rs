@@ -9,7 +9,7 @@ use futures::stream::{self, BoxStream, Peekable, StreamExt, TryStreamExt};
 
 use crate::compare::ObjectMeta;
 use crate::error::Result;
-use crate::listing::{disjoint_prefixes, list_prefix, Listed, Selection};
+use crate::listing::{disjoint_prefixes, list_prefix_after, Listed, Selection};
 use crate::storage::Storage;
 
 /// What is known about the destination copy of one source object.
@@ -34,11 +34,18 @@ pub async fn list_destination(
     destination: &Storage,
     dst_prefix: &str,
     prefixes: &[String],
+    start_after: Option<&str>,
 ) -> Result<BoxStream<'static, Result<(String, ObjectMeta)>>> {
     let mut streams = Vec::new();
+    let dst_after = start_after.map(|after| format!("{dst_prefix}{after}"));
     for prefix in disjoint_prefixes(prefixes) {
         let strip = dst_prefix.to_owned();
-        let listed = list_prefix(destination, &format!("{dst_prefix}{prefix}")).await?;
+        let listed = list_prefix_after(
+            destination,
+            &format!("{dst_prefix}{prefix}"),
+            dst_after.as_deref(),
+        )
+        .await?;
         streams.push(
             listed
                 .map_ok(move |object| {

@@ -122,6 +122,8 @@ pub struct Migration {
     pub throttle: Arc<Throttle>,
     /// Bytes read so far across all transfers.
     pub progress_bytes: Arc<AtomicU64>,
+    /// Resume point of a prefix selection: only keys sorting after it are listed.
+    pub start_after: Option<String>,
 }
 
 /// What one pipeline slot produced.
@@ -145,6 +147,7 @@ impl Migration {
             options: MigrationOptions::default(),
             throttle: Arc::new(Throttle::unlimited()),
             progress_bytes: Arc::new(AtomicU64::new(0)),
+            start_after: None,
         }
     }
 
@@ -165,13 +168,21 @@ impl Migration {
     }
 
     async fn run_to_end(&self, events: mpsc::Sender<Event>) -> Result<Summary> {
-        let listed = list_selection(&self.source, &self.selection, self.options.checkers).await?;
+        let start_after = self.start_after.as_deref();
+        let listed = list_selection(
+            &self.source,
+            &self.selection,
+            self.options.checkers,
+            start_after,
+        )
+        .await?;
         let paired = if can_march(&self.source, &self.destination, &self.selection) {
             let Selection::Prefixes(prefixes) = &self.selection else {
                 unreachable!("can_march only accepts prefix selections")
             };
             let destination =
-                list_destination(&self.destination, &self.dst_prefix, prefixes).await?;
+                list_destination(&self.destination, &self.dst_prefix, prefixes, start_after)
+                    .await?;
             merge(listed, destination)
         } else {
             listed.map_ok(|item| (item, DstState::Unknown)).boxed()

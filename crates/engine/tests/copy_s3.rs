@@ -265,3 +265,32 @@ async fn test_double_slash_key_copies_on_moto() {
         b"single"
     );
 }
+
+#[tokio::test]
+async fn test_start_after_resumes_prefix_listing_after_checkpoint() {
+    let server = S3Server::shared(S3Flavor::SeaweedFs).await.unwrap();
+    let client = server.client();
+    let src = server.new_bucket("resume-src").await.unwrap();
+    let dst = server.new_bucket("resume-dst").await.unwrap();
+    for key in ["a/1", "a/2", "a/3", "b/1", "c/1"] {
+        client
+            .put_object(&src, key, key.as_bytes().to_vec(), None, &[])
+            .await
+            .unwrap();
+    }
+    let mut run = migration(
+        server,
+        &src,
+        &dst,
+        Selection::Prefixes(vec!["a/".into(), "c/".into()]),
+    );
+    run.start_after = Some("a/2".into());
+    let (summary, outcomes) = run_collecting(&run).await.unwrap();
+    assert_eq!(summary.counters.total_num, 2);
+    let keys: Vec<String> = by_key(outcomes).into_keys().collect();
+    assert_eq!(keys, vec!["a/3", "c/1"]);
+    // A checkpoint past a whole prefix skips it entirely.
+    run.start_after = Some("b/".into());
+    let (summary, _) = run_collecting(&run).await.unwrap();
+    assert_eq!(summary.counters.total_num, 1);
+}

@@ -1,0 +1,278 @@
+//! tern's scheduler: runs migration tasks on the engine and keeps the store true.
+//!
+//! Depends on `tern-core` (the `TaskStore` trait, never a concrete store) and `tern-engine`.
+//!
+//! Concurrency model: one loop claims runnable tasks (priority, then age) while fewer than
+//! `max_running_tasks` run; each claimed task runs on its own tokio task with a child of the
+//! root `CancellationToken`. Stop cancels the child: the engine stops between objects, the run
+//! commits what finished and the task moves 7 → 3. Shutdown cancels the root: runs commit what
+//! finished and leave their tasks in status 2, and the next start resumes them from their
+//! checkpoint (invariant 1 of DESIGN.md: the ledger has one row per key, so nothing is counted
+//! twice). A panicking run fails its task, never the process.
+//!
+//! Outcomes are committed with listing counts and the checkpoint in one transaction per batch
+//! (`batch_outcomes` objects or `batch_interval`, whichever comes first).
+
+mod checkpoint;
+mod runner;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tern_core::{
+    BandwidthPolicy, RegionTable, Task, TaskEvent, TaskId, TaskSecrets, TaskStatus, TaskStore,
+};
+use tern_engine::Throttle;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::runner::{conclude, TaskRun};
+
+/// Tasks run at once by default.
+pub const DEFAULT_MAX_RUNNING_TASKS: usize = 2;
+/// Outcomes per committed batch by default.
+pub const DEFAULT_BATCH_OUTCOMES: usize = 500;
+/// Longest time between commits by default.
+pub const DEFAULT_BATCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Scheduler settings.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// How `cloud_type` + `region` become endpoints.
+    pub regions: RegionTable,
+    /// Tasks run at once.
+    pub max_running_tasks: usize,
+    /// Objects in flight per task.
+    pub transfers_per_task: usize,
+    /// Multipart part size.
+    pub part_size: usize,
+    /// Outcomes per committed batch.
+    pub batch_outcomes: usize,
+    /// Longest time between commits.
+    pub batch_interval: Duration,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            regions: RegionTable::builtin(),
+            max_running_tasks: DEFAULT_MAX_RUNNING_TASKS,
+            transfers_per_task: tern_engine::run::DEFAULT_TRANSFERS,
+            part_size: tern_engine::run::DEFAULT_PART_SIZE,
+            batch_outcomes: DEFAULT_BATCH_OUTCOMES,
+            batch_interval: DEFAULT_BATCH_INTERVAL,
+        }
+    }
+}
+
+/// Errors the scheduler reports to its callers.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A store or domain error.
+    #[error(transparent)]
+    Core(#[from] tern_core::Error),
+}
+
+/// Result with the scheduler error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+struct Running {
+    cancel: CancellationToken,
+    throttle: Arc<Throttle>,
+}
+
+/// Runs tasks from a [`TaskStore`].
+pub struct Scheduler {
+    store: Arc<dyn TaskStore>,
+    config: Arc<SchedulerConfig>,
+    root: CancellationToken,
+    running: Mutex<HashMap<TaskId, Running>>,
+    wake: Notify,
+}
+
+/// Current time in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Scheduler {
+    /// A scheduler over `store`; call [`Scheduler::start`] to begin.
+    pub fn new(store: Arc<dyn TaskStore>, config: SchedulerConfig) -> Arc<Self> {
+        Arc::new(Scheduler {
+            store,
+            config: Arc::new(config),
+            root: CancellationToken::new(),
+            running: Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+        })
+    }
+
+    /// The store the scheduler works on.
+    pub fn store(&self) -> &Arc<dyn TaskStore> {
+        &self.store
+    }
+
+    /// Resumes tasks a previous process left migrating, then claims tasks until shutdown.
+    pub async fn start(self: &Arc<Self>) -> Result<tokio::task::JoinHandle<()>> {
+        for task in self.store.tasks_in_status(&[TaskStatus::Pausing]).await? {
+            tracing::info!(task_id = %task.id, "finishing a stop interrupted by a restart");
+            self.store
+                .transition(task.id, TaskEvent::Stopped, now_ms())
+                .await?;
+        }
+        for task in self.store.tasks_in_status(&[TaskStatus::Migrating]).await? {
+            tracing::info!(task_id = %task.id, checkpoint = ?task.checkpoint, "resuming a task after restart");
+            self.spawn_run(task);
+        }
+        let this = Arc::clone(self);
+        Ok(tokio::spawn(async move { this.claim_loop().await }))
+    }
+
+    async fn claim_loop(self: Arc<Self>) {
+        loop {
+            if self.root.is_cancelled() {
+                return;
+            }
+            while self.running_count() < self.config.max_running_tasks {
+                match self.store.claim_next_runnable(now_ms()).await {
+                    Ok(Some(task)) => self.spawn_run(task),
+                    Ok(None) => break,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "claiming a task failed");
+                        break;
+                    }
+                }
+            }
+            tokio::select! {
+                _ = self.root.cancelled() => return,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+        }
+    }
+
+    fn running_count(&self) -> usize {
+        self.lock_running().len()
+    }
+
+    fn lock_running(&self) -> std::sync::MutexGuard<'_, HashMap<TaskId, Running>> {
+        self.running
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn spawn_run(self: &Arc<Self>, task: Task) {
+        let id = task.id;
+        let cancel = self.root.child_token();
+        let throttle = Arc::new(Throttle::new(task.spec.bandwidth_policy.clone(), None));
+        self.lock_running().insert(
+            id,
+            Running {
+                cancel: cancel.clone(),
+                throttle: Arc::clone(&throttle),
+            },
+        );
+        let run = TaskRun {
+            store: Arc::clone(&self.store),
+            config: Arc::clone(&self.config),
+            task,
+            throttle,
+            cancel,
+        };
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let started = Instant::now();
+            tracing::info!(task_id = %id, "task run starts");
+            // A panic inside the run fails this task only.
+            let end = match tokio::spawn(async move { run.run().await }).await {
+                Ok(end) => end,
+                Err(join_error) => {
+                    tracing::error!(task_id = %id, error = %join_error, "task run panicked");
+                    runner::RunEnd::Fatal {
+                        code: "TRF.0001".into(),
+                        message: "internal error; restart the task".into(),
+                    }
+                }
+            };
+            tracing::info!(task_id = %id, end = ?end, "task run ends");
+            conclude(&this.store, id, end, started, this.root.is_cancelled()).await;
+            this.lock_running().remove(&id);
+            this.wake.notify_one();
+        });
+    }
+
+    /// Wakes the claim loop (after a task was created or started).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Stops a task: 2 → 7 now, 7 → 3 once the run has committed what finished.
+    pub async fn stop_task(&self, id: TaskId) -> Result<Task> {
+        let task = self.store.transition(id, TaskEvent::Stop, now_ms()).await?;
+        if task.status == TaskStatus::Pausing {
+            let cancel = self
+                .lock_running()
+                .get(&id)
+                .map(|running| running.cancel.clone());
+            match cancel {
+                Some(cancel) => cancel.cancel(),
+                // Nobody runs it here (a stop raced the run's end): finish the stop directly.
+                None => {
+                    return Ok(self
+                        .store
+                        .transition(id, TaskEvent::Stopped, now_ms())
+                        .await?)
+                }
+            }
+        }
+        Ok(task)
+    }
+
+    /// Starts a paused or failed task again with fresh credentials.
+    pub async fn start_task(
+        &self,
+        id: TaskId,
+        secrets: &TaskSecrets,
+        failed_only: bool,
+    ) -> Result<Task> {
+        let task = self
+            .store
+            .start_task(id, secrets, failed_only, now_ms())
+            .await?;
+        self.wake();
+        Ok(task)
+    }
+
+    /// Replaces a task's bandwidth policy; a running task follows it from its next chunk.
+    pub async fn update_bandwidth_policy(&self, id: TaskId, policy: BandwidthPolicy) -> Result<()> {
+        self.store.update_bandwidth_policy(id, &policy).await?;
+        if let Some(running) = self.lock_running().get(&id) {
+            running.throttle.set_policy(policy);
+        }
+        Ok(())
+    }
+
+    /// Tells whether a task runs on this node now.
+    pub fn is_running(&self, id: TaskId) -> bool {
+        self.lock_running().contains_key(&id)
+    }
+
+    /// Shuts down: stops claiming, cancels runs (they commit what finished) and waits for them,
+    /// at most `grace`.
+    pub async fn shutdown(&self, grace: Duration) {
+        tracing::info!("scheduler shutdown: stop claiming and cancel runs");
+        self.root.cancel();
+        let deadline = Instant::now() + grace;
+        while self.running_count() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tracing::info!(
+            still_running = self.running_count(),
+            "scheduler shutdown complete"
+        );
+    }
+}

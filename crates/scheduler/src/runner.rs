@@ -1,0 +1,393 @@
+//! Runs one claimed task: builds the migration from the stored spec and secrets, persists
+//! outcomes in batches, writes the object lists, and ends the task in the right status.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::stream::{self, StreamExt};
+use tern_core::{
+    FailedObjectRecord, NodeSpec, OutcomeBatch, OutcomeKind, RegionTable, Task, TaskEvent, TaskId,
+    TaskSecrets, TaskStore, TaskType,
+};
+use tern_engine::objectlist::{failed_row, plain_row, write_lines};
+use tern_engine::{Event, Location, Migration, MigrationOptions, Selection, Storage, Throttle};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::checkpoint::CheckpointTracker;
+use crate::{now_ms, SchedulerConfig};
+
+/// How a run ended, as far as the scheduler is concerned.
+#[derive(Debug)]
+pub(crate) enum RunEnd {
+    /// Every listed object has an outcome.
+    Completed,
+    /// The task's token was cancelled (stop or shutdown).
+    Cancelled,
+    /// A run-fatal error (bad endpoint, unreadable listing).
+    Fatal { code: String, message: String },
+}
+
+/// Everything one run needs.
+pub(crate) struct TaskRun {
+    pub store: Arc<dyn TaskStore>,
+    pub config: Arc<SchedulerConfig>,
+    pub task: Task,
+    pub throttle: Arc<Throttle>,
+    pub cancel: CancellationToken,
+}
+
+impl TaskRun {
+    /// Runs the task to an end and reports how it ended.
+    pub async fn run(&self) -> RunEnd {
+        let secrets = match self.store.secrets(self.task.id).await {
+            Ok(Some(secrets)) => secrets,
+            Ok(None) => {
+                return RunEnd::Fatal {
+                    code: "TRF.0001".into(),
+                    message: "the task has no credentials; start it again with credentials".into(),
+                }
+            }
+            Err(err) => {
+                return RunEnd::Fatal {
+                    code: "TRF.0001".into(),
+                    message: format!("cannot read the task's credentials: {err}"),
+                }
+            }
+        };
+        let migration = match self.build_migration(&secrets).await {
+            Ok(migration) => migration,
+            Err((code, message)) => return RunEnd::Fatal { code, message },
+        };
+        let end = self.drive(&migration).await;
+        if let RunEnd::Completed = end {
+            if let Err(err) = self.write_object_lists(&migration.destination).await {
+                tracing::warn!(task_id = %self.task.id, error = %err, "writing object lists failed");
+            }
+        }
+        end
+    }
+
+    async fn build_migration(&self, secrets: &TaskSecrets) -> Result<Migration, (String, String)> {
+        let spec = &self.task.spec;
+        let regions: &RegionTable = &self.config.regions;
+        let invalid = |err: tern_engine::Error| ("TRF.0012".to_owned(), err.to_string());
+        let source_node = NodeSpec {
+            cloud_type: spec.src.cloud_type,
+            region: spec.src.region.clone(),
+            bucket: spec.src.bucket.clone(),
+            credentials: secrets.src.clone(),
+            app_id: spec.src.app_id.clone(),
+        };
+        let destination_node = NodeSpec {
+            cloud_type: spec.dst.cloud_type,
+            region: spec.dst.region.clone(),
+            bucket: spec.dst.bucket.clone(),
+            credentials: secrets.dst.clone(),
+            app_id: None,
+        };
+        let source = Location::from_node(&source_node, regions)
+            .and_then(|l| Storage::open(&l))
+            .map_err(invalid)?;
+        let destination = Location::from_node(&destination_node, regions)
+            .and_then(|l| Storage::open(&l))
+            .map_err(invalid)?;
+
+        let selection = if self.task.failed_only {
+            Selection::Objects(
+                self.failed_keys()
+                    .await
+                    .map_err(|e| ("TRF.0001".to_owned(), e.to_string()))?,
+            )
+        } else {
+            match spec.task_type {
+                TaskType::Object => Selection::Objects(spec.src.object_keys.clone()),
+                TaskType::Prefix => Selection::Prefixes(spec.src.object_keys.clone()),
+                TaskType::List => {
+                    let list_file = spec.src.list_file.clone().ok_or_else(|| {
+                        (
+                            "TRF.0013".to_owned(),
+                            "the list task has no list_file".to_owned(),
+                        )
+                    })?;
+                    // OMS keeps list files in a bucket of the destination's region and account.
+                    let node = NodeSpec {
+                        cloud_type: spec.dst.cloud_type,
+                        region: spec.dst.region.clone(),
+                        bucket: list_file.bucket.clone(),
+                        credentials: secrets.dst.clone(),
+                        app_id: None,
+                    };
+                    let storage = Location::from_node(&node, regions)
+                        .and_then(|l| Storage::open(&l))
+                        .map_err(invalid)?;
+                    Selection::ListFile {
+                        storage,
+                        path: list_file.key,
+                    }
+                }
+                TaskType::UrlList => {
+                    return Err((
+                        "TRF.0016".to_owned(),
+                        "URL-list tasks are not supported yet by this tern version".to_owned(),
+                    ))
+                }
+            }
+        };
+
+        let mut migration = Migration::new(source, destination, selection);
+        migration.dst_prefix = spec.dst.save_prefix.clone();
+        migration.options = MigrationOptions {
+            overwrite: spec.object_overwrite_mode,
+            check: spec.consistency_check,
+            since_ms: spec.migrate_since_s.map(|s| s.saturating_mul(1000)),
+            metadata: spec.enable_metadata_migration,
+            transfers: self.config.transfers_per_task,
+            part_size: self.config.part_size,
+            ..MigrationOptions::default()
+        };
+        migration.throttle = Arc::clone(&self.throttle);
+        if !self.task.failed_only && spec.task_type == TaskType::Prefix {
+            migration.start_after = self.task.checkpoint.clone();
+        }
+        Ok(migration)
+    }
+
+    async fn failed_keys(&self) -> tern_core::Result<Vec<String>> {
+        let mut keys = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .ledger_page(self.task.id, OutcomeKind::Failed, after.as_deref(), 1000)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.key.clone());
+            keys.extend(page.into_iter().map(|entry| entry.key));
+        }
+        Ok(keys)
+    }
+
+    /// Runs the engine and commits its events in batches.
+    async fn drive(&self, migration: &Migration) -> RunEnd {
+        let (sender, mut events) = mpsc::channel::<Event>(4096);
+        let ordered = matches!(migration.selection, Selection::Prefixes(_));
+        let engine_cancel = self.cancel.child_token();
+        let engine = {
+            let migration = migration.clone();
+            let cancel = engine_cancel.clone();
+            tokio::spawn(async move { migration.run(sender, cancel).await })
+        };
+
+        let mut tracker = CheckpointTracker::default();
+        let mut batch = OutcomeBatch::default();
+        let mut last_flush = Instant::now();
+        let mut last_bytes = 0u64;
+        let mut listed_size_total = 0u64;
+        let mut done_size_total = 0u64;
+        loop {
+            let event = tokio::time::timeout(self.config.batch_interval, events.recv()).await;
+            match event {
+                Ok(Some(Event::Listed { key, size })) => {
+                    batch.listed_num += 1;
+                    batch.listed_size += size;
+                    listed_size_total += size;
+                    if ordered {
+                        tracker.listed(key);
+                    }
+                }
+                Ok(Some(Event::Finished(outcome))) => {
+                    done_size_total += outcome.size;
+                    if ordered {
+                        tracker.finished(outcome.key.clone());
+                    }
+                    batch.outcomes.push(outcome);
+                }
+                Ok(Some(Event::Planned { .. })) => {}
+                Ok(None) => break,
+                Err(_elapsed) => {}
+            }
+            if batch.outcomes.len() >= self.config.batch_outcomes
+                || last_flush.elapsed() >= self.config.batch_interval
+            {
+                let elapsed = last_flush.elapsed().as_secs_f64().max(0.001);
+                let bytes = migration.progress_bytes.load(Ordering::Relaxed);
+                batch.migrate_speed = ((bytes - last_bytes) as f64 / elapsed) as i64;
+                batch.left_time_ms = if batch.migrate_speed > 0 {
+                    (listed_size_total.saturating_sub(done_size_total) as f64
+                        / batch.migrate_speed as f64
+                        * 1000.0) as i64
+                } else {
+                    0
+                };
+                last_bytes = bytes;
+                batch.checkpoint = tracker.take_checkpoint();
+                if let Err(err) = self.store.record_batch(self.task.id, &batch).await {
+                    tracing::error!(task_id = %self.task.id, error = %err, "committing outcomes failed; stopping the run");
+                    engine_cancel.cancel();
+                    let _ = engine.await;
+                    return RunEnd::Fatal {
+                        code: "TRF.0001".into(),
+                        message: "the task store failed while saving progress".into(),
+                    };
+                }
+                batch = OutcomeBatch::default();
+                last_flush = Instant::now();
+            }
+        }
+        let result = engine.await;
+        batch.checkpoint = tracker.take_checkpoint();
+        let finished_cleanly = matches!(result, Ok(Ok(_)));
+        batch.is_query_over = finished_cleanly;
+        batch.migrate_speed = 0;
+        batch.left_time_ms = 0;
+        if let Err(err) = self.store.record_batch(self.task.id, &batch).await {
+            tracing::error!(task_id = %self.task.id, error = %err, "committing the last outcomes failed");
+            return RunEnd::Fatal {
+                code: "TRF.0001".into(),
+                message: "the task store failed while saving progress".into(),
+            };
+        }
+        match result {
+            Ok(Ok(_summary)) => RunEnd::Completed,
+            Ok(Err(tern_engine::Error::Cancelled)) => RunEnd::Cancelled,
+            Ok(Err(err)) => RunEnd::Fatal {
+                code: err.failure_code().as_str().to_owned(),
+                message: err.to_string(),
+            },
+            Err(join_error) => {
+                tracing::error!(task_id = %self.task.id, error = %join_error, "the engine panicked");
+                RunEnd::Fatal {
+                    code: "TRF.0001".into(),
+                    message: "internal error; restart the task".into(),
+                }
+            }
+        }
+    }
+
+    /// Writes the failed, succeeded and skipped lists into the destination bucket (OMS §1.2).
+    async fn write_object_lists(&self, destination: &Storage) -> Result<(), String> {
+        let id = self.task.id;
+        let task = self
+            .store
+            .get_task(id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("task vanished")?;
+        if task.spec.enable_failed_object_recording && task.counters.failed_num > 0 {
+            let key = format!("oms/failed_object_lists/{id}/failed-objects-list.txt");
+            let now = now_ms();
+            let rows = self
+                .ledger_rows(OutcomeKind::Failed)
+                .map(move |entry| entry.map(|e| failed_row(&e.detail, now, &e.key, &e.message)));
+            let record = match write_lines(destination, &key, rows).await {
+                Ok(_) => FailedObjectRecord {
+                    result: true,
+                    list_file_key: key,
+                    error_code: String::new(),
+                },
+                Err(err) => FailedObjectRecord {
+                    result: false,
+                    list_file_key: String::new(),
+                    error_code: err.failure_code().as_str().to_owned(),
+                },
+            };
+            self.store
+                .set_failed_object_record(id, &record)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        for (kind, name) in [
+            (OutcomeKind::Succeeded, "success"),
+            (OutcomeKind::Skipped, "skip"),
+        ] {
+            let key = format!("oms/{name}_object_lists/{id}/{name}-objects-list.txt");
+            let rows = self
+                .ledger_rows(kind)
+                .map(|entry| entry.map(|e| plain_row(&e.key, e.size, &e.detail)));
+            if let Err(err) = write_lines(destination, &key, rows).await {
+                tracing::warn!(task_id = %id, list = name, error = %err, "object list not written");
+            }
+        }
+        Ok(())
+    }
+
+    /// Streams ledger rows of one kind page by page.
+    fn ledger_rows(
+        &self,
+        kind: OutcomeKind,
+    ) -> impl futures::Stream<Item = tern_engine::Result<tern_core::LedgerEntry>> + Send + 'static
+    {
+        let store = Arc::clone(&self.store);
+        let id = self.task.id;
+        stream::try_unfold(
+            (store, None::<String>, false),
+            move |(store, after, ended)| async move {
+                if ended {
+                    return Ok(None);
+                }
+                let page = store
+                    .ledger_page(id, kind, after.as_deref(), 1000)
+                    .await
+                    .map_err(tern_engine::Error::Core)?;
+                let next_after = page.last().map(|e| e.key.clone());
+                let ended = page.len() < 1000;
+                Ok(Some((
+                    stream::iter(page.into_iter().map(Ok)),
+                    (store, next_after, ended),
+                )))
+            },
+        )
+        .map(|page: tern_engine::Result<_>| match page {
+            Ok(rows) => rows.boxed(),
+            Err(err) => stream::once(async move { Err(err) }).boxed(),
+        })
+        .flatten()
+    }
+}
+
+/// Ends a task after its run: the status, the failure reason and the time spent.
+pub(crate) async fn conclude(
+    store: &Arc<dyn TaskStore>,
+    id: TaskId,
+    end: RunEnd,
+    started: Instant,
+    shutting_down: bool,
+) {
+    let elapsed_ms = started.elapsed().as_millis() as i64;
+    if let Err(err) = store.add_total_time(id, elapsed_ms).await {
+        tracing::warn!(task_id = %id, error = %err, "recording run time failed");
+    }
+    let result = match end {
+        RunEnd::Completed => {
+            let failed_num = match store.get_task(id).await {
+                Ok(Some(task)) => task.counters.failed_num,
+                _ => 0,
+            };
+            if failed_num == 0 {
+                let _ = store.set_error_reason(id, None).await;
+                store.transition(id, TaskEvent::Succeed, now_ms()).await
+            } else {
+                let reason = (
+                    "TRF.0062".to_owned(),
+                    format!("{failed_num} objects failed; see failed_object_record"),
+                );
+                let _ = store.set_error_reason(id, Some(reason)).await;
+                store.transition(id, TaskEvent::Fail, now_ms()).await
+            }
+        }
+        // Shutdown leaves the task migrating so the next start resumes it; a user's stop ends
+        // in paused.
+        RunEnd::Cancelled if shutting_down => return,
+        RunEnd::Cancelled => store.transition(id, TaskEvent::Stopped, now_ms()).await,
+        RunEnd::Fatal { code, message } => {
+            tracing::warn!(task_id = %id, code = %code, message = %message, "task failed");
+            let _ = store.set_error_reason(id, Some((code, message))).await;
+            store.transition(id, TaskEvent::Fail, now_ms()).await
+        }
+    };
+    if let Err(err) = result {
+        tracing::warn!(task_id = %id, error = %err, "task status not updated");
+    }
+}
