@@ -1,0 +1,57 @@
+//! Numbered schema migrations per backend, embedded in the binary and run by sqlx's migrator
+//! (its `_sqlx_migrations` table records what ran, with checksums). They are listed here by
+//! hand because `sqlx::migrate!` needs sqlx's `macros` feature, which would build the SQLite
+//! driver a second time for the host.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
+
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use tern_core::Error;
+
+use crate::error::db_error;
+
+/// SQLite migrations: (version, description, SQL), in order. Never edit one that shipped.
+const SQLITE: &[(i64, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../migrations/sqlite/0001_init.sql"),
+)];
+
+/// A fixed list of migrations compiled into the binary.
+#[derive(Debug)]
+struct Embedded(&'static [(i64, &'static str, &'static str)]);
+
+impl MigrationSource<'static> for Embedded {
+    fn resolve(
+        self,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<Migration>, BoxDynError>> + Send + 'static>> {
+        let migrations = self
+            .0
+            .iter()
+            .map(|&(version, description, sql)| {
+                Migration::new(
+                    version,
+                    Cow::Borrowed(description),
+                    MigrationType::Simple,
+                    Cow::Borrowed(sql),
+                    false,
+                )
+            })
+            .collect();
+        Box::pin(std::future::ready(Ok(migrations)))
+    }
+}
+
+/// Brings a SQLite database up to the newest schema.
+pub(crate) async fn migrate_sqlite(pool: &sqlx::SqlitePool) -> Result<(), Error> {
+    let migrator = Migrator::new(Embedded(SQLITE))
+        .await
+        .map_err(|err| Error::Internal(format!("loading migrations: {err}")))?;
+    migrator.run(pool).await.map_err(|err| match err {
+        sqlx::migrate::MigrateError::Execute(err) => db_error(err),
+        other => Error::Internal(format!("migrating the database: {other}")),
+    })
+}

@@ -1,0 +1,341 @@
+//! Task lifecycle on SQLite: create, list, delete, and every status change.
+//!
+//! Every status change reads the status, asks [`TaskStatus::apply`] for the next one and writes
+//! it with `WHERE status = <the one read>` inside one `BEGIN IMMEDIATE` transaction. On SQLite
+//! the transaction alone serializes racers; the compare-and-set condition keeps the same code
+//! correct on a backend whose transactions do not (PostgreSQL at READ COMMITTED).
+
+use rand::Rng;
+use sqlx::SqliteConnection;
+use tern_core::{
+    Error, Result, Task, TaskEvent, TaskFilter, TaskId, TaskSecrets, TaskSpec, TaskStatus,
+};
+
+use super::{
+    fetch_task, not_found, select_tasks, task_from_row, task_secrets_context, SqliteTaskStore,
+};
+use crate::error::{db_error, to_db};
+use crate::rows::{bandwidth_json, secrets_from_json, secrets_json, spec_json};
+
+/// Smallest task id: ids have 15 digits, as OMS shows them.
+const MIN_TASK_ID: i64 = 100_000_000_000_000;
+/// Largest task id (OMS: below 999999999999999).
+const MAX_TASK_ID: i64 = 999_999_999_999_998;
+/// Random ids collide with odds of n / 9·10^14; a few draws always suffice.
+const ID_ATTEMPTS: usize = 8;
+
+impl SqliteTaskStore {
+    /// Inserts a task in status 1 under a fresh random id, with its sealed secrets.
+    pub(super) async fn create(
+        &self,
+        project_id: &str,
+        spec: &TaskSpec,
+        secrets: &TaskSecrets,
+        now_ms: i64,
+    ) -> Result<Task> {
+        let spec_text = spec_json(spec)?;
+        let policy_text = bandwidth_json(&spec.bandwidth_policy)?;
+        let plaintext = secrets_json(secrets)?;
+        let mut tx = self.begin_write().await?;
+        for _ in 0..ID_ATTEMPTS {
+            // Random rather than sequential ids disclose nothing about other projects' tasks.
+            let id = TaskId(rand::rng().random_range(MIN_TASK_ID..=MAX_TASK_ID));
+            let name = format!("{}-to-{}-{id}", spec.src.bucket, spec.dst.bucket);
+            let inserted = sqlx::query(
+                "INSERT INTO tasks (id, project_id, name, status, priority_rank, group_id, spec, \
+                 bandwidth_policy, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id.0)
+            .bind(project_id)
+            .bind(&name)
+            .bind(TaskStatus::Waiting.code())
+            .bind(spec.task_priority.rank())
+            .bind(spec.group_id.as_deref())
+            .bind(&spec_text)
+            .bind(&policy_text)
+            .bind(now_ms)
+            .execute(tx.conn())
+            .await
+            .map_err(db_error)?;
+            if inserted.rows_affected() == 0 {
+                continue;
+            }
+            let sealed = self.sealer.seal(&task_secrets_context(id), &plaintext)?;
+            store_sealed_secrets(tx.conn(), id, sealed).await?;
+            let task = fetch_task(tx.conn(), id)
+                .await?
+                .ok_or_else(|| not_found(id))?;
+            tx.commit().await?;
+            return Ok(task);
+        }
+        Err(Error::Internal("no free task id found".to_owned()))
+    }
+
+    /// A page of a project's tasks, newest first, with the count of all that match.
+    pub(super) async fn list(
+        &self,
+        project_id: &str,
+        filter: &TaskFilter,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<Task>, u64)> {
+        // `$n IS NULL OR …` keeps one statement for every filter combination; the project
+        // index does the narrowing. instr() is SQLite's strpos().
+        const MATCHES: &str = "WHERE project_id = $1 AND ($2 IS NULL OR status = $2) \
+             AND ($3 IS NULL OR group_id = $3) AND ($4 IS NULL OR instr(name, $4) > 0)";
+        let status = filter.status.map(TaskStatus::code);
+        let group_id = filter.group_id.as_deref();
+        let name = filter.name.as_deref();
+        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM tasks {MATCHES}"))
+            .bind(project_id)
+            .bind(status)
+            .bind(group_id)
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let rows = sqlx::query(&format!(
+            "{} {MATCHES} ORDER BY created_at_ms DESC, seq DESC LIMIT $5 OFFSET $6",
+            select_tasks!("")
+        ))
+        .bind(project_id)
+        .bind(status)
+        .bind(group_id)
+        .bind(name)
+        .bind(to_db(limit, "limit")?)
+        .bind(to_db(offset, "offset")?)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        let tasks = rows.iter().map(task_from_row).collect::<Result<Vec<_>>>()?;
+        Ok((tasks, crate::error::from_db(total, "task count")?))
+    }
+
+    /// Deletes a task that is not busy, with its ledger and secrets.
+    pub(super) async fn delete(&self, id: TaskId) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let status = current_status(tx.conn(), id).await?;
+        if status.is_busy() {
+            return Err(Error::InvalidState(format!(
+                "task in status {} is busy; stop it before deleting",
+                status.code()
+            )));
+        }
+        for statement in [
+            "DELETE FROM ledger WHERE task_id = $1",
+            "DELETE FROM task_secrets WHERE task_id = $1",
+            "DELETE FROM tasks WHERE id = $1",
+        ] {
+            sqlx::query(statement)
+                .bind(id.0)
+                .execute(tx.conn())
+                .await
+                .map_err(db_error)?;
+        }
+        tx.commit().await
+    }
+
+    /// Applies any event but `Start`, which needs fresh secrets (see `start`).
+    pub(super) async fn apply_transition(
+        &self,
+        id: TaskId,
+        event: TaskEvent,
+        now_ms: i64,
+    ) -> Result<Task> {
+        let mut tx = self.begin_write().await?;
+        let status = current_status(tx.conn(), id).await?;
+        if event == TaskEvent::Start {
+            // Check legality first so an illegal start reads like any illegal event.
+            status.apply(event)?;
+            return Err(Error::InvalidState(
+                "starting a task needs its secrets again: use start_task".to_owned(),
+            ));
+        }
+        apply_event(tx.conn(), id, status, event, now_ms).await?;
+        let task = fetch_task(tx.conn(), id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        tx.commit().await?;
+        Ok(task)
+    }
+
+    /// Re-opens a paused or failed task for a new run with fresh secrets.
+    pub(super) async fn start(
+        &self,
+        id: TaskId,
+        secrets: &TaskSecrets,
+        failed_only: bool,
+        now_ms: i64,
+    ) -> Result<Task> {
+        let sealed = self
+            .sealer
+            .seal(&task_secrets_context(id), &secrets_json(secrets)?)?;
+        let mut tx = self.begin_write().await?;
+        let status = current_status(tx.conn(), id).await?;
+        apply_event(tx.conn(), id, status, TaskEvent::Start, now_ms).await?;
+        // A new run lists from scratch; the ledger (and so the counters) carries over, and
+        // `record_batch` only lets failed outcomes be replaced.
+        sqlx::query(
+            "UPDATE tasks SET failed_only = $1, listed_num = 0, listed_size = 0, \
+             is_query_over = FALSE, checkpoint = NULL, error_code = NULL, error_message = NULL, \
+             migrate_speed = 0, left_time_ms = 0, start_time_ms = $2 WHERE id = $3",
+        )
+        .bind(failed_only)
+        .bind(now_ms)
+        .bind(id.0)
+        .execute(tx.conn())
+        .await
+        .map_err(db_error)?;
+        store_sealed_secrets(tx.conn(), id, sealed).await?;
+        let task = fetch_task(tx.conn(), id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        tx.commit().await?;
+        Ok(task)
+    }
+
+    /// Unseals a task's secrets; `None` once erased, `NotFound` for an unknown task.
+    pub(super) async fn unseal_secrets(&self, id: TaskId) -> Result<Option<TaskSecrets>> {
+        let sealed: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT sealed FROM task_secrets WHERE task_id = $1")
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+        let Some(sealed) = sealed else {
+            let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM tasks WHERE id = $1")
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+            return match exists {
+                Some(_) => Ok(None),
+                None => Err(not_found(id)),
+            };
+        };
+        let plaintext = self.sealer.open(&task_secrets_context(id), &sealed)?;
+        secrets_from_json(&plaintext).map(Some)
+    }
+
+    /// Moves the most urgent runnable task to Migrating.
+    pub(super) async fn claim(&self, now_ms: i64) -> Result<Option<Task>> {
+        let mut tx = self.begin_write().await?;
+        let next: Option<(i64, i32)> = sqlx::query_as(
+            "SELECT id, status FROM tasks WHERE status IN ($1, $2) \
+             ORDER BY priority_rank, created_at_ms, seq LIMIT 1",
+        )
+        .bind(TaskStatus::Waiting.code())
+        .bind(TaskStatus::Retrying.code())
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(db_error)?;
+        let Some((raw_id, code)) = next else {
+            return Ok(None);
+        };
+        let id = TaskId(raw_id);
+        apply_event(
+            tx.conn(),
+            id,
+            parse_status(id, code)?,
+            TaskEvent::Claim,
+            now_ms,
+        )
+        .await?;
+        let task = fetch_task(tx.conn(), id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        tx.commit().await?;
+        Ok(Some(task))
+    }
+
+    /// Every task in one of `statuses`, oldest first.
+    pub(super) async fn in_status(&self, statuses: &[TaskStatus]) -> Result<Vec<Task>> {
+        if statuses.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The codes are small integers from the enum, so inlining them is safe.
+        let codes: Vec<String> = statuses.iter().map(|s| s.code().to_string()).collect();
+        let sql = format!(
+            "{} WHERE status IN ({}) ORDER BY created_at_ms, seq",
+            select_tasks!(""),
+            codes.join(", ")
+        );
+        let rows = sqlx::query(&sql)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(task_from_row).collect()
+    }
+}
+
+/// Reads a task's status inside a transaction.
+pub(super) async fn current_status(conn: &mut SqliteConnection, id: TaskId) -> Result<TaskStatus> {
+    let code: Option<i32> = sqlx::query_scalar("SELECT status FROM tasks WHERE id = $1")
+        .bind(id.0)
+        .fetch_optional(conn)
+        .await
+        .map_err(db_error)?;
+    parse_status(id, code.ok_or_else(|| not_found(id))?)
+}
+
+fn parse_status(id: TaskId, code: i32) -> Result<TaskStatus> {
+    TaskStatus::from_code(code)
+        .ok_or_else(|| Error::Internal(format!("task {id}: stored status {code} is unknown")))
+}
+
+/// Writes the status `event` leads to from `status` (read in this transaction), stamps the
+/// first claim's start time and erases secrets when the new status requires it.
+async fn apply_event(
+    conn: &mut SqliteConnection,
+    id: TaskId,
+    status: TaskStatus,
+    event: TaskEvent,
+    now_ms: i64,
+) -> Result<TaskStatus> {
+    let next = status.apply(event)?;
+    let updated = sqlx::query(
+        "UPDATE tasks SET status = $1, \
+         start_time_ms = CASE WHEN $2 THEN COALESCE(start_time_ms, $3) ELSE start_time_ms END \
+         WHERE id = $4 AND status = $5",
+    )
+    .bind(next.code())
+    .bind(event == TaskEvent::Claim)
+    .bind(now_ms)
+    .bind(id.0)
+    .bind(status.code())
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    if updated.rows_affected() != 1 {
+        return Err(Error::InvalidState(format!(
+            "task {id} changed status concurrently"
+        )));
+    }
+    if next.erases_secrets() {
+        sqlx::query("DELETE FROM task_secrets WHERE task_id = $1")
+            .bind(id.0)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
+    }
+    Ok(next)
+}
+
+/// Inserts or replaces a task's sealed secrets.
+async fn store_sealed_secrets(
+    conn: &mut SqliteConnection,
+    id: TaskId,
+    sealed: Vec<u8>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO task_secrets (task_id, sealed) VALUES ($1, $2) \
+         ON CONFLICT (task_id) DO UPDATE SET sealed = excluded.sealed",
+    )
+    .bind(id.0)
+    .bind(sealed)
+    .execute(conn)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}

@@ -1,0 +1,247 @@
+//! Contract: `record_batch`, the ledger rule and its counters, ledger pages.
+
+use std::sync::Arc;
+
+use tern_core::{
+    Counters, FailureCode, ObjectOutcome, Outcome, OutcomeBatch, OutcomeKind, SkipReason,
+    TaskEvent, TaskStore, Verification,
+};
+
+use super::helpers::*;
+
+fn batch(outcomes: Vec<ObjectOutcome>) -> OutcomeBatch {
+    OutcomeBatch {
+        outcomes,
+        ..OutcomeBatch::default()
+    }
+}
+
+pub async fn test_record_batch_counters_equal_ledger(store: Arc<dyn TaskStore>) {
+    let id = create(&store, "counted", NOW).await.id;
+    store.transition(id, TaskEvent::Claim, NOW).await.unwrap();
+
+    // New keys of every kind, plus a key repeated inside the batch: the first outcome stands
+    // (it is a success, so the repeat is ignored).
+    let first = batch(vec![
+        succeeded("a", 10),
+        skipped("b", 20),
+        failed("c", 30, "boom"),
+        failed("d", 40, "boom"),
+        succeeded("e", 50),
+        failed("e", 50, "late duplicate"),
+    ]);
+    store.record_batch(id, &first).await.unwrap();
+    let counters = assert_counters_match_ledger(&store, id).await;
+    assert_eq!(
+        counters,
+        Counters {
+            total_num: 5,
+            successful_num: 2,
+            skipped_num: 1,
+            failed_num: 2,
+            total_size: 150,
+            successful_size: 60,
+            skipped_size: 20,
+            failed_size: 70,
+        }
+    );
+
+    // Replacements: failed → succeeded (with a new size), failed → failed (new message),
+    // while success and skip are never replaced; a new key fails then succeeds in one batch.
+    let second = batch(vec![
+        succeeded("c", 35),
+        failed("d", 41, "again"),
+        failed("a", 10, "must not replace a success"),
+        succeeded("b", 20),
+        failed("f", 5, "first try"),
+        succeeded("f", 6),
+    ]);
+    store.record_batch(id, &second).await.unwrap();
+    let counters = assert_counters_match_ledger(&store, id).await;
+    assert_eq!(
+        counters,
+        Counters {
+            total_num: 6,
+            successful_num: 4,
+            skipped_num: 1,
+            failed_num: 1,
+            total_size: 10 + 20 + 35 + 41 + 50 + 6,
+            successful_size: 10 + 35 + 50 + 6,
+            skipped_size: 20,
+            failed_size: 41,
+        }
+    );
+    let d = store.ledger_entry(id, "d").await.unwrap().unwrap();
+    assert_eq!(
+        (d.kind, d.size, d.message.as_str()),
+        (OutcomeKind::Failed, 41, "again")
+    );
+    let a = store.ledger_entry(id, "a").await.unwrap().unwrap();
+    assert_eq!(a.kind, OutcomeKind::Succeeded);
+    let b = store.ledger_entry(id, "b").await.unwrap().unwrap();
+    assert_eq!(b.kind, OutcomeKind::Skipped);
+
+    // Replaying the whole history changes nothing but the still-failed key's message.
+    store.record_batch(id, &first).await.unwrap();
+    store.record_batch(id, &second).await.unwrap();
+    assert_eq!(assert_counters_match_ledger(&store, id).await, counters);
+
+    // The last failure mended: every key succeeded or skipped.
+    store
+        .record_batch(id, &batch(vec![skipped("d", 41)]))
+        .await
+        .unwrap();
+    let counters = assert_counters_match_ledger(&store, id).await;
+    assert_eq!((counters.failed_num, counters.failed_size), (0, 0));
+    assert_eq!((counters.skipped_num, counters.skipped_size), (2, 61));
+    assert_eq!(counters.total_num, 6);
+
+    // Other tasks' ledgers are separate.
+    let other = create(&store, "other", NOW).await.id;
+    store
+        .record_batch(other, &batch(vec![succeeded("a", 1)]))
+        .await
+        .unwrap();
+    assert_eq!(
+        assert_counters_match_ledger(&store, other).await.total_num,
+        1
+    );
+    assert_eq!(assert_counters_match_ledger(&store, id).await, counters);
+}
+
+pub async fn test_record_batch_progress_fields(store: Arc<dyn TaskStore>) {
+    let id = create(&store, "progress", NOW).await.id;
+    store.transition(id, TaskEvent::Claim, NOW).await.unwrap();
+    let progress = OutcomeBatch {
+        listed_num: 4,
+        listed_size: 400,
+        outcomes: vec![],
+        checkpoint: Some("k2".into()),
+        is_query_over: false,
+        migrate_speed: 100,
+        left_time_ms: 9_000,
+    };
+    store.record_batch(id, &progress).await.unwrap();
+    let finish = OutcomeBatch {
+        listed_num: 1,
+        listed_size: 50,
+        outcomes: vec![],
+        checkpoint: None,
+        is_query_over: true,
+        migrate_speed: 200,
+        left_time_ms: 1_000,
+    };
+    store.record_batch(id, &finish).await.unwrap();
+    let task = store.get_task(id).await.unwrap().unwrap();
+    assert_eq!((task.listed_num, task.listed_size), (5, 450));
+    assert_eq!(
+        task.checkpoint.as_deref(),
+        Some("k2"),
+        "None keeps the checkpoint"
+    );
+    assert!(task.is_query_over);
+    assert_eq!((task.migrate_speed, task.left_time_ms), (200, 1_000));
+
+    let later = OutcomeBatch {
+        checkpoint: Some("k9".into()),
+        ..OutcomeBatch::default()
+    };
+    store.record_batch(id, &later).await.unwrap();
+    let task = store.get_task(id).await.unwrap().unwrap();
+    assert!(task.is_query_over, "a finished listing stays finished");
+    assert_eq!(task.checkpoint.as_deref(), Some("k9"));
+}
+
+pub async fn test_ledger_page_paging_and_entry_mapping(store: Arc<dyn TaskStore>) {
+    let id = create(&store, "paged", NOW).await.id;
+    store.transition(id, TaskEvent::Claim, NOW).await.unwrap();
+    let keys = ["b", "a", "a/b", "a b", "é", "z", "A", "a//b"];
+    let mut outcomes: Vec<ObjectOutcome> = keys.iter().map(|key| succeeded(key, 1)).collect();
+    outcomes.push(ObjectOutcome {
+        key: "crc".into(),
+        size: 7,
+        outcome: Outcome::Succeeded {
+            verification: Verification::SizeAndMd5,
+            crc64: u64::MAX,
+        },
+    });
+    outcomes.push(ObjectOutcome {
+        key: "skip".into(),
+        size: 8,
+        outcome: Outcome::Skipped(SkipReason::OlderThanSince),
+    });
+    outcomes.push(ObjectOutcome {
+        key: "fail".into(),
+        size: 9,
+        outcome: Outcome::Failed {
+            code: FailureCode::SourceNotFound,
+            message: "gone".into(),
+        },
+    });
+    store.record_batch(id, &batch(outcomes)).await.unwrap();
+
+    // Bytewise key order, as S3 lists.
+    let mut expected: Vec<&str> = keys.to_vec();
+    expected.push("crc");
+    expected.sort_unstable();
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .ledger_page(id, OutcomeKind::Succeeded, after.as_deref(), 3)
+            .await
+            .unwrap();
+        assert!(page.len() <= 3);
+        let Some(last) = page.last() else { break };
+        after = Some(last.key.clone());
+        seen.extend(page.into_iter().map(|entry| entry.key));
+    }
+    assert_eq!(seen, expected);
+    let tail = store
+        .ledger_page(id, OutcomeKind::Succeeded, Some("a b"), 2)
+        .await
+        .unwrap();
+    let tail: Vec<&str> = tail.iter().map(|entry| entry.key.as_str()).collect();
+    assert_eq!(
+        tail,
+        vec!["a//b", "a/b"],
+        "strictly after the key, bytewise"
+    );
+    let none = store
+        .ledger_page(id, OutcomeKind::Succeeded, Some("é"), 10)
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    assert!(store
+        .ledger_page(id, OutcomeKind::Succeeded, None, 0)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let crc = store.ledger_entry(id, "crc").await.unwrap().unwrap();
+    assert_eq!(crc.kind, OutcomeKind::Succeeded);
+    assert_eq!(crc.detail, Verification::SizeAndMd5.as_str());
+    assert_eq!(crc.crc64, Some(u64::MAX), "full u64 range survives");
+    assert_eq!((crc.size, crc.message.as_str()), (7, ""));
+    let skip = store
+        .ledger_page(id, OutcomeKind::Skipped, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(skip.len(), 1);
+    assert_eq!(skip[0].detail, SkipReason::OlderThanSince.as_str());
+    assert_eq!(skip[0].crc64, None);
+    let fail = store
+        .ledger_page(id, OutcomeKind::Failed, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(fail.len(), 1);
+    assert_eq!(
+        (
+            fail[0].key.as_str(),
+            fail[0].detail.as_str(),
+            fail[0].message.as_str()
+        ),
+        ("fail", "TRF.0012", "gone")
+    );
+    assert_eq!(store.ledger_entry(id, "missing").await.unwrap(), None);
+}

@@ -1,0 +1,44 @@
+//! The `TaskStore` contract, written once against `Arc<dyn TaskStore>` so every backend runs
+//! the same suite: `contract_tests!(factory)` expands to one `#[tokio::test]` per function,
+//! each on a fresh store from `factory() -> (guard, Arc<dyn TaskStore>)`.
+
+mod helpers;
+mod ledger;
+mod lifecycle;
+mod records;
+
+pub use helpers::*;
+pub use ledger::*;
+pub use lifecycle::*;
+pub use records::*;
+
+/// Expands to one test per contract function, each on a fresh store from `$factory`.
+macro_rules! contract_tests {
+    ($factory:path) => {
+        contract_tests!(@each $factory;
+            test_create_get_and_list,
+            test_spec_round_trips_every_field,
+            test_every_event_from_every_status_follows_apply,
+            test_claim_order_and_start_time,
+            test_concurrent_claims_take_each_task_once,
+            test_concurrent_stops_let_one_win,
+            test_secrets_round_trip_and_are_erased,
+            test_start_task_resets_the_run,
+            test_delete_refused_while_busy,
+            test_updates_and_unknown_ids,
+            test_tokens_and_credentials_round_trip,
+            test_record_batch_counters_equal_ledger,
+            test_record_batch_progress_fields,
+            test_ledger_page_paging_and_entry_mapping,
+        );
+    };
+    (@each $factory:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (_guard, store) = $factory().await;
+                contract::$name(store).await;
+            }
+        )*
+    };
+}

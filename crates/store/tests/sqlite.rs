@@ -1,0 +1,259 @@
+//! The `TaskStore` contract on SQLite, plus what only a file-backed store can show: nothing
+//! secret in the raw files, persistence across reopening, the seal key file, URL dispatch.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns unwrap to fail loudly"
+)]
+
+#[macro_use]
+mod contract;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tern_core::{ErrorKind, OutcomeBatch, Secret, TaskEvent, TaskStore};
+use tern_store::{SqliteTaskStore, DB_FILE, SEAL_KEY_FILE};
+
+use contract::{create, failed, secrets, skipped, spec, succeeded, NOW, PROJECT};
+
+/// A fresh SQLite store in its own temporary data dir (the guard deletes it).
+async fn sqlite_store() -> (tempfile::TempDir, Arc<dyn TaskStore>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteTaskStore::open(dir.path()).await.unwrap();
+    (dir, Arc::new(store))
+}
+
+contract_tests!(sqlite_store);
+
+/// Every byte of the database file and its WAL and shared-memory companions.
+fn raw_database_bytes(data_dir: &Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for suffix in ["", "-wal", "-shm"] {
+        let path = data_dir.join(format!("{DB_FILE}{suffix}"));
+        if let Ok(content) = std::fs::read(&path) {
+            bytes.extend_from_slice(&content);
+        }
+    }
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn test_secrets_never_reach_the_files_in_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn TaskStore> = Arc::new(SqliteTaskStore::open(dir.path()).await.unwrap());
+    let marker = format!("SECRET-MARKER-{}", std::process::id());
+    let visible = format!("VISIBLE-CONTROL-{}", std::process::id());
+    let mut described = spec("sealed");
+    described.description = visible.clone();
+    let task = store
+        .create_task(PROJECT, &described, &secrets(&marker), NOW)
+        .await
+        .unwrap();
+    store
+        .put_credential(PROJECT, "AKSEALED", &Secret::new(format!("sk-{marker}")))
+        .await
+        .unwrap();
+    store
+        .transition(task.id, TaskEvent::Fail, NOW)
+        .await
+        .unwrap();
+    store
+        .start_task(task.id, &secrets(&format!("{marker}-restart")), false, NOW)
+        .await
+        .unwrap();
+
+    let raw = raw_database_bytes(dir.path());
+    assert!(contains(&raw, &visible), "the grep sees plain columns");
+    assert!(
+        !contains(&raw, &marker),
+        "no secret in tern.db, -wal or -shm"
+    );
+    assert_eq!(
+        store.secrets(task.id).await.unwrap(),
+        Some(secrets(&format!("{marker}-restart")))
+    );
+    let (_, secret_key) = store.credential("AKSEALED").await.unwrap().unwrap();
+    assert_eq!(secret_key.expose(), format!("sk-{marker}"));
+
+    drop(store);
+    let reopened = SqliteTaskStore::open(dir.path()).await.unwrap();
+    reopened.close().await;
+    let raw = raw_database_bytes(dir.path());
+    assert!(contains(&raw, &visible));
+    assert!(!contains(&raw, &marker), "not after a checkpoint either");
+}
+
+#[tokio::test]
+async fn test_reopening_the_data_dir_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = SqliteTaskStore::open(dir.path()).await.unwrap();
+    first.put_token(PROJECT, "tokenhash").await.unwrap();
+    first
+        .put_credential(PROJECT, "AKID", &Secret::new("sk"))
+        .await
+        .unwrap();
+    let store: Arc<dyn TaskStore> = Arc::new(first);
+    let running = create(&store, "persist", NOW).await.id;
+    let waiting = create(&store, "waiting", NOW + 1).await.id;
+    store
+        .transition(running, TaskEvent::Claim, NOW)
+        .await
+        .unwrap();
+    let batch = OutcomeBatch {
+        listed_num: 3,
+        listed_size: 6,
+        outcomes: vec![succeeded("a", 1), skipped("b", 2), failed("c", 3, "x")],
+        checkpoint: Some("c".into()),
+        is_query_over: true,
+        migrate_speed: 5,
+        left_time_ms: 7,
+    };
+    store.record_batch(running, &batch).await.unwrap();
+    let before = (
+        store.get_task(running).await.unwrap(),
+        store.get_task(waiting).await.unwrap(),
+    );
+    drop(store);
+
+    let store: Arc<dyn TaskStore> = Arc::new(SqliteTaskStore::open(dir.path()).await.unwrap());
+    let after = (
+        store.get_task(running).await.unwrap(),
+        store.get_task(waiting).await.unwrap(),
+    );
+    assert_eq!(after, before);
+    assert_eq!(store.secrets(running).await.unwrap(), Some(secrets("m")));
+    assert_eq!(
+        store
+            .project_for_token("tokenhash")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(PROJECT)
+    );
+    let (_, secret_key) = store.credential("AKID").await.unwrap().unwrap();
+    assert_eq!(secret_key.expose(), "sk");
+    let resumable = store
+        .tasks_in_status(&[tern_core::TaskStatus::Migrating])
+        .await
+        .unwrap();
+    assert_eq!(resumable.len(), 1);
+    assert_eq!(resumable[0].checkpoint.as_deref(), Some("c"));
+    assert_eq!(
+        store.claim_next_runnable(NOW).await.unwrap().map(|t| t.id),
+        Some(waiting)
+    );
+}
+
+#[tokio::test]
+async fn test_stored_counters_equal_group_by_recount() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteTaskStore::open(dir.path()).await.unwrap());
+    let dyn_store: Arc<dyn TaskStore> = store.clone();
+    let id = create(&dyn_store, "recount", NOW).await.id;
+    let batches = [
+        vec![succeeded("a", 1), failed("b", 2, "x"), failed("b", 3, "y")],
+        vec![
+            succeeded("b", 4),
+            skipped("c", 5),
+            failed("a", 6, "ignored"),
+        ],
+        vec![failed("d", 7, "x"), failed("d", 8, "y"), skipped("d", 9)],
+    ];
+    for outcomes in batches {
+        let batch = OutcomeBatch {
+            outcomes,
+            ..OutcomeBatch::default()
+        };
+        store.record_batch(id, &batch).await.unwrap();
+        let stored = store.get_task(id).await.unwrap().unwrap().counters;
+        assert_eq!(stored, store.ledger_counters(id).await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn test_a_different_seal_key_cannot_open_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteTaskStore::open(dir.path()).await.unwrap();
+    let task = store
+        .create_task(PROJECT, &spec("k"), &secrets("m"), NOW)
+        .await
+        .unwrap();
+    store.close().await;
+    let key_path = dir.path().join(SEAL_KEY_FILE);
+    std::fs::write(&key_path, format!("{}\n", "ab".repeat(32))).unwrap();
+    let store = SqliteTaskStore::open(dir.path()).await.unwrap();
+    let err = store.secrets(task.id).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Internal);
+}
+
+#[tokio::test]
+async fn test_open_dispatches_on_the_database_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = tern_store::open(None, dir.path()).await.unwrap();
+    let id = create(&store, "url", NOW).await.id;
+    drop(store);
+    let url = format!("sqlite://{}", dir.path().join(DB_FILE).display());
+    let store = tern_store::open(Some(&url), dir.path()).await.unwrap();
+    assert!(store.get_task(id).await.unwrap().is_some(), "same file");
+
+    let other = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", other.path().join("elsewhere.db").display());
+    let store = tern_store::open(Some(&url), other.path()).await.unwrap();
+    assert_eq!(store.get_task(id).await.unwrap(), None);
+    assert!(other.path().join("elsewhere.db").exists());
+
+    for url in ["postgres://u@127.0.0.1/tern", "postgresql://127.0.0.1/tern"] {
+        let err = tern_store::open(Some(url), dir.path()).await.err().unwrap();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+        assert!(err
+            .to_string()
+            .contains("PostgreSQL support is not built yet"));
+    }
+    let err = tern_store::open(Some("mysql://x"), dir.path())
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_two_stores_on_one_file_claim_each_task_once() {
+    // Two stores share no in-process lock, so this races SQLite's own write lock
+    // (BEGIN IMMEDIATE + busy timeout), as two processes on one data dir would.
+    let dir = tempfile::tempdir().unwrap();
+    let stores: Vec<Arc<dyn TaskStore>> = vec![
+        Arc::new(SqliteTaskStore::open(dir.path()).await.unwrap()),
+        Arc::new(SqliteTaskStore::open(dir.path()).await.unwrap()),
+    ];
+    let mut created = std::collections::HashSet::new();
+    for index in 0..8 {
+        created.insert(
+            create(&stores[0], &format!("shared-{index}"), NOW + index)
+                .await
+                .id,
+        );
+    }
+    let racers: Vec<_> = (0..12)
+        .map(|index| {
+            let store = Arc::clone(&stores[index % 2]);
+            tokio::spawn(async move { store.claim_next_runnable(NOW).await.unwrap() })
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for racer in racers {
+        claimed.extend(racer.await.unwrap().map(|task| task.id));
+    }
+    assert_eq!(claimed.len(), 8);
+    assert_eq!(
+        claimed
+            .into_iter()
+            .collect::<std::collections::HashSet<_>>(),
+        created
+    );
+}
