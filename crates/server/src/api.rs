@@ -1,0 +1,75 @@
+//! OMS v2 wire types with their exact JSON field names (REFERENCE.md §2), and their conversion
+//! into `tern-core` types.
+//!
+//! Requests accept and ignore unknown fields: SDKs and terraform still send legacy ones such as
+//! `enable_kms`. Optional fields are `Option`; required ones are plain, so a missing one is a
+//! format error (OMS.0002) that names it. Every rule the reference states for a field (length,
+//! enum, range, cross-field) is checked in the `into_domain` conversions and refused with
+//! OMS.0001 naming the field (`src_node.ak`, `bandwidth_policy[1].start`, …).
+//!
+//! Responses serialize every field of their model, with `0` / `""` / `false` when the task has no
+//! value, except optional objects (`error_reason`, `smn_info`, `source_cdn`,
+//! `failed_object_record`, `list_file`), which are omitted when absent.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::ApiError;
+
+mod meta;
+mod task_create;
+mod task_extras;
+mod task_resp;
+mod task_update;
+mod validate;
+
+#[cfg(test)]
+mod tests_create;
+#[cfg(test)]
+mod tests_resp;
+#[cfg(test)]
+mod tests_rules;
+#[cfg(test)]
+mod tests_update;
+
+pub use meta::{
+    Link, ListApiVersionsResponse, RegionInfo, ShowApiInfoResponse, ShowRegionInfoResp, Version,
+};
+pub use task_create::{CreateTaskReq, DstNodeReq, ListFile, SrcNodeReq};
+pub use task_extras::{SmnConfig, SourceCdnReq, TaskEcho};
+pub use task_resp::{
+    CreateTaskResponse, DstNodeResp, ErrorReasonResp, FailedObjectRecordDto, ListTasksResponse,
+    ShowTaskResponse, SmnInfo, SourceCdnResp, SrcNodeResp, TaskResp,
+};
+pub use task_update::{
+    BandwidthPolicyDto, BatchTarget, BatchUpdate, BatchUpdateTasksReq, StartTaskReq,
+    UpdateBandwidthPolicyReq,
+};
+
+/// The OMS error body: `{"error_code": "OMS.xxxx", "error_msg": "…"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// `OMS.xxxx` or `APIGW.xxxx`.
+    pub error_code: String,
+    /// Human-readable cause.
+    pub error_msg: String,
+}
+
+/// Parses a request body; an empty body counts as `{}` (the SDK sends none for an unset model).
+///
+/// Errors name the JSON path at fault: OMS.0067 when the bytes are not JSON, OMS.0002 when a
+/// value has the wrong type or a required field is missing.
+pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value: T =
+        serde_path_to_error::deserialize(&mut deserializer).map_err(|e| ApiError::from_json(&e))?;
+    deserializer
+        .end()
+        .map_err(|e| ApiError::NotJson(e.to_string()))?;
+    Ok(value)
+}

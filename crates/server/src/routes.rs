@@ -1,0 +1,5 @@
+//! One module per OMS resource, each with its own `router()`.
+
+pub mod meta;
+pub mod query;
+pub mod tasks;

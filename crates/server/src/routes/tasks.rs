@@ -1,0 +1,281 @@
+//! Migration tasks: operations 1–8 of REFERENCE.md (`/v2/{project_id}/tasks…`).
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use tern_core::{Task, TaskFilter, TaskId, TaskStatus};
+use tern_scheduler::now_ms;
+
+use crate::api::{
+    BatchTarget, BatchUpdateTasksReq, CreateTaskReq, CreateTaskResponse, ListTasksResponse,
+    StartTaskReq, TaskResp, UpdateBandwidthPolicyReq,
+};
+use crate::authn::Caller;
+use crate::error::{ApiError, Result};
+use crate::extract::OmsJson;
+use crate::routes::query::{int_param, text_param};
+use crate::state::AppState;
+
+/// Largest task id OMS accepts in a path.
+const MAX_TASK_ID: i64 = 999_999_999_999_999;
+
+/// The task routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v2/{project_id}/tasks", post(create_task).get(list_tasks))
+        .route(
+            "/v2/{project_id}/tasks/batch-update",
+            post(batch_update_tasks),
+        )
+        .route(
+            "/v2/{project_id}/tasks/{task_id}",
+            get(show_task).delete(delete_task),
+        )
+        .route("/v2/{project_id}/tasks/{task_id}/start", post(start_task))
+        .route("/v2/{project_id}/tasks/{task_id}/stop", post(stop_task))
+        .route(
+            "/v2/{project_id}/tasks/{task_id}/bandwidth-policy",
+            put(update_bandwidth_policy),
+        )
+}
+
+async fn create_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    OmsJson(body): OmsJson<CreateTaskReq>,
+) -> Result<Json<CreateTaskResponse>> {
+    let (spec, secrets) = body.into_domain()?;
+    let task = state
+        .store
+        .create_task(&caller.project_id, &spec, &secrets, now_ms())
+        .await?;
+    tracing::info!(task_id = %task.id, project_id = %caller.project_id, "task created");
+    state.scheduler.wake();
+    Ok(Json(CreateTaskResponse {
+        id: task.id.0,
+        task_name: task.name,
+    }))
+}
+
+async fn list_tasks(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<ListTasksResponse>> {
+    let limit = int_param(&query, "limit", 1, 100)?.unwrap_or(10);
+    let offset = int_param(&query, "offset", 0, 2_147_483_647)?.unwrap_or(0);
+    let status = int_param(&query, "status", 1, 7)?
+        .map(|code| {
+            TaskStatus::from_code(code as i32)
+                .ok_or_else(|| ApiError::invalid("status", "must be 1..7"))
+        })
+        .transpose()?;
+    let group_id = text_param(&query, "group_id", 1, 100)?;
+    let name = text_param(&query, "task_name", 0, 255)?.filter(|name| !name.is_empty());
+    let filter = TaskFilter {
+        status,
+        group_id,
+        name,
+    };
+    let (tasks, count) = state
+        .store
+        .list_tasks(&caller.project_id, &filter, offset as u64, limit as u64)
+        .await?;
+    let now = now_ms();
+    Ok(Json(ListTasksResponse {
+        tasks: tasks
+            .iter()
+            .map(|task| TaskResp::from_task(task, now))
+            .collect(),
+        count: count as i64,
+    }))
+}
+
+async fn show_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_, task_id)): Path<(String, String)>,
+) -> Result<Json<TaskResp>> {
+    let task = owned_task(&state, &caller, &task_id).await?;
+    Ok(Json(TaskResp::from_task(&task, now_ms())))
+}
+
+async fn delete_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_, task_id)): Path<(String, String)>,
+) -> Result<()> {
+    let task = owned_task(&state, &caller, &task_id).await?;
+    if task.status.is_busy() || state.scheduler.is_running(task.id) {
+        return Err(ApiError::TaskBusy(task.id.to_string()));
+    }
+    state
+        .store
+        .delete_task(task.id)
+        .await
+        .map_err(|err| match err {
+            tern_core::Error::InvalidState(_) => ApiError::TaskBusy(task.id.to_string()),
+            other => other.into(),
+        })?;
+    tracing::info!(task_id = %task.id, "task deleted");
+    Ok(())
+}
+
+async fn start_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_, task_id)): Path<(String, String)>,
+    OmsJson(body): OmsJson<StartTaskReq>,
+) -> Result<()> {
+    let task = owned_task(&state, &caller, &task_id).await?;
+    let (secrets, failed_only) = body.into_domain()?;
+    if !matches!(task.status, TaskStatus::Paused | TaskStatus::Failed) {
+        return Err(ApiError::TaskNotStartable(task.id.to_string()));
+    }
+    state
+        .scheduler
+        .start_task(task.id, &secrets, failed_only)
+        .await
+        .map_err(|err| match err {
+            tern_scheduler::Error::Core(tern_core::Error::InvalidState(_)) => {
+                ApiError::TaskNotStartable(task.id.to_string())
+            }
+            tern_scheduler::Error::Core(other) => other.into(),
+        })?;
+    tracing::info!(task_id = %task.id, failed_only, "task started");
+    Ok(())
+}
+
+async fn stop_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_, task_id)): Path<(String, String)>,
+) -> Result<()> {
+    let task = owned_task(&state, &caller, &task_id).await?;
+    state
+        .scheduler
+        .stop_task(task.id)
+        .await
+        .map_err(|err| match err {
+            tern_scheduler::Error::Core(tern_core::Error::InvalidState(_)) => {
+                ApiError::TaskNotMigrating(task.id.to_string())
+            }
+            tern_scheduler::Error::Core(other) => other.into(),
+        })?;
+    tracing::info!(task_id = %task.id, "task stop requested");
+    Ok(())
+}
+
+async fn update_bandwidth_policy(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_, task_id)): Path<(String, String)>,
+    OmsJson(body): OmsJson<UpdateBandwidthPolicyReq>,
+) -> Result<()> {
+    let task = owned_task(&state, &caller, &task_id).await?;
+    let policy = body.into_domain()?;
+    if task.status == TaskStatus::Succeeded {
+        return Err(ApiError::InvalidState(format!(
+            "task {} has finished; its bandwidth policy cannot change",
+            task.id
+        )));
+    }
+    state
+        .scheduler
+        .update_bandwidth_policy(task.id, policy)
+        .await
+        .map_err(|tern_scheduler::Error::Core(err)| ApiError::from(err))?;
+    Ok(())
+}
+
+async fn batch_update_tasks(
+    State(state): State<AppState>,
+    caller: Caller,
+    OmsJson(body): OmsJson<BatchUpdateTasksReq>,
+) -> Result<()> {
+    let update = body.into_domain()?;
+    let tasks: Vec<Task> = match &update.target {
+        BatchTarget::Group(group_id) => {
+            let filter = TaskFilter {
+                group_id: Some(group_id.clone()),
+                ..TaskFilter::default()
+            };
+            let (tasks, _) = state
+                .store
+                .list_tasks(&caller.project_id, &filter, 0, u64::MAX / 2)
+                .await?;
+            tasks
+        }
+        BatchTarget::Tasks(ids) => {
+            // Check every id first so that a bad one changes nothing.
+            let mut tasks = Vec::with_capacity(ids.len());
+            for id in ids {
+                tasks.push(owned_task(&state, &caller, &id.0.to_string()).await?);
+            }
+            tasks
+        }
+    };
+    for task in tasks {
+        if task.status != TaskStatus::Succeeded {
+            state
+                .scheduler
+                .update_bandwidth_policy(task.id, update.bandwidth_policy.clone())
+                .await
+                .map_err(|tern_scheduler::Error::Core(err)| ApiError::from(err))?;
+        }
+        if let Some(priority) = update.task_priority {
+            if matches!(
+                task.status,
+                TaskStatus::Waiting | TaskStatus::Paused | TaskStatus::Failed
+            ) {
+                state.store.update_priority(task.id, priority).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Parses a path task id and loads the task if it is the caller's; another project's task is
+/// reported exactly like a missing one, so ids of other projects are never disclosed.
+async fn owned_task(state: &AppState, caller: &Caller, raw_id: &str) -> Result<Task> {
+    let id = parse_task_id(raw_id)?;
+    match state.store.get_task(id).await? {
+        Some(task) if task.project_id == caller.project_id => Ok(task),
+        _ => Err(ApiError::TaskNotFound(raw_id.to_owned())),
+    }
+}
+
+fn parse_task_id(raw: &str) -> Result<TaskId> {
+    let valid = !raw.is_empty() && raw.len() <= 15 && raw.bytes().all(|b| b.is_ascii_digit());
+    let id = valid
+        .then(|| raw.parse::<i64>().ok())
+        .flatten()
+        .filter(|id| (0..=MAX_TASK_ID).contains(id))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "task_id",
+                format!("{raw:?} is not a task id (digits, at most {MAX_TASK_ID})"),
+            )
+        })?;
+    Ok(TaskId(id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_parse_task_id_bounds() {
+        assert_eq!(parse_task_id("0").unwrap(), TaskId(0));
+        assert_eq!(
+            parse_task_id("999999999999999").unwrap(),
+            TaskId(MAX_TASK_ID)
+        );
+        assert!(parse_task_id("1000000000000000").is_err());
+        assert!(parse_task_id("-1").is_err());
+        assert!(parse_task_id("12a").is_err());
+        assert!(parse_task_id("").is_err());
+    }
+}
