@@ -1,0 +1,141 @@
+//! `tern serve`: the OMS v2 API with its scheduler, on the embedded SQLite by default.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use tern_core::TaskStore;
+use tern_scheduler::{Scheduler, SchedulerConfig};
+use tern_server::{app, AppState};
+
+use crate::admin::{new_access_key, new_project_id, new_secret, new_token};
+use crate::config::ServeSettings;
+
+/// File in the data dir that marks the first-start project as created (holds its id only).
+const BOOTSTRAP_MARKER: &str = "bootstrap-project";
+/// How long running tasks get to commit what finished when the server stops.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Arguments of `tern serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080; env TERN_LISTEN].
+    #[arg(long)]
+    listen: Option<String>,
+    /// Data directory: SQLite database and seal key [default: ./tern-data; env TERN_DATA_DIR].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Config file (TOML: regions, scheduler settings).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Database URL [default: SQLite in the data dir; env TERN_DATABASE].
+    #[arg(long)]
+    database: Option<String>,
+}
+
+/// Runs the server until SIGINT/SIGTERM.
+pub async fn run(args: ServeArgs) -> Result<ExitCode> {
+    let settings = ServeSettings::resolve(
+        args.config.as_deref(),
+        args.listen,
+        args.data_dir,
+        args.database,
+    )?;
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
+    let store = tern_store::open(settings.database.as_deref(), &settings.data_dir)
+        .await
+        .context("opening the task store")?;
+    bootstrap_first_project(&store, &settings.data_dir).await?;
+
+    let regions = settings.regions.clone();
+    let scheduler = Scheduler::new(
+        Arc::clone(&store),
+        SchedulerConfig {
+            regions: regions.clone(),
+            max_running_tasks: settings.max_running_tasks,
+            transfers_per_task: settings.transfers_per_task,
+            ..SchedulerConfig::default()
+        },
+    );
+    let claim_loop = scheduler.start().await.context("starting the scheduler")?;
+    let state = AppState {
+        store,
+        scheduler: Arc::clone(&scheduler),
+        regions: Arc::new(regions),
+    };
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("listening on {}", settings.listen))?;
+    let address = listener.local_addr()?;
+    println!("tern: listening on http://{address}");
+    tracing::info!(%address, data_dir = %settings.data_dir.display(), "tern serve started");
+
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("shutdown 1/3: stopped accepting requests");
+    scheduler.shutdown(SHUTDOWN_GRACE).await;
+    tracing::info!("shutdown 2/3: scheduler stopped; running tasks will resume on next start");
+    claim_loop.abort();
+    tracing::info!("shutdown 3/3: done");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+/// On the very first start, creates a project with a token and an AK/SK and prints them once,
+/// so the quick start can call the API right away. Later starts print nothing secret.
+async fn bootstrap_first_project(store: &Arc<dyn TaskStore>, data_dir: &Path) -> Result<()> {
+    let marker = data_dir.join(BOOTSTRAP_MARKER);
+    if marker.exists() {
+        return Ok(());
+    }
+    let project_id = new_project_id();
+    let token = new_token();
+    let access_key = new_access_key();
+    let secret_key = new_secret();
+    store
+        .put_token(&project_id, &tern_server::token_digest(&token))
+        .await
+        .context("storing the first token")?;
+    store
+        .put_credential(
+            &project_id,
+            &access_key,
+            &tern_core::Secret::new(secret_key.clone()),
+        )
+        .await
+        .context("storing the first credential")?;
+    std::fs::write(&marker, format!("{project_id}\n"))
+        .with_context(|| format!("writing {}", marker.display()))?;
+    println!("tern: first start: created project {project_id}. These secrets are shown only now:");
+    println!("TERN_PROJECT_ID={project_id}");
+    println!("TERN_TOKEN={token}");
+    println!("TERN_AK={access_key}");
+    println!("TERN_SK={secret_key}");
+    Ok(())
+}
