@@ -402,3 +402,103 @@ async fn test_sigkill_mid_migration_resumes_with_exact_counters() {
     }
     assert!(server.log_text().contains("resuming a task after restart"));
 }
+
+#[tokio::test]
+async fn test_malformed_input_gets_400_never_5xx() {
+    let s3 = S3Server::shared(S3Flavor::SeaweedFs).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = TernServer::start(dir.path(), s3);
+    let tasks = format!("{}/v2/{}/tasks", server.endpoint, server.project_id);
+    let valid: Value =
+        serde_json::from_str(&task_body(s3, "prefix", "b", "d", &[""], None)).unwrap();
+    let with = |pointer: &str, value: Value| {
+        let mut body = valid.clone();
+        let (parent, field) = pointer.rsplit_once('/').unwrap();
+        body.pointer_mut(parent).unwrap()[field] = value;
+        body.to_string()
+    };
+    let long = |n: usize| Value::String("x".repeat(n));
+    let bodies: Vec<(String, &str)> = vec![
+        ("".into(), "OMS.0002"),
+        ("not json".into(), "OMS.0067"),
+        ("[1,2]".into(), "OMS.0002"),
+        ("{\"src_node\":".into(), "OMS.0067"),
+        (with("/task_type", json!("folder")), "task_type"),
+        (with("/task_type", json!(7)), "task_type"),
+        (with("/src_node/ak", long(101)), "src_node.ak"),
+        (with("/src_node/sk", json!(null)), "src_node"),
+        (with("/src_node/cloud_type", json!("Dropbox")), "cloud_type"),
+        (with("/src_node/region", json!("mars-1")), "region"),
+        (
+            with("/src_node/object_key", json!("not-a-list")),
+            "object_key",
+        ),
+        (with("/dst_node/sk", long(101)), "dst_node.sk"),
+        (with("/dst_node/bucket", json!(["b"])), "bucket"),
+        (with("/dst_node/save_prefix", long(1025)), "save_prefix"),
+        (
+            with("/src_node/security_token", long(16_385)),
+            "security_token",
+        ),
+        (
+            with("/src_node/json_auth_file", long(65_536)),
+            "json_auth_file",
+        ),
+        (
+            with("/src_node/connection_string", long(2049)),
+            "connection_string",
+        ),
+        (with("/src_node/app_id", long(256)), "app_id"),
+        (with("/src_node/bucket", json!("")), "bucket"),
+    ];
+    let mut extra = vec![];
+    for (field, value) in [
+        ("description", json!("a'b")),
+        ("description", long(256)),
+        ("migrate_since", json!(-1)),
+        ("migrate_since", json!("yesterday")),
+        ("object_overwrite_mode", json!("SOMETIMES")),
+        ("consistency_check", json!("md5")),
+        ("dst_storage_policy", json!("COLD")),
+        ("task_priority", json!("URGENT")),
+        ("enable_metadata_migration", json!("yes")),
+        ("bandwidth_policy", json!([{"start": "25:00", "end": "01:00", "max_bandwidth": 1048576}])),
+        ("bandwidth_policy", json!([{"start": "00:00", "end": "01:00", "max_bandwidth": 1}])),
+        ("bandwidth_policy", json!([{"start": "00:00", "end": "02:00", "max_bandwidth": 1048576},
+                                     {"start": "01:00", "end": "03:00", "max_bandwidth": 1048576}])),
+        ("bandwidth_policy", json!((0..6).map(|h| json!({"start": format!("0{h}:00"), "end": format!("0{h}:30"), "max_bandwidth": 1048576})).collect::<Vec<_>>())),
+        ("smn_config", json!({"topic_urn": "u", "trigger_conditions": ["SOMETIMES"]})),
+        ("source_cdn", json!({"domain": "d", "protocol": "ftp", "authentication_type": "NONE"})),
+    ] {
+        let mut body = valid.clone();
+        body[field] = value;
+        extra.push((body.to_string(), field));
+    }
+    for (body, needle) in bodies.iter().map(|(b, n)| (b.clone(), *n)).chain(extra) {
+        let (status, response) = http("POST", &tasks, Some(&server.token), Some(&body)).await;
+        assert_eq!(status, 400, "{body} -> {response}");
+        let error: Value = serde_json::from_str(&response)
+            .unwrap_or_else(|_| panic!("not an OMS error: {response}"));
+        let code = error["error_code"].as_str().unwrap();
+        let message = error["error_msg"].as_str().unwrap();
+        assert!(code.starts_with("OMS."), "{response}");
+        assert!(
+            code == needle || message.contains(needle),
+            "{body} -> {response} (expected {needle})"
+        );
+    }
+    for (path, needle) in [
+        ("?limit=0", "limit"),
+        ("?limit=abc", "limit"),
+        ("?offset=-1", "offset"),
+        ("?status=9", "status"),
+        ("/abc", "task_id"),
+        ("/9999999999999999", "task_id"),
+    ] {
+        let (status, response) =
+            http("GET", &format!("{tasks}{path}"), Some(&server.token), None).await;
+        assert_eq!(status, 400, "{path}: {response}");
+        assert!(response.contains(needle), "{path}: {response}");
+    }
+    assert!(!server.log_text().contains("panicked"));
+}

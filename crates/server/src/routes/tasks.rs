@@ -47,6 +47,7 @@ async fn create_task(
     OmsJson(body): OmsJson<CreateTaskReq>,
 ) -> Result<Json<CreateTaskResponse>> {
     let (spec, secrets) = body.into_domain()?;
+    check_regions_known(&state, &spec)?;
     let task = state
         .store
         .create_task(&caller.project_id, &spec, &secrets, now_ms())
@@ -234,6 +235,22 @@ async fn batch_update_tasks(
             }
         }
     }
+    Ok(())
+}
+
+/// Refuses nodes whose cloud type and region the region table cannot resolve, so that a typo
+/// is a 400 now rather than a failed task later.
+pub(crate) fn check_regions_known(state: &AppState, spec: &tern_core::TaskSpec) -> Result<()> {
+    if spec.src.cloud_type != tern_core::CloudType::UrlSource {
+        state
+            .regions
+            .lookup(spec.src.cloud_type, &spec.src.region)
+            .map_err(|err| ApiError::invalid("src_node.region", err.to_string()))?;
+    }
+    state
+        .regions
+        .lookup(spec.dst.cloud_type, &spec.dst.region)
+        .map_err(|err| ApiError::invalid("dst_node.region", err.to_string()))?;
     Ok(())
 }
 
