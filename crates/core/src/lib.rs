@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod group;
 pub mod node;
 pub mod outcome;
 pub mod policy;
@@ -17,6 +18,10 @@ pub mod store;
 pub mod task;
 
 pub use error::{Error, ErrorKind, Result};
+pub use group::{
+    GroupEvent, GroupId, GroupSpec, GroupStatus, GroupTaskType, GroupTotals, SplitProgress,
+    TaskGroup,
+};
 pub use node::{CloudType, Credentials, NodeSpec};
 pub use outcome::{Counters, FailureCode, ObjectOutcome, Outcome, SkipReason, Verification};
 pub use policy::{BandwidthPolicy, BandwidthWindow, ConsistencyCheck, OverwriteMode};
@@ -25,6 +30,6 @@ pub use secret::Secret;
 pub use selection::{ListFileSpec, SourceSelection};
 pub use store::{LedgerEntry, OutcomeBatch, OutcomeKind, TaskFilter, TaskStore};
 pub use task::{
-    DestinationSpec, FailedObjectRecord, GroupType, SourceSpec, Task, TaskEvent, TaskId,
+    DestinationSpec, FailedObjectRecord, GroupType, KeyRange, SourceSpec, Task, TaskEvent, TaskId,
     TaskPriority, TaskSecrets, TaskSpec, TaskStatus, TaskType,
 };

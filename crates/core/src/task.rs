@@ -285,6 +285,25 @@ pub struct SourceSpec {
     pub object_keys: Vec<String>,
     /// The list file of `list` / `url_list` tasks.
     pub list_file: Option<ListFileSpec>,
+    /// For tasks a group split off a large prefix: the slice of keys this task owns.
+    pub key_range: Option<KeyRange>,
+}
+
+/// A slice of a prefix's key space: keys after `start_after` up to and including `end`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyRange {
+    /// Keys strictly after this one (`None`: from the start of the prefix).
+    pub start_after: Option<String>,
+    /// Keys up to and including this one (`None`: to the end of the prefix).
+    pub end: Option<String>,
+}
+
+impl KeyRange {
+    /// Tells whether a key falls in the range.
+    pub fn contains(&self, key: &str) -> bool {
+        self.start_after.as_deref().is_none_or(|after| key > after)
+            && self.end.as_deref().is_none_or(|end| key <= end)
+    }
 }
 
 /// The destination of a task, without secrets.

@@ -359,6 +359,7 @@ impl SrcNodeReq {
             app_id,
             object_keys,
             list_file,
+            key_range: None,
         };
         Ok((spec, credentials, list_file_num))
     }
