@@ -6,6 +6,9 @@
 
 use async_trait::async_trait;
 
+use crate::group::{
+    GroupEvent, GroupId, GroupSpec, GroupStatus, GroupTotals, SplitProgress, TaskGroup,
+};
 use crate::task::{
     FailedObjectRecord, Task, TaskEvent, TaskId, TaskPriority, TaskSecrets, TaskSpec, TaskStatus,
 };
@@ -160,4 +163,67 @@ pub trait TaskStore: Send + Sync + 'static {
         after_key: Option<&str>,
         limit: u64,
     ) -> Result<Vec<LedgerEntry>>;
+
+    /// Creates a group in status 0 with sealed secrets; the id is a fresh UUID.
+    async fn create_group(
+        &self,
+        project_id: &str,
+        spec: &GroupSpec,
+        secrets: &TaskSecrets,
+        now_ms: i64,
+    ) -> Result<TaskGroup>;
+    /// One group, whatever its project.
+    async fn get_group(&self, id: &GroupId) -> Result<Option<TaskGroup>>;
+    /// A page of a project's groups, newest first, and the total count.
+    async fn list_groups(
+        &self,
+        project_id: &str,
+        status: Option<GroupStatus>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<TaskGroup>, u64)>;
+    /// Every group in one of these statuses (start-up resume, monitoring).
+    async fn groups_in_status(&self, statuses: &[GroupStatus]) -> Result<Vec<TaskGroup>>;
+    /// Applies an event atomically (compare-and-set with `GroupStatus::apply`); the first
+    /// `BeginCreating` sets `start_time_ms`. Secrets are erased when the group completes (6).
+    async fn group_transition(
+        &self,
+        id: &GroupId,
+        event: GroupEvent,
+        now_ms: i64,
+    ) -> Result<TaskGroup>;
+    /// The group's sealed secrets; `None` once erased.
+    async fn group_secrets(&self, id: &GroupId) -> Result<Option<TaskSecrets>>;
+    /// Replaces the group's secrets (start / retry with credentials).
+    async fn put_group_secrets(&self, id: &GroupId, secrets: &TaskSecrets) -> Result<()>;
+    /// Creates one task of the group (`group_id` set, `GROUP_TASK`) and saves the splitter's
+    /// progress in the same transaction, so a crash never creates a slice twice or loses one.
+    /// Refused (`InvalidState`) unless the group is creating (1).
+    async fn create_group_task(
+        &self,
+        id: &GroupId,
+        spec: &TaskSpec,
+        secrets: &TaskSecrets,
+        split: &SplitProgress,
+        now_ms: i64,
+    ) -> Result<Task>;
+    /// Saves the splitter's progress without a task (an empty slice, or the end).
+    async fn update_group_split(&self, id: &GroupId, split: &SplitProgress) -> Result<()>;
+    /// Sums the group's tasks: counts per status and ledger counters.
+    async fn group_totals(&self, id: &GroupId) -> Result<GroupTotals>;
+    /// Replaces the group's bandwidth policy (new tasks get it; callers update existing tasks).
+    async fn update_group_bandwidth_policy(
+        &self,
+        id: &GroupId,
+        policy: &BandwidthPolicy,
+    ) -> Result<()>;
+    /// Sets or clears the group's failure reason.
+    async fn set_group_error_reason(
+        &self,
+        id: &GroupId,
+        reason: Option<(String, String)>,
+    ) -> Result<()>;
+    /// Deletes the group with its tasks, their ledgers and secrets; refuses (`InvalidState`)
+    /// while any of its tasks is busy.
+    async fn delete_group(&self, id: &GroupId) -> Result<()>;
 }
