@@ -1,7 +1,8 @@
 //! tern's persistence: the [`TaskStore`] of `tern-core` on sqlx.
 //!
 //! This crate owns the database: schema migrations per backend (`migrations/<backend>/`), the
-//! tables of tokens, credentials, tasks, sealed task secrets and the per-object ledger, the
+//! tables of tokens, credentials, tasks, sealed task secrets, the per-object ledger, task groups
+//! and their sealed secrets, the
 //! sealing key (`<data_dir>/seal.key` or `TERN_SEAL_KEY`), and the translation of database
 //! errors into core errors. It is the only crate that imports sqlx; it depends on `tern-core`
 //! alone among tern's crates, and callers see it only as `Arc<dyn TaskStore>`.

@@ -14,11 +14,18 @@ use tern_core::Error;
 use crate::error::db_error;
 
 /// SQLite migrations: (version, description, SQL), in order. Never edit one that shipped.
-const SQLITE: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../migrations/sqlite/0001_init.sql"),
-)];
+const SQLITE: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "groups",
+        include_str!("../migrations/sqlite/0002_groups.sql"),
+    ),
+];
 
 /// A fixed list of migrations compiled into the binary.
 #[derive(Debug)]

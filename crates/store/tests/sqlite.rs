@@ -11,10 +11,14 @@ mod contract;
 use std::path::Path;
 use std::sync::Arc;
 
-use tern_core::{ErrorKind, OutcomeBatch, Secret, TaskEvent, TaskStore};
+use tern_core::{
+    ErrorKind, GroupEvent, GroupStatus, OutcomeBatch, Secret, SplitProgress, TaskEvent, TaskStore,
+};
 use tern_store::{SqliteTaskStore, DB_FILE, SEAL_KEY_FILE};
 
-use contract::{create, failed, secrets, skipped, spec, succeeded, NOW, PROJECT};
+use contract::{
+    create, failed, group_in, group_spec, secrets, skipped, spec, succeeded, NOW, PROJECT,
+};
 
 /// A fresh SQLite store in its own temporary data dir (the guard deletes it).
 async fn sqlite_store() -> (tempfile::TempDir, Arc<dyn TaskStore>) {
@@ -67,8 +71,37 @@ async fn test_secrets_never_reach_the_files_in_clear() {
         .start_task(task.id, &secrets(&format!("{marker}-restart")), false, NOW)
         .await
         .unwrap();
+    let mut grouped = group_spec("sealed-group");
+    grouped.description = format!("{visible}-group");
+    let group = store
+        .create_group(PROJECT, &grouped, &secrets(&format!("{marker}-group")), NOW)
+        .await
+        .unwrap()
+        .id;
+    store
+        .put_group_secrets(&group, &secrets(&format!("{marker}-group-start")))
+        .await
+        .unwrap();
+    store
+        .group_transition(&group, GroupEvent::BeginCreating, NOW)
+        .await
+        .unwrap();
+    let group_task = store
+        .create_group_task(
+            &group,
+            &spec("slice"),
+            &secrets(&format!("{marker}-group-task")),
+            &SplitProgress::default(),
+            NOW,
+        )
+        .await
+        .unwrap();
 
     let raw = raw_database_bytes(dir.path());
+    assert!(
+        contains(&raw, &format!("{visible}-group")),
+        "group rows too"
+    );
     assert!(contains(&raw, &visible), "the grep sees plain columns");
     assert!(
         !contains(&raw, &marker),
@@ -80,6 +113,14 @@ async fn test_secrets_never_reach_the_files_in_clear() {
     );
     let (_, secret_key) = store.credential("AKSEALED").await.unwrap().unwrap();
     assert_eq!(secret_key.expose(), format!("sk-{marker}"));
+    assert_eq!(
+        store.group_secrets(&group).await.unwrap(),
+        Some(secrets(&format!("{marker}-group-start")))
+    );
+    assert_eq!(
+        store.secrets(group_task.id).await.unwrap(),
+        Some(secrets(&format!("{marker}-group-task")))
+    );
 
     drop(store);
     let reopened = SqliteTaskStore::open(dir.path()).await.unwrap();
@@ -115,9 +156,22 @@ async fn test_reopening_the_data_dir_keeps_everything() {
         left_time_ms: 7,
     };
     store.record_batch(running, &batch).await.unwrap();
+    let group = group_in(&store, GroupStatus::Creating).await;
+    let split = SplitProgress {
+        last_key: Some("p/0100".into()),
+        task_num: 1,
+        ..SplitProgress::default()
+    };
+    let group_task = store
+        .create_group_task(&group, &spec("slice"), &secrets("gt"), &split, NOW + 2)
+        .await
+        .unwrap()
+        .id;
     let before = (
         store.get_task(running).await.unwrap(),
         store.get_task(waiting).await.unwrap(),
+        store.get_group(&group).await.unwrap(),
+        store.get_task(group_task).await.unwrap(),
     );
     drop(store);
 
@@ -125,8 +179,15 @@ async fn test_reopening_the_data_dir_keeps_everything() {
     let after = (
         store.get_task(running).await.unwrap(),
         store.get_task(waiting).await.unwrap(),
+        store.get_group(&group).await.unwrap(),
+        store.get_task(group_task).await.unwrap(),
     );
     assert_eq!(after, before);
+    assert_eq!(after.2.map(|g| g.split), Some(split));
+    assert_eq!(
+        store.group_secrets(&group).await.unwrap(),
+        Some(secrets("g"))
+    );
     assert_eq!(store.secrets(running).await.unwrap(), Some(secrets("m")));
     assert_eq!(
         store

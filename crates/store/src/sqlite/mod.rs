@@ -7,7 +7,11 @@
 //! async mutex, so they wait in order rather than in SQLite's sleeping busy handler; other
 //! processes on the same file (`tern admin …`) still wait through the busy timeout.
 
+mod group_tasks;
+mod groups;
+mod identity;
 mod ledger;
+mod read;
 mod tasks;
 
 use std::path::Path;
@@ -15,19 +19,17 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tern_core::{
-    BandwidthPolicy, Counters, Error, FailedObjectRecord, LedgerEntry, OutcomeBatch, OutcomeKind,
-    Result, Secret, Task, TaskEvent, TaskFilter, TaskId, TaskPriority, TaskSecrets, TaskSpec,
-    TaskStatus, TaskStore,
+    BandwidthPolicy, Counters, Error, FailedObjectRecord, GroupEvent, GroupId, GroupSpec,
+    GroupStatus, GroupTotals, LedgerEntry, OutcomeBatch, OutcomeKind, Result, Secret,
+    SplitProgress, Task, TaskEvent, TaskFilter, TaskGroup, TaskId, TaskPriority, TaskSecrets,
+    TaskSpec, TaskStatus, TaskStore,
 };
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::error::db_error;
-use crate::rows::TaskRow;
 use crate::seal::Sealer;
 
 /// Name of the database file inside the data dir.
@@ -139,96 +141,14 @@ fn not_found(id: TaskId) -> Error {
     Error::NotFound(format!("task {id}"))
 }
 
-/// Prepends the task column list to the rest of a `SELECT` (as a `&'static str`).
-macro_rules! select_tasks {
-    ($rest:literal) => {
-        concat!(
-            "SELECT id, project_id, name, status, priority_rank, group_id, spec, \
-             bandwidth_policy, succeeded_num, succeeded_size, skipped_num, skipped_size, \
-             failed_num, failed_size, listed_num, listed_size, created_at_ms, start_time_ms, \
-             total_time_ms, is_query_over, migrate_speed, left_time_ms, error_code, \
-             error_message, failed_record_result, failed_record_key, failed_record_error_code, \
-             failed_only, checkpoint FROM tasks ",
-            $rest
-        )
-    };
-}
-pub(crate) use select_tasks;
-
-/// Reads one `select_tasks!` row into a task.
-fn task_from_row(row: &SqliteRow) -> Result<Task> {
-    let task_row = (|| -> std::result::Result<TaskRow, sqlx::Error> {
-        Ok(TaskRow {
-            id: row.try_get("id")?,
-            project_id: row.try_get("project_id")?,
-            name: row.try_get("name")?,
-            status: row.try_get("status")?,
-            priority_rank: row.try_get("priority_rank")?,
-            group_id: row.try_get("group_id")?,
-            spec: row.try_get("spec")?,
-            bandwidth_policy: row.try_get("bandwidth_policy")?,
-            succeeded_num: row.try_get("succeeded_num")?,
-            succeeded_size: row.try_get("succeeded_size")?,
-            skipped_num: row.try_get("skipped_num")?,
-            skipped_size: row.try_get("skipped_size")?,
-            failed_num: row.try_get("failed_num")?,
-            failed_size: row.try_get("failed_size")?,
-            listed_num: row.try_get("listed_num")?,
-            listed_size: row.try_get("listed_size")?,
-            created_at_ms: row.try_get("created_at_ms")?,
-            start_time_ms: row.try_get("start_time_ms")?,
-            total_time_ms: row.try_get("total_time_ms")?,
-            is_query_over: row.try_get("is_query_over")?,
-            migrate_speed: row.try_get("migrate_speed")?,
-            left_time_ms: row.try_get("left_time_ms")?,
-            error_code: row.try_get("error_code")?,
-            error_message: row.try_get("error_message")?,
-            failed_record_result: row.try_get("failed_record_result")?,
-            failed_record_key: row.try_get("failed_record_key")?,
-            failed_record_error_code: row.try_get("failed_record_error_code")?,
-            failed_only: row.try_get("failed_only")?,
-            checkpoint: row.try_get("checkpoint")?,
-        })
-    })()
-    .map_err(db_error)?;
-    task_row.into_task()
-}
-
-/// Reads one task through any connection (pool or open transaction).
-async fn fetch_task<'c, E>(executor: E, id: TaskId) -> Result<Option<Task>>
-where
-    E: sqlx::Executor<'c, Database = Sqlite>,
-{
-    let row = sqlx::query(select_tasks!("WHERE id = $1"))
-        .bind(id.0)
-        .fetch_optional(executor)
-        .await
-        .map_err(db_error)?;
-    row.as_ref().map(task_from_row).transpose()
-}
-
 #[async_trait]
 impl TaskStore for SqliteTaskStore {
     async fn put_token(&self, project_id: &str, token_sha256: &str) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO tokens (token_sha256, project_id) VALUES ($1, $2) \
-             ON CONFLICT (token_sha256) DO UPDATE SET project_id = excluded.project_id",
-        )
-        .bind(token_sha256)
-        .bind(project_id)
-        .execute(tx.conn())
-        .await
-        .map_err(db_error)?;
-        tx.commit().await
+        self.store_token(project_id, token_sha256).await
     }
 
     async fn project_for_token(&self, token_sha256: &str) -> Result<Option<String>> {
-        sqlx::query_scalar("SELECT project_id FROM tokens WHERE token_sha256 = $1")
-            .bind(token_sha256)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)
+        self.token_project(token_sha256).await
     }
 
     async fn put_credential(
@@ -237,40 +157,12 @@ impl TaskStore for SqliteTaskStore {
         access_key: &str,
         secret_key: &Secret,
     ) -> Result<()> {
-        let sealed = self.sealer.seal(
-            &credential_context(access_key),
-            secret_key.expose().as_bytes(),
-        )?;
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO credentials (access_key, project_id, sealed_secret_key) \
-             VALUES ($1, $2, $3) ON CONFLICT (access_key) DO UPDATE SET \
-             project_id = excluded.project_id, sealed_secret_key = excluded.sealed_secret_key",
-        )
-        .bind(access_key)
-        .bind(project_id)
-        .bind(sealed)
-        .execute(tx.conn())
-        .await
-        .map_err(db_error)?;
-        tx.commit().await
+        self.store_credential(project_id, access_key, secret_key)
+            .await
     }
 
     async fn credential(&self, access_key: &str) -> Result<Option<(String, Secret)>> {
-        let row: Option<(String, Vec<u8>)> = sqlx::query_as(
-            "SELECT project_id, sealed_secret_key FROM credentials WHERE access_key = $1",
-        )
-        .bind(access_key)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_error)?;
-        let Some((project_id, sealed)) = row else {
-            return Ok(None);
-        };
-        let plaintext = self.sealer.open(&credential_context(access_key), &sealed)?;
-        let secret_key = String::from_utf8(plaintext)
-            .map_err(|_| Error::Internal("unsealed secret key is not UTF-8".to_owned()))?;
-        Ok(Some((project_id, Secret::new(secret_key))))
+        self.unseal_credential(access_key).await
     }
 
     async fn create_task(
@@ -284,7 +176,7 @@ impl TaskStore for SqliteTaskStore {
     }
 
     async fn get_task(&self, id: TaskId) -> Result<Option<Task>> {
-        fetch_task(&self.pool, id).await
+        read::fetch_task(&self.pool, id).await
     }
 
     async fn list_tasks(
@@ -393,11 +285,90 @@ impl TaskStore for SqliteTaskStore {
     ) -> Result<Vec<LedgerEntry>> {
         ledger::page(&self.pool, id, kind, after_key, limit).await
     }
-}
 
-/// Associated data binding a sealed SK to its access key.
-fn credential_context(access_key: &str) -> String {
-    format!("credential:{access_key}")
+    async fn create_group(
+        &self,
+        project_id: &str,
+        spec: &GroupSpec,
+        secrets: &TaskSecrets,
+        now_ms: i64,
+    ) -> Result<TaskGroup> {
+        self.insert_group(project_id, spec, secrets, now_ms).await
+    }
+
+    async fn get_group(&self, id: &GroupId) -> Result<Option<TaskGroup>> {
+        read::fetch_group(&self.pool, id).await
+    }
+
+    async fn list_groups(
+        &self,
+        project_id: &str,
+        status: Option<GroupStatus>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<TaskGroup>, u64)> {
+        self.group_page(project_id, status, offset, limit).await
+    }
+
+    async fn groups_in_status(&self, statuses: &[GroupStatus]) -> Result<Vec<TaskGroup>> {
+        self.groups_in(statuses).await
+    }
+
+    async fn group_transition(
+        &self,
+        id: &GroupId,
+        event: GroupEvent,
+        now_ms: i64,
+    ) -> Result<TaskGroup> {
+        self.apply_group_event(id, event, now_ms).await
+    }
+
+    async fn group_secrets(&self, id: &GroupId) -> Result<Option<TaskSecrets>> {
+        self.unseal_group_secrets(id).await
+    }
+
+    async fn put_group_secrets(&self, id: &GroupId, secrets: &TaskSecrets) -> Result<()> {
+        self.replace_group_secrets(id, secrets).await
+    }
+
+    async fn create_group_task(
+        &self,
+        id: &GroupId,
+        spec: &TaskSpec,
+        secrets: &TaskSecrets,
+        split: &SplitProgress,
+        now_ms: i64,
+    ) -> Result<Task> {
+        self.add_group_task(id, spec, secrets, split, now_ms).await
+    }
+
+    async fn update_group_split(&self, id: &GroupId, split: &SplitProgress) -> Result<()> {
+        self.save_group_split(id, split).await
+    }
+
+    async fn group_totals(&self, id: &GroupId) -> Result<GroupTotals> {
+        self.sum_group_tasks(id).await
+    }
+
+    async fn update_group_bandwidth_policy(
+        &self,
+        id: &GroupId,
+        policy: &BandwidthPolicy,
+    ) -> Result<()> {
+        self.set_group_policy(id, policy).await
+    }
+
+    async fn set_group_error_reason(
+        &self,
+        id: &GroupId,
+        reason: Option<(String, String)>,
+    ) -> Result<()> {
+        self.set_group_error(id, reason).await
+    }
+
+    async fn delete_group(&self, id: &GroupId) -> Result<()> {
+        self.remove_group(id).await
+    }
 }
 
 /// Associated data binding sealed task secrets to their task.

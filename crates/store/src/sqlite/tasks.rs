@@ -11,9 +11,8 @@ use tern_core::{
     Error, Result, Task, TaskEvent, TaskFilter, TaskId, TaskSecrets, TaskSpec, TaskStatus,
 };
 
-use super::{
-    fetch_task, not_found, select_tasks, task_from_row, task_secrets_context, SqliteTaskStore,
-};
+use super::read::{fetch_task, select_tasks, task_from_row};
+use super::{not_found, task_secrets_context, SqliteTaskStore};
 use crate::error::{db_error, to_db};
 use crate::rows::{bandwidth_json, secrets_from_json, secrets_json, spec_json};
 
@@ -33,10 +32,26 @@ impl SqliteTaskStore {
         secrets: &TaskSecrets,
         now_ms: i64,
     ) -> Result<Task> {
+        let mut tx = self.begin_write().await?;
+        let task = self
+            .insert_task(tx.conn(), project_id, spec, secrets, now_ms)
+            .await?;
+        tx.commit().await?;
+        Ok(task)
+    }
+
+    /// `create` inside the caller's write transaction (shared with `create_group_task`).
+    pub(super) async fn insert_task(
+        &self,
+        conn: &mut SqliteConnection,
+        project_id: &str,
+        spec: &TaskSpec,
+        secrets: &TaskSecrets,
+        now_ms: i64,
+    ) -> Result<Task> {
         let spec_text = spec_json(spec)?;
         let policy_text = bandwidth_json(&spec.bandwidth_policy)?;
         let plaintext = secrets_json(secrets)?;
-        let mut tx = self.begin_write().await?;
         for _ in 0..ID_ATTEMPTS {
             // Random rather than sequential ids disclose nothing about other projects' tasks.
             let id = TaskId(rand::rng().random_range(MIN_TASK_ID..=MAX_TASK_ID));
@@ -55,19 +70,17 @@ impl SqliteTaskStore {
             .bind(&spec_text)
             .bind(&policy_text)
             .bind(now_ms)
-            .execute(tx.conn())
+            .execute(&mut *conn)
             .await
             .map_err(db_error)?;
             if inserted.rows_affected() == 0 {
                 continue;
             }
             let sealed = self.sealer.seal(&task_secrets_context(id), &plaintext)?;
-            store_sealed_secrets(tx.conn(), id, sealed).await?;
-            let task = fetch_task(tx.conn(), id)
+            store_sealed_secrets(&mut *conn, id, sealed).await?;
+            return fetch_task(&mut *conn, id)
                 .await?
-                .ok_or_else(|| not_found(id))?;
-            tx.commit().await?;
-            return Ok(task);
+                .ok_or_else(|| not_found(id));
         }
         Err(Error::Internal("no free task id found".to_owned()))
     }

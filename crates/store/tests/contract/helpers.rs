@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use tern_core::{
     BandwidthPolicy, CloudType, ConsistencyCheck, Counters, Credentials, DestinationSpec,
-    FailureCode, GroupType, ObjectOutcome, Outcome, OutcomeKind, OverwriteMode, Secret, SkipReason,
-    SourceSpec, Task, TaskEvent, TaskId, TaskPriority, TaskSecrets, TaskSpec, TaskStatus,
-    TaskStore, TaskType, Verification,
+    FailureCode, GroupEvent, GroupId, GroupSpec, GroupStatus, GroupTaskType, GroupType,
+    ObjectOutcome, Outcome, OutcomeKind, OverwriteMode, Secret, SkipReason, SourceSpec, Task,
+    TaskEvent, TaskId, TaskPriority, TaskSecrets, TaskSpec, TaskStatus, TaskStore, TaskType,
+    Verification,
 };
 
 /// Project used by most tests.
@@ -25,6 +26,7 @@ pub fn spec(src_bucket: &str) -> TaskSpec {
             app_id: None,
             object_keys: vec![String::new()],
             list_file: None,
+            key_range: None,
         },
         dst: DestinationSpec {
             cloud_type: CloudType::HuaweiCloud,
@@ -162,6 +164,12 @@ pub async fn assert_counters_match_ledger(store: &Arc<dyn TaskStore>, id: TaskId
 /// Creates a task and drives it to `status` with legal events only.
 pub async fn task_in(store: &Arc<dyn TaskStore>, status: TaskStatus) -> TaskId {
     let id = create(store, "walk", NOW).await.id;
+    drive(store, id, status).await;
+    id
+}
+
+/// Drives a waiting task to `status` with legal events only.
+pub async fn drive(store: &Arc<dyn TaskStore>, id: TaskId, status: TaskStatus) {
     let path: &[TaskEvent] = match status {
         TaskStatus::Waiting => &[],
         TaskStatus::Migrating => &[TaskEvent::Claim],
@@ -175,7 +183,6 @@ pub async fn task_in(store: &Arc<dyn TaskStore>, status: TaskStatus) -> TaskId {
         apply(store, id, event).await.unwrap();
     }
     assert_eq!(store.get_task(id).await.unwrap().unwrap().status, status);
-    id
 }
 
 /// Applies an event through the method a caller would use for it.
@@ -188,4 +195,62 @@ pub async fn apply(
         TaskEvent::Start => store.start_task(id, &secrets("s"), false, NOW + 5).await,
         other => store.transition(id, other, NOW + 5).await,
     }
+}
+
+/// A minimal PREFIX group spec splitting `src_bucket` into tasks copying to `dst`.
+pub fn group_spec(src_bucket: &str) -> GroupSpec {
+    let task = spec(src_bucket);
+    GroupSpec {
+        task_type: GroupTaskType::Prefix,
+        src: task.src,
+        dst: task.dst,
+        description: String::new(),
+        migrate_since_s: None,
+        bandwidth_policy: BandwidthPolicy::default(),
+        enable_metadata_migration: false,
+        enable_restore: false,
+        enable_failed_object_recording: true,
+        object_overwrite_mode: OverwriteMode::SizeLastModified,
+        consistency_check: ConsistencyCheck::SizeLastModified,
+        dst_storage_policy: String::new(),
+        enable_requester_pays: false,
+        echo_json: String::new(),
+    }
+}
+
+/// Creates a group in [`PROJECT`] from `group_spec(src_bucket)`.
+pub async fn create_group(store: &Arc<dyn TaskStore>, src_bucket: &str, now_ms: i64) -> GroupId {
+    store
+        .create_group(PROJECT, &group_spec(src_bucket), &secrets("g"), now_ms)
+        .await
+        .unwrap()
+        .id
+}
+
+/// Creates a group and drives it to `status` with legal events only.
+pub async fn group_in(store: &Arc<dyn TaskStore>, status: GroupStatus) -> GroupId {
+    use GroupEvent as E;
+    let id = create_group(store, "walk", NOW).await;
+    let path: &[GroupEvent] = match status {
+        GroupStatus::Waiting => &[],
+        GroupStatus::Creating => &[E::BeginCreating],
+        GroupStatus::Monitoring => &[E::BeginCreating, E::CreationDone],
+        GroupStatus::Paused => &[E::Stop, E::Stopped],
+        GroupStatus::CreationFailed => &[E::CreationFailed],
+        GroupStatus::MigrationFailed => &[E::BeginCreating, E::CreationDone, E::TasksFailed],
+        GroupStatus::Completed => &[E::BeginCreating, E::CreationDone, E::TasksSucceeded],
+        GroupStatus::Pausing => &[E::Stop],
+        GroupStatus::WaitingDeletion => &[E::Delete],
+        GroupStatus::Deleting => &[E::Delete, E::Deleting],
+    };
+    for &event in path {
+        store.group_transition(&id, event, NOW + 5).await.unwrap();
+    }
+    assert_eq!(store.get_group(&id).await.unwrap().unwrap().status, status);
+    id
+}
+
+/// Every group status, 0 to 9.
+pub fn all_group_statuses() -> impl Iterator<Item = GroupStatus> {
+    (0..=9).filter_map(GroupStatus::from_code)
 }

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use tern_core::{
-    BandwidthPolicy, BandwidthWindow, CloudType, ConsistencyCheck, ErrorKind, GroupType,
+    BandwidthPolicy, BandwidthWindow, CloudType, ConsistencyCheck, ErrorKind, GroupType, KeyRange,
     ListFileSpec, OverwriteMode, TaskEvent, TaskFilter, TaskId, TaskPriority, TaskStatus,
     TaskStore, TaskType,
 };
@@ -114,6 +114,10 @@ pub async fn test_spec_round_trips_every_field(store: Arc<dyn TaskStore>) {
     full.src.list_file = Some(ListFileSpec {
         bucket: "lists".into(),
         key: "list.txt".into(),
+    });
+    full.src.key_range = Some(KeyRange {
+        start_after: Some("a/".into()),
+        end: Some("b é/z".into()),
     });
     full.dst.save_prefix = "moved/".into();
     full.description = "a description".into();

@@ -2,11 +2,15 @@
 //! the same suite: `contract_tests!(factory)` expands to one `#[tokio::test]` per function,
 //! each on a fresh store from `factory() -> (guard, Arc<dyn TaskStore>)`.
 
+mod group_tasks;
+mod groups;
 mod helpers;
 mod ledger;
 mod lifecycle;
 mod records;
 
+pub use group_tasks::*;
+pub use groups::*;
 pub use helpers::*;
 pub use ledger::*;
 pub use lifecycle::*;
@@ -30,6 +34,14 @@ macro_rules! contract_tests {
             test_record_batch_counters_equal_ledger,
             test_record_batch_progress_fields,
             test_ledger_page_paging_and_entry_mapping,
+            test_group_create_get_and_list,
+            test_group_every_event_from_every_status_follows_apply,
+            test_group_start_time_and_secrets,
+            test_group_updates_and_unknown_ids,
+            test_group_spec_and_key_ranges_round_trip,
+            test_create_group_task_only_while_creating,
+            test_group_totals_sum_the_tasks,
+            test_delete_group_refused_while_a_task_is_busy,
         );
     };
     (@each $factory:path; $($name:ident),* $(,)?) => {

@@ -4,12 +4,20 @@
 
 use serde::{Deserialize, Serialize};
 use tern_core::{
-    BandwidthPolicy, BandwidthWindow, CloudType, Counters, Credentials, DestinationSpec, Error,
-    FailedObjectRecord, LedgerEntry, ListFileSpec, ObjectOutcome, Outcome, OutcomeKind, Secret,
-    SourceSpec, Task, TaskId, TaskPriority, TaskSecrets, TaskSpec, TaskStatus,
+    BandwidthPolicy, BandwidthWindow, CloudType, Counters, DestinationSpec, Error,
+    FailedObjectRecord, KeyRange, ListFileSpec, SourceSpec, Task, TaskId, TaskPriority, TaskSpec,
+    TaskStatus,
 };
 
 use crate::error::from_db;
+
+mod group;
+mod ledger;
+mod secrets;
+
+pub(crate) use group::{group_spec_json, split_columns, GroupRow, SplitColumns};
+pub(crate) use ledger::{kind_from_str, ledger_entry, LedgerFields};
+pub(crate) use secrets::{secrets_from_json, secrets_json};
 
 /// `tasks.spec`: the parts of a [`TaskSpec`] that never change, without secrets.
 #[derive(Serialize, Deserialize)]
@@ -30,14 +38,64 @@ pub(crate) struct StoredSpec {
     group_type: String,
 }
 
+/// The `src` of a stored task or group spec.
 #[derive(Serialize, Deserialize)]
-struct StoredSource {
+pub(crate) struct StoredSource {
     cloud_type: String,
     region: String,
     bucket: String,
     app_id: Option<String>,
     object_keys: Vec<String>,
     list_file: Option<StoredListFile>,
+    /// Absent in rows written before task groups existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key_range: Option<StoredKeyRange>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredKeyRange {
+    start_after: Option<String>,
+    end: Option<String>,
+}
+
+impl StoredSource {
+    /// Mirrors a source spec.
+    pub(crate) fn of(src: &SourceSpec) -> Self {
+        StoredSource {
+            cloud_type: src.cloud_type.as_str().to_owned(),
+            region: src.region.clone(),
+            bucket: src.bucket.clone(),
+            app_id: src.app_id.clone(),
+            object_keys: src.object_keys.clone(),
+            list_file: src.list_file.as_ref().map(|file| StoredListFile {
+                bucket: file.bucket.clone(),
+                key: file.key.clone(),
+            }),
+            key_range: src.key_range.as_ref().map(|range| StoredKeyRange {
+                start_after: range.start_after.clone(),
+                end: range.end.clone(),
+            }),
+        }
+    }
+
+    /// Rebuilds the source spec.
+    pub(crate) fn into_spec(self) -> Result<SourceSpec, Error> {
+        Ok(SourceSpec {
+            cloud_type: self.cloud_type.parse::<CloudType>()?,
+            region: self.region,
+            bucket: self.bucket,
+            app_id: self.app_id,
+            object_keys: self.object_keys,
+            list_file: self.list_file.map(|file| ListFileSpec {
+                bucket: file.bucket,
+                key: file.key,
+            }),
+            key_range: self.key_range.map(|range| KeyRange {
+                start_after: range.start_after,
+                end: range.end,
+            }),
+        })
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -46,12 +104,35 @@ struct StoredListFile {
     key: String,
 }
 
+/// The `dst` of a stored task or group spec.
 #[derive(Serialize, Deserialize)]
-struct StoredDestination {
+pub(crate) struct StoredDestination {
     cloud_type: String,
     region: String,
     bucket: String,
     save_prefix: String,
+}
+
+impl StoredDestination {
+    /// Mirrors a destination spec.
+    pub(crate) fn of(dst: &DestinationSpec) -> Self {
+        StoredDestination {
+            cloud_type: dst.cloud_type.as_str().to_owned(),
+            region: dst.region.clone(),
+            bucket: dst.bucket.clone(),
+            save_prefix: dst.save_prefix.clone(),
+        }
+    }
+
+    /// Rebuilds the destination spec.
+    pub(crate) fn into_spec(self) -> Result<DestinationSpec, Error> {
+        Ok(DestinationSpec {
+            cloud_type: self.cloud_type.parse::<CloudType>()?,
+            region: self.region,
+            bucket: self.bucket,
+            save_prefix: self.save_prefix,
+        })
+    }
 }
 
 /// One window of `tasks.bandwidth_policy`.
@@ -66,23 +147,8 @@ struct StoredWindow {
 pub(crate) fn spec_json(spec: &TaskSpec) -> Result<String, Error> {
     let stored = StoredSpec {
         task_type: spec.task_type.as_str().to_owned(),
-        src: StoredSource {
-            cloud_type: spec.src.cloud_type.as_str().to_owned(),
-            region: spec.src.region.clone(),
-            bucket: spec.src.bucket.clone(),
-            app_id: spec.src.app_id.clone(),
-            object_keys: spec.src.object_keys.clone(),
-            list_file: spec.src.list_file.as_ref().map(|file| StoredListFile {
-                bucket: file.bucket.clone(),
-                key: file.key.clone(),
-            }),
-        },
-        dst: StoredDestination {
-            cloud_type: spec.dst.cloud_type.as_str().to_owned(),
-            region: spec.dst.region.clone(),
-            bucket: spec.dst.bucket.clone(),
-            save_prefix: spec.dst.save_prefix.clone(),
-        },
+        src: StoredSource::of(&spec.src),
+        dst: StoredDestination::of(&spec.dst),
         description: spec.description.clone(),
         migrate_since_s: spec.migrate_since_s,
         enable_metadata_migration: spec.enable_metadata_migration,
@@ -112,73 +178,24 @@ pub(crate) fn bandwidth_json(policy: &BandwidthPolicy) -> Result<String, Error> 
     to_json(&windows)
 }
 
-/// Encodes task secrets as the plaintext that gets sealed.
-pub(crate) fn secrets_json(secrets: &TaskSecrets) -> Result<Vec<u8>, Error> {
-    let stored = StoredSecrets {
-        src: StoredCredentials::from(&secrets.src),
-        dst: StoredCredentials::from(&secrets.dst),
-        cdn_key: expose(secrets.cdn_key.as_ref()),
-    };
-    serde_json::to_vec(&stored).map_err(|err| Error::Internal(format!("encoding secrets: {err}")))
+/// Decodes a `bandwidth_policy` column; the error tells what is wrong with it.
+pub(crate) fn bandwidth_from_json(text: &str) -> Result<BandwidthPolicy, String> {
+    let windows: Vec<StoredWindow> = serde_json::from_str(text).map_err(|err| err.to_string())?;
+    BandwidthPolicy::new(
+        windows
+            .into_iter()
+            .map(|window| BandwidthWindow {
+                start: window.start,
+                end: window.end,
+                max_bandwidth: window.max_bandwidth,
+            })
+            .collect(),
+    )
+    .map_err(|err| err.to_string())
 }
 
-/// Decodes unsealed plaintext back into task secrets.
-pub(crate) fn secrets_from_json(plaintext: &[u8]) -> Result<TaskSecrets, Error> {
-    let stored: StoredSecrets = serde_json::from_slice(plaintext)
-        .map_err(|err| Error::Internal(format!("decoding secrets: {err}")))?;
-    Ok(TaskSecrets {
-        src: stored.src.into(),
-        dst: stored.dst.into(),
-        cdn_key: stored.cdn_key.map(Secret::new),
-    })
-}
-
-/// Sealed plaintext of a task's secrets. Never `Debug`, never logged.
-#[derive(Serialize, Deserialize)]
-struct StoredSecrets {
-    src: StoredCredentials,
-    dst: StoredCredentials,
-    cdn_key: Option<String>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct StoredCredentials {
-    access_key: String,
-    secret_key: String,
-    security_token: Option<String>,
-    connection_string: Option<String>,
-    json_auth_file: Option<String>,
-}
-
-impl From<&Credentials> for StoredCredentials {
-    fn from(credentials: &Credentials) -> Self {
-        StoredCredentials {
-            access_key: credentials.access_key.clone(),
-            secret_key: credentials.secret_key.expose().to_owned(),
-            security_token: expose(credentials.security_token.as_ref()),
-            connection_string: expose(credentials.connection_string.as_ref()),
-            json_auth_file: expose(credentials.json_auth_file.as_ref()),
-        }
-    }
-}
-
-impl From<StoredCredentials> for Credentials {
-    fn from(stored: StoredCredentials) -> Self {
-        Credentials {
-            access_key: stored.access_key,
-            secret_key: Secret::new(stored.secret_key),
-            security_token: stored.security_token.map(Secret::new),
-            connection_string: stored.connection_string.map(Secret::new),
-            json_auth_file: stored.json_auth_file.map(Secret::new),
-        }
-    }
-}
-
-fn expose(secret: Option<&Secret>) -> Option<String> {
-    secret.map(|secret| secret.expose().to_owned())
-}
-
-fn to_json<T: Serialize>(value: &T) -> Result<String, Error> {
+/// Encodes a stored form as JSON text.
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, Error> {
     serde_json::to_string(value).map_err(|err| Error::Internal(format!("encoding row: {err}")))
 }
 
@@ -225,47 +242,13 @@ impl TaskRow {
             .ok_or_else(|| corrupt("status", self.status.to_string()))?;
         let stored: StoredSpec =
             serde_json::from_str(&self.spec).map_err(|err| corrupt("spec", err.to_string()))?;
-        let windows: Vec<StoredWindow> = serde_json::from_str(&self.bandwidth_policy)
-            .map_err(|err| corrupt("bandwidth policy", err.to_string()))?;
-        let bandwidth_policy = BandwidthPolicy::new(
-            windows
-                .into_iter()
-                .map(|window| BandwidthWindow {
-                    start: window.start,
-                    end: window.end,
-                    max_bandwidth: window.max_bandwidth,
-                })
-                .collect(),
-        )
-        .map_err(|err| corrupt("bandwidth policy", err.to_string()))?;
+        let bandwidth_policy = bandwidth_from_json(&self.bandwidth_policy)
+            .map_err(|err| corrupt("bandwidth policy", err))?;
         let parse_err = |err: Error| corrupt("spec", err.to_string());
         let spec = TaskSpec {
             task_type: stored.task_type.parse().map_err(parse_err)?,
-            src: SourceSpec {
-                cloud_type: stored
-                    .src
-                    .cloud_type
-                    .parse::<CloudType>()
-                    .map_err(parse_err)?,
-                region: stored.src.region,
-                bucket: stored.src.bucket,
-                app_id: stored.src.app_id,
-                object_keys: stored.src.object_keys,
-                list_file: stored.src.list_file.map(|file| ListFileSpec {
-                    bucket: file.bucket,
-                    key: file.key,
-                }),
-            },
-            dst: DestinationSpec {
-                cloud_type: stored
-                    .dst
-                    .cloud_type
-                    .parse::<CloudType>()
-                    .map_err(parse_err)?,
-                region: stored.dst.region,
-                bucket: stored.dst.bucket,
-                save_prefix: stored.dst.save_prefix,
-            },
+            src: stored.src.into_spec().map_err(parse_err)?,
+            dst: stored.dst.into_spec().map_err(parse_err)?,
             description: stored.description,
             migrate_since_s: stored.migrate_since_s,
             bandwidth_policy,
@@ -330,71 +313,36 @@ impl TaskRow {
     }
 }
 
-/// How one outcome is written to the ledger: kind, detail, message and CRC64.
-pub(crate) struct LedgerFields {
-    pub(crate) kind: OutcomeKind,
-    pub(crate) detail: &'static str,
-    pub(crate) message: String,
-    /// The u64 CRC64 reinterpreted bit-for-bit as `BIGINT`.
-    pub(crate) crc64: Option<i64>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl LedgerFields {
-    /// Maps an engine outcome onto ledger columns.
-    pub(crate) fn of(outcome: &ObjectOutcome) -> Self {
-        match &outcome.outcome {
-            Outcome::Succeeded {
-                verification,
-                crc64,
-            } => LedgerFields {
-                kind: OutcomeKind::Succeeded,
-                detail: verification.as_str(),
-                message: String::new(),
-                crc64: Some(crc64.cast_signed()),
-            },
-            Outcome::Skipped(reason) => LedgerFields {
-                kind: OutcomeKind::Skipped,
-                detail: reason.as_str(),
-                message: String::new(),
-                crc64: None,
-            },
-            Outcome::Failed { code, message } => LedgerFields {
-                kind: OutcomeKind::Failed,
-                detail: code.as_str(),
-                message: message.clone(),
-                crc64: None,
-            },
-        }
+    #[test]
+    fn test_a_source_stored_before_key_ranges_still_loads() {
+        let old = r#"{"cloud_type":"AWS","region":"r","bucket":"b","app_id":null,
+            "object_keys":["p/"],"list_file":null}"#;
+        let stored: StoredSource = serde_json::from_str(old).unwrap();
+        let src = stored.into_spec().unwrap();
+        assert_eq!(src.key_range, None);
+        assert_eq!(src.object_keys, vec!["p/".to_owned()]);
     }
-}
 
-/// Parses a stored outcome kind.
-pub(crate) fn kind_from_str(kind: &str) -> Result<OutcomeKind, Error> {
-    match kind {
-        "succeeded" => Ok(OutcomeKind::Succeeded),
-        "skipped" => Ok(OutcomeKind::Skipped),
-        "failed" => Ok(OutcomeKind::Failed),
-        other => Err(Error::Internal(format!(
-            "stored outcome kind {other:?} is unknown"
-        ))),
+    #[test]
+    fn test_key_range_round_trips_and_is_omitted_when_absent() {
+        let old = r#"{"cloud_type":"AWS","region":"r","bucket":"b","app_id":null,
+            "object_keys":[],"list_file":null}"#;
+        let mut src = serde_json::from_str::<StoredSource>(old)
+            .unwrap()
+            .into_spec()
+            .unwrap();
+        let text = to_json(&StoredSource::of(&src)).unwrap();
+        assert!(!text.contains("key_range"), "{text}");
+        src.key_range = Some(KeyRange {
+            start_after: Some("a".into()),
+            end: None,
+        });
+        let text = to_json(&StoredSource::of(&src)).unwrap();
+        let back = serde_json::from_str::<StoredSource>(&text).unwrap();
+        assert_eq!(back.into_spec().unwrap(), src);
     }
-}
-
-/// Rebuilds a ledger entry from stored columns.
-pub(crate) fn ledger_entry(
-    key: String,
-    size: i64,
-    kind: &str,
-    detail: String,
-    message: String,
-    crc64: Option<i64>,
-) -> Result<LedgerEntry, Error> {
-    Ok(LedgerEntry {
-        key,
-        size: from_db(size, "ledger size")?,
-        kind: kind_from_str(kind)?,
-        detail,
-        message,
-        crc64: crc64.map(i64::cast_unsigned),
-    })
 }

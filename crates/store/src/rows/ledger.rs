@@ -1,0 +1,74 @@
+//! Ledger rows: how an outcome is written and read back.
+
+use tern_core::{Error, LedgerEntry, ObjectOutcome, Outcome, OutcomeKind};
+
+use crate::error::from_db;
+
+/// How one outcome is written to the ledger: kind, detail, message and CRC64.
+pub(crate) struct LedgerFields {
+    pub(crate) kind: OutcomeKind,
+    pub(crate) detail: &'static str,
+    pub(crate) message: String,
+    /// The u64 CRC64 reinterpreted bit-for-bit as `BIGINT`.
+    pub(crate) crc64: Option<i64>,
+}
+
+impl LedgerFields {
+    /// Maps an engine outcome onto ledger columns.
+    pub(crate) fn of(outcome: &ObjectOutcome) -> Self {
+        match &outcome.outcome {
+            Outcome::Succeeded {
+                verification,
+                crc64,
+            } => LedgerFields {
+                kind: OutcomeKind::Succeeded,
+                detail: verification.as_str(),
+                message: String::new(),
+                crc64: Some(crc64.cast_signed()),
+            },
+            Outcome::Skipped(reason) => LedgerFields {
+                kind: OutcomeKind::Skipped,
+                detail: reason.as_str(),
+                message: String::new(),
+                crc64: None,
+            },
+            Outcome::Failed { code, message } => LedgerFields {
+                kind: OutcomeKind::Failed,
+                detail: code.as_str(),
+                message: message.clone(),
+                crc64: None,
+            },
+        }
+    }
+}
+
+/// Parses a stored outcome kind.
+pub(crate) fn kind_from_str(kind: &str) -> Result<OutcomeKind, Error> {
+    match kind {
+        "succeeded" => Ok(OutcomeKind::Succeeded),
+        "skipped" => Ok(OutcomeKind::Skipped),
+        "failed" => Ok(OutcomeKind::Failed),
+        other => Err(Error::Internal(format!(
+            "stored outcome kind {other:?} is unknown"
+        ))),
+    }
+}
+
+/// Rebuilds a ledger entry from stored columns.
+pub(crate) fn ledger_entry(
+    key: String,
+    size: i64,
+    kind: &str,
+    detail: String,
+    message: String,
+    crc64: Option<i64>,
+) -> Result<LedgerEntry, Error> {
+    Ok(LedgerEntry {
+        key,
+        size: from_db(size, "ledger size")?,
+        kind: kind_from_str(kind)?,
+        detail,
+        message,
+        crc64: crc64.map(i64::cast_unsigned),
+    })
+}
