@@ -124,6 +124,8 @@ pub struct Migration {
     pub progress_bytes: Arc<AtomicU64>,
     /// Resume point of a prefix selection: only keys sorting after it are listed.
     pub start_after: Option<String>,
+    /// Last key (inclusive) of a prefix selection: the end of a group task's key range.
+    pub end_at: Option<String>,
 }
 
 /// What one pipeline slot produced.
@@ -148,6 +150,7 @@ impl Migration {
             throttle: Arc::new(Throttle::unlimited()),
             progress_bytes: Arc::new(AtomicU64::new(0)),
             start_after: None,
+            end_at: None,
         }
     }
 
@@ -176,6 +179,7 @@ impl Migration {
             start_after,
         )
         .await?;
+        let listed = self.bound_listing(listed);
         let paired = if can_march(&self.source, &self.destination, &self.selection) {
             let Selection::Prefixes(prefixes) = &self.selection else {
                 unreachable!("can_march only accepts prefix selections")
@@ -269,6 +273,31 @@ impl Migration {
             }
         }
         Ok(summary)
+    }
+
+    /// Cuts the listing at `end_at`: an ordered listing stops there, any other is filtered.
+    fn bound_listing(
+        &self,
+        listed: futures::stream::BoxStream<'static, Result<Listed>>,
+    ) -> futures::stream::BoxStream<'static, Result<Listed>> {
+        let Some(end) = self.end_at.clone() else {
+            return listed;
+        };
+        let within = move |item: &Listed| match item {
+            Listed::Found(object) => object.key <= end,
+            Listed::Missing { key, .. } => *key <= end,
+        };
+        let ordered =
+            matches!(self.selection, Selection::Prefixes(_)) && self.source.lists_in_key_order();
+        if ordered {
+            listed
+                .try_take_while(move |item| futures::future::ready(Ok(within(item))))
+                .boxed()
+        } else {
+            listed
+                .try_filter(move |item| futures::future::ready(within(item)))
+                .boxed()
+        }
     }
 
     async fn process(&self, item: Listed, dst: DstState) -> Step {

@@ -293,4 +293,11 @@ async fn test_start_after_resumes_prefix_listing_after_checkpoint() {
     run.start_after = Some("b/".into());
     let (summary, _) = run_collecting(&run).await.unwrap();
     assert_eq!(summary.counters.total_num, 1);
+    // A key range (a group's slice) stops at its inclusive end.
+    run.start_after = Some("a/1".into());
+    run.end_at = Some("a/3".into());
+    let (summary, outcomes) = run_collecting(&run).await.unwrap();
+    let keys: Vec<String> = by_key(outcomes).into_keys().collect();
+    assert_eq!(keys, vec!["a/2", "a/3"]);
+    assert_eq!(summary.counters.total_num, 2);
 }
