@@ -14,6 +14,7 @@
 //! (`batch_outcomes` objects or `batch_interval`, whichever comes first).
 
 mod checkpoint;
+mod groups;
 mod runner;
 
 use std::collections::HashMap;
@@ -21,7 +22,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tern_core::{
-    BandwidthPolicy, RegionTable, Task, TaskEvent, TaskId, TaskSecrets, TaskStatus, TaskStore,
+    BandwidthPolicy, GroupId, RegionTable, Task, TaskEvent, TaskId, TaskSecrets, TaskStatus,
+    TaskStore,
 };
 use tern_engine::Throttle;
 use tokio::sync::Notify;
@@ -35,6 +37,8 @@ pub const DEFAULT_MAX_RUNNING_TASKS: usize = 2;
 pub const DEFAULT_BATCH_OUTCOMES: usize = 500;
 /// Longest time between commits by default.
 pub const DEFAULT_BATCH_INTERVAL: Duration = Duration::from_secs(1);
+/// Most objects per group task by default.
+pub const DEFAULT_GROUP_TASK_MAX_OBJECTS: u64 = 100_000;
 
 /// Scheduler settings.
 #[derive(Debug, Clone)]
@@ -51,6 +55,8 @@ pub struct SchedulerConfig {
     pub batch_outcomes: usize,
     /// Longest time between commits.
     pub batch_interval: Duration,
+    /// Most objects one task of a group gets when the splitter cuts a prefix or list file.
+    pub group_task_max_objects: u64,
 }
 
 impl Default for SchedulerConfig {
@@ -62,6 +68,7 @@ impl Default for SchedulerConfig {
             part_size: tern_engine::run::DEFAULT_PART_SIZE,
             batch_outcomes: DEFAULT_BATCH_OUTCOMES,
             batch_interval: DEFAULT_BATCH_INTERVAL,
+            group_task_max_objects: DEFAULT_GROUP_TASK_MAX_OBJECTS,
         }
     }
 }
@@ -88,6 +95,7 @@ pub struct Scheduler {
     config: Arc<SchedulerConfig>,
     root: CancellationToken,
     running: Mutex<HashMap<TaskId, Running>>,
+    splitters: Mutex<HashMap<GroupId, CancellationToken>>,
     wake: Notify,
 }
 
@@ -107,6 +115,7 @@ impl Scheduler {
             config: Arc::new(config),
             root: CancellationToken::new(),
             running: Mutex::new(HashMap::new()),
+            splitters: Mutex::new(HashMap::new()),
             wake: Notify::new(),
         })
     }
@@ -147,6 +156,7 @@ impl Scheduler {
                     }
                 }
             }
+            self.tick_groups().await;
             tokio::select! {
                 _ = self.root.cancelled() => return,
                 _ = self.wake.notified() => {}
@@ -157,6 +167,12 @@ impl Scheduler {
 
     fn running_count(&self) -> usize {
         self.lock_running().len()
+    }
+
+    fn lock_splitters(&self) -> std::sync::MutexGuard<'_, HashMap<GroupId, CancellationToken>> {
+        self.splitters
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn lock_running(&self) -> std::sync::MutexGuard<'_, HashMap<TaskId, Running>> {

@@ -149,7 +149,14 @@ impl TaskRun {
         };
         migration.throttle = Arc::clone(&self.throttle);
         if !self.task.failed_only && spec.task_type == TaskType::Prefix {
-            migration.start_after = self.task.checkpoint.clone();
+            // A group's slice starts after its range start; a resumed run after its checkpoint,
+            // which always lies further on.
+            let range = spec.src.key_range.clone().unwrap_or_default();
+            migration.start_after = match (range.start_after, self.task.checkpoint.clone()) {
+                (Some(start), Some(checkpoint)) => Some(start.max(checkpoint)),
+                (start, checkpoint) => start.or(checkpoint),
+            };
+            migration.end_at = range.end;
         }
         Ok(migration)
     }
