@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::ApiError;
 
+mod group_create;
+mod group_resp;
+mod group_update;
 mod meta;
 mod task_create;
 mod task_extras;
@@ -26,12 +29,20 @@ mod validate;
 #[cfg(test)]
 mod tests_create;
 #[cfg(test)]
+mod tests_group;
+#[cfg(test)]
 mod tests_resp;
 #[cfg(test)]
 mod tests_rules;
 #[cfg(test)]
 mod tests_update;
 
+pub use group_create::{CreateTaskGroupReq, TaskGroupDstNode, TaskGroupSrcNode};
+pub use group_resp::{
+    CreateTaskGroupResponse, ListTaskGroupResponse, ShowTaskGroupResponse, TaskGroupDstNodeResp,
+    TaskGroupResp, TaskGroupSrcNodeResp,
+};
+pub use group_update::{RetryGroup, RetryTaskGroupReq, StartTaskGroupReq, UpdateTaskGroupReq};
 pub use meta::{
     Link, ListApiVersionsResponse, RegionInfo, ShowApiInfoResponse, ShowRegionInfoResp, Version,
 };

@@ -20,6 +20,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 pub fn app(state: AppState) -> Router {
     let authenticated = Router::new()
         .merge(routes::tasks::router())
+        .merge(routes::groups::router())
         .merge(routes::meta::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

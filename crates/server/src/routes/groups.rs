@@ -1,0 +1,266 @@
+//! Task groups: operations 9–16 of REFERENCE.md (`/v2/{project_id}/taskgroups…`).
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use tern_core::{GroupId, GroupStatus, TaskGroup};
+use tern_scheduler::now_ms;
+
+use crate::api::{
+    CreateTaskGroupReq, CreateTaskGroupResponse, ListTaskGroupResponse, RetryTaskGroupReq,
+    StartTaskGroupReq, TaskGroupResp, UpdateBandwidthPolicyReq,
+};
+use crate::authn::Caller;
+use crate::error::{ApiError, Result};
+use crate::extract::OmsJson;
+use crate::routes::query::int_param;
+use crate::state::AppState;
+
+/// Longest group id accepted in a path.
+const MAX_GROUP_ID_CHARS: usize = 1024;
+
+/// The task-group routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v2/{project_id}/taskgroups",
+            post(create_task_group).get(list_task_group),
+        )
+        .route(
+            "/v2/{project_id}/taskgroups/{group_id}",
+            get(show_task_group).delete(delete_task_group),
+        )
+        .route(
+            "/v2/{project_id}/taskgroups/{group_id}/start",
+            put(start_task_group),
+        )
+        .route(
+            "/v2/{project_id}/taskgroups/{group_id}/stop",
+            put(stop_task_group),
+        )
+        .route(
+            "/v2/{project_id}/taskgroups/{group_id}/retry",
+            put(retry_task_group),
+        )
+        .route(
+            "/v2/{project_id}/taskgroups/{group_id}/update",
+            put(update_task_group),
+        )
+}
+
+fn scheduler_error(err: tern_scheduler::Error) -> ApiError {
+    let tern_scheduler::Error::Core(err) = err;
+    err.into()
+}
+
+async fn create_task_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    OmsJson(body): OmsJson<CreateTaskGroupReq>,
+) -> Result<Json<CreateTaskGroupResponse>> {
+    let (spec, secrets) = body.into_domain()?;
+    if spec.src.cloud_type != tern_core::CloudType::UrlSource {
+        state
+            .regions
+            .lookup(spec.src.cloud_type, &spec.src.region)
+            .map_err(|err| ApiError::invalid("src_node.region", err.to_string()))?;
+    }
+    state
+        .regions
+        .lookup(spec.dst.cloud_type, &spec.dst.region)
+        .map_err(|err| ApiError::invalid("dst_node.region", err.to_string()))?;
+    let group = state
+        .store
+        .create_group(&caller.project_id, &spec, &secrets, now_ms())
+        .await?;
+    tracing::info!(group_id = %group.id, project_id = %caller.project_id, "task group created");
+    state.scheduler.wake_groups();
+    Ok(Json(CreateTaskGroupResponse {
+        group_id: group.id.0,
+    }))
+}
+
+async fn list_task_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<ListTaskGroupResponse>> {
+    let limit = int_param(&query, "limit", 1, 100)?.unwrap_or(10);
+    let offset = int_param(&query, "offset", 0, 2_147_483_647)?.unwrap_or(0);
+    let status = int_param(&query, "status", 0, 9)?
+        .map(|code| {
+            GroupStatus::from_code(code as i32)
+                .ok_or_else(|| ApiError::invalid("status", "must be 0..9"))
+        })
+        .transpose()?;
+    let (groups, count) = state
+        .store
+        .list_groups(&caller.project_id, status, offset as u64, limit as u64)
+        .await?;
+    let now = now_ms();
+    let mut taskgroups = Vec::with_capacity(groups.len());
+    for group in &groups {
+        let totals = state.store.group_totals(&group.id).await?;
+        taskgroups.push(TaskGroupResp::from_group(group, &totals, now));
+    }
+    Ok(Json(ListTaskGroupResponse {
+        count: count as i64,
+        taskgroups,
+    }))
+}
+
+async fn show_task_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_, group_id)): Path<(String, String)>,
+) -> Result<Json<TaskGroupResp>> {
+    let group = owned_group(&state, &caller, &group_id).await?;
+    let totals = state.store.group_totals(&group.id).await?;
+    Ok(Json(TaskGroupResp::from_group(&group, &totals, now_ms())))
+}
+
+async fn delete_task_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_, group_id)): Path<(String, String)>,
+) -> Result<()> {
+    let group = owned_group(&state, &caller, &group_id).await?;
+    let busy = || ApiError::TaskBusy(format!("group {}", group.id));
+    if group.status.is_busy()
+        || state
+            .store
+            .group_totals(&group.id)
+            .await?
+            .executing_task_num
+            > 0
+    {
+        return Err(busy());
+    }
+    state
+        .scheduler
+        .delete_group(&group.id)
+        .await
+        .map_err(|err| match err {
+            tern_scheduler::Error::Core(tern_core::Error::InvalidState(_)) => busy(),
+            other => scheduler_error(other),
+        })?;
+    tracing::info!(group_id = %group.id, "task group deleted");
+    Ok(())
+}
+
+async fn start_task_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_, group_id)): Path<(String, String)>,
+    OmsJson(body): OmsJson<StartTaskGroupReq>,
+) -> Result<()> {
+    let group = owned_group(&state, &caller, &group_id).await?;
+    let secrets = body.into_domain()?;
+    if group.status != GroupStatus::Paused {
+        return Err(ApiError::InvalidState(format!(
+            "task group {} is in status {} and can be started only when paused (3)",
+            group.id,
+            group.status.code()
+        )));
+    }
+    state
+        .scheduler
+        .start_group(&group.id, &secrets)
+        .await
+        .map_err(scheduler_error)?;
+    tracing::info!(group_id = %group.id, "task group started");
+    Ok(())
+}
+
+async fn stop_task_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_, group_id)): Path<(String, String)>,
+) -> Result<()> {
+    let group = owned_group(&state, &caller, &group_id).await?;
+    state
+        .scheduler
+        .stop_group(&group.id)
+        .await
+        .map_err(|err| match err {
+            tern_scheduler::Error::Core(tern_core::Error::InvalidState(_)) => {
+                ApiError::TaskNotMigrating(format!("group {}", group.id))
+            }
+            other => scheduler_error(other),
+        })?;
+    tracing::info!(group_id = %group.id, "task group stop requested");
+    Ok(())
+}
+
+async fn retry_task_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_, group_id)): Path<(String, String)>,
+    OmsJson(body): OmsJson<RetryTaskGroupReq>,
+) -> Result<()> {
+    let group = owned_group(&state, &caller, &group_id).await?;
+    let retry = body.into_domain()?;
+    if !group.status.is_failed() {
+        return Err(ApiError::InvalidState(format!(
+            "task group {} is in status {} and can be retried only when it failed (4 or 5)",
+            group.id,
+            group.status.code()
+        )));
+    }
+    state
+        .scheduler
+        .retry_group(
+            &group.id,
+            retry.secrets.as_ref(),
+            retry.migrate_failed_object,
+        )
+        .await
+        .map_err(scheduler_error)?;
+    tracing::info!(group_id = %group.id, failed_only = retry.migrate_failed_object, "task group retried");
+    Ok(())
+}
+
+async fn update_task_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_, group_id)): Path<(String, String)>,
+    OmsJson(body): OmsJson<UpdateBandwidthPolicyReq>,
+) -> Result<()> {
+    let group = owned_group(&state, &caller, &group_id).await?;
+    let policy = body.into_domain()?;
+    if matches!(
+        group.status,
+        GroupStatus::Completed | GroupStatus::WaitingDeletion | GroupStatus::Deleting
+    ) {
+        return Err(ApiError::InvalidState(format!(
+            "task group {} has finished; its bandwidth policy cannot change",
+            group.id
+        )));
+    }
+    state
+        .scheduler
+        .update_group_bandwidth_policy(&group.id, policy)
+        .await
+        .map_err(scheduler_error)?;
+    Ok(())
+}
+
+/// Loads a group of the caller's project: unknown → 404, another project's → 403.
+async fn owned_group(state: &AppState, caller: &Caller, raw_id: &str) -> Result<TaskGroup> {
+    let length = raw_id.chars().count();
+    if !(1..=MAX_GROUP_ID_CHARS).contains(&length) {
+        return Err(ApiError::invalid(
+            "group_id",
+            format!("length {length} is outside 1..{MAX_GROUP_ID_CHARS}"),
+        ));
+    }
+    match state.store.get_group(&GroupId(raw_id.to_owned())).await? {
+        Some(group) if group.project_id == caller.project_id => Ok(group),
+        Some(_) => Err(ApiError::Forbidden(
+            "the task group belongs to another project".into(),
+        )),
+        None => Err(ApiError::GroupNotFound(raw_id.to_owned())),
+    }
+}
