@@ -31,6 +31,8 @@ pub struct ConfigFile {
     pub max_running_tasks: Option<usize>,
     /// Objects in flight per task.
     pub transfers_per_task: Option<usize>,
+    /// Most objects one task of a task group gets.
+    pub group_task_max_objects: Option<u64>,
     /// Extra or overriding regions.
     #[serde(default)]
     pub regions: Vec<RegionConfig>,
@@ -108,6 +110,8 @@ pub struct ServeSettings {
     pub max_running_tasks: usize,
     /// Objects in flight per task.
     pub transfers_per_task: usize,
+    /// Most objects per group task.
+    pub group_task_max_objects: u64,
 }
 
 impl ServeSettings {
@@ -142,6 +146,10 @@ impl ServeSettings {
             transfers_per_task: file
                 .transfers_per_task
                 .unwrap_or(tern_engine::run::DEFAULT_TRANSFERS)
+                .max(1),
+            group_task_max_objects: file
+                .group_task_max_objects
+                .unwrap_or(tern_scheduler::DEFAULT_GROUP_TASK_MAX_OBJECTS)
                 .max(1),
         })
     }

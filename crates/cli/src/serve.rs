@@ -58,6 +58,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
             regions: regions.clone(),
             max_running_tasks: settings.max_running_tasks,
             transfers_per_task: settings.transfers_per_task,
+            group_task_max_objects: settings.group_task_max_objects,
             ..SchedulerConfig::default()
         },
     );

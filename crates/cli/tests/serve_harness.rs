@@ -53,8 +53,13 @@ pub fn write_config(dir: &Path, s3: &S3Server) -> PathBuf {
 impl TernServer {
     /// Starts `tern serve` on a free port with a fresh data dir under `dir`.
     pub fn start(dir: &Path, s3: &S3Server) -> TernServer {
-        let data_dir = dir.join("data");
         let config = write_config(dir, s3);
+        Self::start_with_config(dir, config)
+    }
+
+    /// Starts `tern serve` with a config file of the caller's.
+    pub fn start_with_config(dir: &Path, config: PathBuf) -> TernServer {
+        let data_dir = dir.join("data");
         let log = dir.join("serve.log");
         let mut server = TernServer {
             child: None,

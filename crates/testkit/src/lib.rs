@@ -210,6 +210,11 @@ impl S3Server {
         self.process.log_tail(lines)
     }
 
+    /// The server's log file (moto logs one line per request: tests count reads with it).
+    pub fn log_path(&self) -> &std::path::Path {
+        self.process.log_path()
+    }
+
     /// Creates a bucket with a unique name (prefix + random suffix, lowercase, valid S3 name) and returns its name.
     pub async fn new_bucket(&self, prefix: &str) -> Result<String> {
         let name = bucket_name(prefix);

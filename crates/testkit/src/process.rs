@@ -185,6 +185,10 @@ impl ServerProcess {
     }
 
     /// The last `lines` lines of the server's log.
+    pub(crate) fn log_path(&self) -> &std::path::Path {
+        &self.log
+    }
+
     pub(crate) fn log_tail(&self, lines: usize) -> String {
         match std::fs::read(&self.log) {
             Ok(bytes) => {
