@@ -16,6 +16,7 @@
 mod checkpoint;
 mod groups;
 mod runner;
+mod split;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,295 @@
+//! The splitter: turns a task group into tasks.
+//!
+//! Splitting streams the source listing (or list file) and cuts it into slices of at most
+//! `group_task_max_objects` keys; each slice becomes one task, created in the same transaction
+//! as the splitter's progress, so a crash neither loses nor repeats a slice and memory never
+//! holds more than the current slice. PREFIX slices are key ranges of a prefix (the last slice
+//! of a prefix is open-ended); LIST slices are chunks of keys given as an object task.
+
+use futures::TryStreamExt;
+use tern_core::{
+    GroupSpec, GroupTaskType, KeyRange, NodeSpec, SourceSpec, SplitProgress, TaskGroup,
+    TaskPriority, TaskSecrets, TaskSpec, TaskType,
+};
+use tern_engine::listing::{disjoint_prefixes, list_file_keys, list_prefix_after};
+use tern_engine::{Location, Storage};
+use tokio_util::sync::CancellationToken;
+
+use crate::{now_ms, Result, Scheduler};
+
+
+impl Scheduler {
+    /// Creates the group's tasks from where the last run stopped. `Ok(true)` when every task
+    /// exists, `Ok(false)` when stopped or cancelled on the way.
+    pub(crate) async fn split(
+        &self,
+        group: &TaskGroup,
+        cancel: &CancellationToken,
+    ) -> Result<bool, (String, String)> {
+        let internal = |err: &dyn std::fmt::Display| ("TRF.0001".to_owned(), err.to_string());
+        let secrets = self
+            .store
+            .group_secrets(&group.id)
+            .await
+            .map_err(|e| internal(&e))?
+            .ok_or_else(|| {
+                (
+                    "TRF.0001".to_owned(),
+                    "the group has no credentials; start it again".to_owned(),
+                )
+            })?;
+        let mut split = group.split.clone();
+        if split.done {
+            return Ok(true);
+        }
+        let max_objects = self.config.group_task_max_objects.max(1);
+        match group.spec.task_type {
+            GroupTaskType::UrlList => {
+                return Err((
+                    "TRF.0016".to_owned(),
+                    "URL-list sources are not supported yet by this tern version".to_owned(),
+                ))
+            }
+            GroupTaskType::Prefix => {
+                let source = self
+                    .open_node(
+                        &group.spec.src.cloud_type,
+                        &group.spec.src.region,
+                        &group.spec.src.bucket,
+                        &secrets.src,
+                        group.spec.src.app_id.clone(),
+                    )
+                    .map_err(|e| ("TRF.0012".to_owned(), e))?;
+                let prefixes = disjoint_prefixes(&group.spec.src.object_keys);
+                while (split.source_index as usize) < prefixes.len() {
+                    let prefix = &prefixes[split.source_index as usize];
+                    let mut listing = list_prefix_after(&source, prefix, split.last_key.as_deref())
+                        .await
+                        .map_err(|e| (e.failure_code().as_str().to_owned(), e.to_string()))?;
+                    let mut slice_start = split.last_key.clone();
+                    let (mut count, mut bytes) = (0u64, 0u64);
+                    loop {
+                        if cancel.is_cancelled() {
+                            return Ok(false);
+                        }
+                        let next = listing
+                            .try_next()
+                            .await
+                            .map_err(|e| (e.failure_code().as_str().to_owned(), e.to_string()))?;
+                        let Some(object) = next else { break };
+                        count += 1;
+                        bytes += object.meta.size;
+                        if count >= max_objects {
+                            let range = KeyRange {
+                                start_after: slice_start.clone(),
+                                end: Some(object.key.clone()),
+                            };
+                            split.last_key = Some(object.key.clone());
+                            split.assigned_num += count;
+                            split.assigned_size += bytes;
+                            split.task_num += 1;
+                            if !self
+                                .create_slice(group, prefix, Some(range), None, &secrets, &split)
+                                .await?
+                            {
+                                return Ok(false);
+                            }
+                            slice_start = Some(object.key);
+                            count = 0;
+                            bytes = 0;
+                        }
+                    }
+                    // The open-ended last slice also takes keys written while splitting.
+                    split.source_index += 1;
+                    split.last_key = None;
+                    if count > 0 {
+                        split.assigned_num += count;
+                        split.assigned_size += bytes;
+                        split.task_num += 1;
+                        let range = KeyRange {
+                            start_after: slice_start,
+                            end: None,
+                        };
+                        if !self
+                            .create_slice(group, prefix, Some(range), None, &secrets, &split)
+                            .await?
+                        {
+                            return Ok(false);
+                        }
+                    } else {
+                        self.store
+                            .update_group_split(&group.id, &split)
+                            .await
+                            .map_err(|e| internal(&e))?;
+                    }
+                }
+            }
+            GroupTaskType::List => {
+                let list_file = group.spec.src.list_file.clone().ok_or_else(|| {
+                    (
+                        "TRF.0013".to_owned(),
+                        "the LIST group has no list_file".to_owned(),
+                    )
+                })?;
+                let bucket = if list_file.bucket.is_empty() {
+                    group.spec.dst.bucket.clone()
+                } else {
+                    list_file.bucket.clone()
+                };
+                let storage = self
+                    .open_node(
+                        &group.spec.dst.cloud_type,
+                        &group.spec.dst.region,
+                        &bucket,
+                        &secrets.dst,
+                        None,
+                    )
+                    .map_err(|e| ("TRF.0013".to_owned(), e))?;
+                let keys = list_file_keys(&storage, &list_file.key)
+                    .await
+                    .map_err(|e| ("TRF.0013".to_owned(), e.to_string()))?;
+                let mut keys = std::pin::pin!(keys);
+                let mut skipped = 0u64;
+                let mut chunk: Vec<String> = Vec::new();
+                loop {
+                    if cancel.is_cancelled() {
+                        return Ok(false);
+                    }
+                    let next = keys
+                        .try_next()
+                        .await
+                        .map_err(|e| ("TRF.0013".to_owned(), e.to_string()))?;
+                    let ended = next.is_none();
+                    if let Some(key) = next {
+                        if skipped < split.lines_done {
+                            skipped += 1;
+                            continue;
+                        }
+                        chunk.push(key);
+                    }
+                    if chunk.len() as u64 >= max_objects || (ended && !chunk.is_empty()) {
+                        split.lines_done += chunk.len() as u64;
+                        split.assigned_num += chunk.len() as u64;
+                        split.task_num += 1;
+                        let keys = std::mem::take(&mut chunk);
+                        if !self
+                            .create_slice(group, "", None, Some(keys), &secrets, &split)
+                            .await?
+                        {
+                            return Ok(false);
+                        }
+                    }
+                    if ended {
+                        break;
+                    }
+                }
+            }
+        }
+        split.done = true;
+        self.store
+            .update_group_split(&group.id, &split)
+            .await
+            .map_err(|e| internal(&e))?;
+        Ok(true)
+    }
+
+    /// Creates one slice's task with the progress that includes it; `Ok(false)` if the group
+    /// left status 1 meanwhile (stopped or deleted).
+    async fn create_slice(
+        &self,
+        group: &TaskGroup,
+        prefix: &str,
+        range: Option<KeyRange>,
+        keys: Option<Vec<String>>,
+        secrets: &TaskSecrets,
+        split: &SplitProgress,
+    ) -> Result<bool, (String, String)> {
+        let spec = group_task_spec(group, prefix, range, keys);
+        match self
+            .store
+            .create_group_task(&group.id, &spec, secrets, split, now_ms())
+            .await
+        {
+            Ok(task) => {
+                tracing::info!(group_id = %group.id, task_id = %task.id, "group task created");
+                self.wake();
+                Ok(true)
+            }
+            Err(tern_core::Error::InvalidState(_)) => Ok(false),
+            Err(err) => Err(("TRF.0001".to_owned(), err.to_string())),
+        }
+    }
+
+    fn open_node(
+        &self,
+        cloud_type: &tern_core::CloudType,
+        region: &str,
+        bucket: &str,
+        credentials: &tern_core::Credentials,
+        app_id: Option<String>,
+    ) -> Result<Storage, String> {
+        let node = NodeSpec {
+            cloud_type: *cloud_type,
+            region: region.to_owned(),
+            bucket: bucket.to_owned(),
+            credentials: credentials.clone(),
+            app_id,
+        };
+        Location::from_node(&node, &self.config.regions)
+            .and_then(|location| Storage::open(&location))
+            .map_err(|err| err.to_string())
+    }
+}
+
+/// The task a slice of a group becomes.
+fn group_task_spec(
+    group: &TaskGroup,
+    prefix: &str,
+    range: Option<KeyRange>,
+    keys: Option<Vec<String>>,
+) -> TaskSpec {
+    let GroupSpec {
+        task_type: _,
+        src,
+        dst,
+        description,
+        migrate_since_s,
+        bandwidth_policy,
+        enable_metadata_migration,
+        enable_restore,
+        enable_failed_object_recording,
+        object_overwrite_mode,
+        consistency_check,
+        dst_storage_policy,
+        enable_requester_pays,
+        echo_json,
+    } = group.spec.clone();
+    let (task_type, object_keys) = match keys {
+        Some(keys) => (TaskType::Object, keys),
+        None => (TaskType::Prefix, vec![prefix.to_owned()]),
+    };
+    TaskSpec {
+        task_type,
+        src: SourceSpec {
+            object_keys,
+            list_file: None,
+            key_range: range,
+            ..src
+        },
+        dst,
+        description,
+        migrate_since_s,
+        bandwidth_policy,
+        enable_metadata_migration,
+        enable_restore,
+        enable_failed_object_recording,
+        object_overwrite_mode,
+        consistency_check,
+        dst_storage_policy,
+        enable_requester_pays,
+        task_priority: TaskPriority::Medium,
+        echo_json,
+        group_id: Some(group.id.0.clone()),
+        group_type: tern_core::GroupType::GroupTask,
+    }
+}
