@@ -106,9 +106,12 @@ pub async fn copy_object(
     let multipart = listed_size > options.part_size as u64;
     let mut reader = source.operator().reader_with(key);
     if multipart {
+        // Ranged reads ahead of the writer: half the upload concurrency keeps the uploads fed
+        // (local reads outrun writes) while holding fewer parts, so one object holds about
+        // 1.5 × part_concurrency parts instead of 2 × (measured in bench/ workload c).
         reader = reader
             .chunk(options.part_size)
-            .concurrent(options.part_concurrency);
+            .concurrent(options.part_concurrency.div_ceil(2));
     }
     let reader = reader
         .await
