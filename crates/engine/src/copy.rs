@@ -104,13 +104,14 @@ pub async fn copy_object(
         return copy_raw_key(ctx, key, dst_key, listed_size).await;
     }
     let multipart = listed_size > options.part_size as u64;
+    let part_size = part_size_for(listed_size, options.part_size);
     let mut reader = source.operator().reader_with(key);
     if multipart {
         // Ranged reads ahead of the writer: half the upload concurrency keeps the uploads fed
         // (local reads outrun writes) while holding fewer parts, so one object holds about
         // 1.5 × part_concurrency parts instead of 2 × (measured in bench/ workload c).
         reader = reader
-            .chunk(options.part_size)
+            .chunk(part_size)
             .concurrent(options.part_concurrency.div_ceil(2));
     }
     let reader = reader
@@ -149,7 +150,7 @@ pub async fn copy_object(
         let mut writer = destination
             .operator()
             .writer_with(dst_key)
-            .chunk(options.part_size)
+            .chunk(part_size)
             .concurrent(options.part_concurrency);
         if let Some(content_type) = &plan.content_type {
             writer = writer.content_type(content_type);
@@ -252,6 +253,17 @@ pub async fn copy_object(
         crc64,
         verification,
     })
+}
+
+/// Most parts one multipart upload may have (S3, OBS, OSS and COS all stop at 10,000).
+const MAX_PARTS: u64 = 10_000;
+
+/// The part size for an object: the configured one, grown (in whole MiB) when the object would
+/// otherwise need more than [`MAX_PARTS`] parts.
+fn part_size_for(size: u64, configured: usize) -> usize {
+    const MIB: u64 = 1024 * 1024;
+    let needed = size.div_ceil(MAX_PARTS).div_ceil(MIB) * MIB;
+    configured.max(needed as usize)
 }
 
 /// Copies a key that OpenDAL would rewrite (`a//b`), whole, through the raw service API.
@@ -454,4 +466,23 @@ async fn verify(
         };
     }
     Ok(verification)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_part_size_grows_to_stay_under_ten_thousand_parts() {
+        let eight_mib = 8 * 1024 * 1024;
+        assert_eq!(part_size_for(1024, eight_mib), eight_mib);
+        assert_eq!(
+            part_size_for(80 * 1024 * 1024 * 1024, eight_mib),
+            eight_mib + 1024 * 1024
+        );
+        let five_tib: u64 = 5 * 1024 * 1024 * 1024 * 1024;
+        let part = part_size_for(five_tib, eight_mib) as u64;
+        assert!(five_tib.div_ceil(part) <= MAX_PARTS);
+        assert_eq!(part % (1024 * 1024), 0);
+    }
 }

@@ -17,7 +17,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{now_ms, Result, Scheduler};
 
-
 impl Scheduler {
     /// Creates the group's tasks from where the last run stopped. `Ok(true)` when every task
     /// exists, `Ok(false)` when stopped or cancelled on the way.

@@ -8,6 +8,7 @@
 
 #![deny(missing_docs)]
 
+mod fault;
 mod listxml;
 mod process;
 mod s3client;
@@ -21,6 +22,7 @@ use anyhow::{Context as _, Result};
 use rand::Rng as _;
 use tokio::sync::OnceCell;
 
+pub use crate::fault::{Fault, FaultProxy};
 pub use crate::process::free_port;
 use crate::process::{Launch, Ready, ServerProcess};
 pub use crate::s3client::{ObjectData, ObjectHead, S3Client};

@@ -1,0 +1,120 @@
+//! Transient and permanent storage errors, injected by a proxy in front of a real SeaweedFS.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on any setup error"
+)]
+
+mod common;
+
+use common::{body_for, by_key, PART};
+use futures::stream::{self, StreamExt};
+use tern_core::{Credentials, FailureCode, Outcome, Protocol};
+use tern_engine::{run_collecting, Location, Migration, Selection, Storage};
+use tern_testkit::{Fault, FaultProxy, S3Flavor, S3Server};
+
+fn storage_at(server: &S3Server, endpoint: &str, bucket: &str) -> Storage {
+    Storage::open(&Location {
+        protocol: Protocol::S3,
+        bucket: bucket.to_owned(),
+        endpoint: Some(endpoint.to_owned()),
+        region: Some(server.region().to_owned()),
+        root: String::new(),
+        credentials: Credentials::access_key(server.access_key(), server.secret_key()),
+    })
+    .unwrap()
+}
+
+async fn seed(server: &S3Server, bucket: &str, count: usize) -> Vec<(String, Vec<u8>)> {
+    let client = server.client();
+    let objects: Vec<(String, Vec<u8>)> = (0..count)
+        .map(|i| {
+            let key = format!("f/{i:04}");
+            // Small objects only: the proxy relays whole bodies, which does not model the
+            // streaming uploads of multipart parts (covered against the real server in copy_s3).
+            let len = 500 + i;
+            (key.clone(), body_for(&key, len))
+        })
+        .collect();
+    stream::iter(objects.iter())
+        .for_each_concurrent(16, |(key, body)| {
+            let client = client.clone();
+            async move {
+                client
+                    .put_object(bucket, key, body.clone(), None, &[])
+                    .await
+                    .unwrap()
+            }
+        })
+        .await;
+    objects
+}
+
+#[tokio::test]
+async fn test_slow_down_is_retried_until_every_object_arrives() {
+    let server = S3Server::shared(S3Flavor::SeaweedFs).await.unwrap();
+    let src = server.new_bucket("fault-src").await.unwrap();
+    let dst = server.new_bucket("fault-dst").await.unwrap();
+    let objects = seed(server, &src, 120).await;
+    // Every third request on each side answers 503 SlowDown.
+    let src_proxy = FaultProxy::start(server.endpoint(), Fault::SlowDownEvery(3))
+        .await
+        .unwrap();
+    let dst_proxy = FaultProxy::start(server.endpoint(), Fault::SlowDownEvery(3))
+        .await
+        .unwrap();
+    let mut migration = Migration::new(
+        storage_at(server, src_proxy.endpoint(), &src),
+        storage_at(server, dst_proxy.endpoint(), &dst),
+        Selection::Prefixes(vec![String::new()]),
+    );
+    migration.options.part_size = PART;
+    let (summary, outcomes) = run_collecting(&migration).await.unwrap();
+    assert_eq!(summary.counters.successful_num, 120, "{outcomes:?}");
+    assert!(
+        src_proxy.injected() >= 40 && dst_proxy.injected() >= 40,
+        "faults were not injected"
+    );
+    let client = server.client();
+    for (key, body) in &objects {
+        assert!(
+            client.get_object(&dst, key).await.unwrap().unwrap().body == *body,
+            "{key} differs"
+        );
+    }
+}
+
+#[tokio::test]
+async fn test_access_denied_fails_that_object_and_the_run_goes_on() {
+    let server = S3Server::shared(S3Flavor::SeaweedFs).await.unwrap();
+    let src = server.new_bucket("deny-src").await.unwrap();
+    let dst = server.new_bucket("deny-dst").await.unwrap();
+    seed(server, &src, 20).await;
+    let proxy = FaultProxy::start(
+        server.endpoint(),
+        Fault::DenyPathContaining("f/0007".into()),
+    )
+    .await
+    .unwrap();
+    let mut migration = Migration::new(
+        storage_at(server, proxy.endpoint(), &src),
+        storage_at(server, server.endpoint(), &dst),
+        Selection::Prefixes(vec![String::new()]),
+    );
+    migration.options.part_size = PART;
+    let (summary, outcomes) = run_collecting(&migration).await.unwrap();
+    let outcomes = by_key(outcomes);
+    assert_eq!(summary.counters.successful_num, 19);
+    assert!(
+        matches!(
+            outcomes["f/0007"],
+            Outcome::Failed {
+                code: FailureCode::SourcePermissionDenied,
+                ..
+            }
+        ),
+        "{:?}",
+        outcomes["f/0007"]
+    );
+    assert!(summary.counters.is_balanced());
+}

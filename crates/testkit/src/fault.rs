@@ -1,0 +1,164 @@
+//! A fault-injecting HTTP proxy in front of a real server, for retry and failure tests.
+//!
+//! It forwards every request unchanged (Host header included, so SigV4 signatures made for the
+//! proxy's address still verify upstream) except those its rule picks, which get the error an
+//! overloaded or refusing S3 server sends.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::Response;
+
+/// Which requests fail, and how.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Every `n`-th request (1-based) gets 503 SlowDown.
+    SlowDownEvery(u64),
+    /// Requests whose path contains this text get 403 AccessDenied.
+    DenyPathContaining(String),
+}
+
+struct ProxyState {
+    upstream: String,
+    fault: Fault,
+    client: reqwest::Client,
+    requests: AtomicU64,
+    injected: AtomicU64,
+}
+
+/// A running proxy; stops when dropped.
+pub struct FaultProxy {
+    endpoint: String,
+    state: Arc<ProxyState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy on a free 127.0.0.1 port in front of `upstream` (`http://host:port`).
+    pub async fn start(upstream: &str, fault: Fault) -> Result<FaultProxy> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("binding the fault proxy")?;
+        let address: SocketAddr = listener.local_addr()?;
+        let state = Arc::new(ProxyState {
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            fault,
+            client: reqwest::Client::new(),
+            requests: AtomicU64::new(0),
+            injected: AtomicU64::new(0),
+        });
+        let app = axum::Router::new()
+            .fallback(forward)
+            .with_state(Arc::clone(&state));
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(FaultProxy {
+            endpoint: format!("http://{address}"),
+            state,
+            task,
+        })
+    }
+
+    /// The proxy's endpoint, to give to the client under test.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Requests seen so far.
+    pub fn requests(&self) -> u64 {
+        self.state.requests.load(Ordering::Relaxed)
+    }
+
+    /// Requests answered with an injected error so far.
+    pub fn injected(&self) -> u64 {
+        self.state.injected.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn s3_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    );
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/xml"));
+    response
+}
+
+async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Response {
+    let number = state.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    let path = request.uri().path().to_owned();
+    let inject = match &state.fault {
+        Fault::SlowDownEvery(n) => *n > 0 && number % n == 0,
+        Fault::DenyPathContaining(text) => path.contains(text.as_str()),
+    };
+    if inject {
+        state.injected.fetch_add(1, Ordering::Relaxed);
+        return match &state.fault {
+            Fault::SlowDownEvery(_) => s3_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SlowDown",
+                "Please reduce your request rate.",
+            ),
+            Fault::DenyPathContaining(_) => {
+                s3_error(StatusCode::FORBIDDEN, "AccessDenied", "Access Denied")
+            }
+        };
+    }
+    match relay(&state, request).await {
+        Ok(response) => response,
+        Err(err) => s3_error(StatusCode::BAD_GATEWAY, "ProxyError", &err.to_string()),
+    }
+}
+
+async fn relay(state: &ProxyState, request: Request) -> Result<Response> {
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "/".to_owned());
+    let url = format!("{}{path_and_query}", state.upstream);
+    let method = reqwest::Method::from_bytes(request.method().as_str().as_bytes())?;
+    let mut builder = state.client.request(method, &url);
+    for (name, value) in request.headers() {
+        if name.as_str() != "content-length" {
+            builder = builder.header(name.as_str(), value.as_bytes());
+        }
+    }
+    let body = to_bytes(request.into_body(), usize::MAX).await?;
+    let upstream = builder.body(body).send().await?;
+    let status = StatusCode::from_u16(upstream.status().as_u16())?;
+    let headers = upstream.headers().clone();
+    let bytes = upstream.bytes().await?;
+    let mut response = Response::new(Body::from(bytes));
+    *response.status_mut() = status;
+    for (name, value) in &headers {
+        if matches!(
+            name.as_str(),
+            "transfer-encoding" | "connection" | "content-length"
+        ) {
+            continue;
+        }
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_str().as_bytes()),
+            HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            response.headers_mut().append(name, value);
+        }
+    }
+    Ok(response)
+}
