@@ -94,7 +94,7 @@ async fn test_copy_bucket_byte_identical_then_second_run_skips_all() {
             Outcome::Succeeded { verification, .. } => *verification,
             other => panic!("{key}: {other:?}"),
         };
-        let expected_verification = if key.as_str() == "big/four-parts" {
+        let expected_verification = if key.starts_with("big/") {
             Verification::SizeLastModified
         } else {
             Verification::SizeAndMd5
