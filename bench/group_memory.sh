@@ -41,8 +41,9 @@ per=$((COUNT / 3))
 for p in p1 p2 p3; do
     python3 bench/gen.py "$WORK/gen/$p" "$per" 100 flat
 done
-rclone mkdir w:src "${R[@]}"
-rclone mkdir w:dst "${R[@]}"
+# No --s3-no-check-bucket here: with it, mkdir creates nothing.
+rclone mkdir w:src --config "$WORK/rclone.conf" -q
+rclone mkdir w:dst --config "$WORK/rclone.conf" -q
 rclone copy "$WORK/gen" w:src "${R[@]}" --transfers 64 --checkers 64
 total=$((per * 3))
 
