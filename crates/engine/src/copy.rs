@@ -134,6 +134,16 @@ pub async fn copy_object(
         .map(|m| m.content_length())
         .filter(|size| *size > 0 || listed_size == 0)
         .unwrap_or(listed_size);
+    // A single-PUT copy holds the whole object in memory; an object that grew past the part
+    // size since it was listed must not be buffered (memory stays bounded by the part size).
+    if !multipart && expected_size > options.part_size as u64 {
+        return Err(CopyFailure {
+            code: FailureCode::Internal,
+            message: format!(
+                "the source object grew from {listed_size} to {expected_size} bytes after it was listed; run again to copy it"
+            ),
+        });
+    }
     let plan = WritePlan::new(
         destination.operator(),
         source_meta.as_ref(),

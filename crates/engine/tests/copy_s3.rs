@@ -301,3 +301,61 @@ async fn test_start_after_resumes_prefix_listing_after_checkpoint() {
     assert_eq!(keys, vec!["a/2", "a/3"]);
     assert_eq!(summary.counters.total_num, 2);
 }
+
+#[tokio::test]
+async fn test_object_grown_past_part_size_after_listing_is_not_buffered() {
+    let server = S3Server::shared(S3Flavor::SeaweedFs).await.unwrap();
+    let client = server.client();
+    let src = server.new_bucket("grow-src").await.unwrap();
+    let dst = server.new_bucket("grow-dst").await.unwrap();
+    client
+        .put_object(&src, "grows", vec![1; 10], None, &[])
+        .await
+        .unwrap();
+    let run = migration(server, &src, &dst, Selection::Prefixes(vec![String::new()]));
+    let listed: Vec<_> = tern_engine::listing::list_prefix(&run.source, "")
+        .await
+        .unwrap()
+        .map(|item| item.unwrap())
+        .collect()
+        .await;
+    client
+        .put_object(&src, "grows", vec![2; PART + 1], None, &[])
+        .await
+        .unwrap();
+    let progress = std::sync::atomic::AtomicU64::new(0);
+    let ctx = tern_engine::copy::CopyContext {
+        source: &run.source,
+        destination: &run.destination,
+        options: tern_engine::copy::CopyOptions {
+            part_size: PART,
+            part_concurrency: 2,
+            metadata: false,
+            check: tern_core::ConsistencyCheck::SizeLastModified,
+        },
+        throttle: &run.throttle,
+        progress: &progress,
+    };
+    let failure = tern_engine::copy::copy_object(ctx, "grows", "grows", listed[0].meta.size)
+        .await
+        .unwrap_err();
+    assert!(failure.message.contains("grew"), "{failure:?}");
+    assert!(
+        progress.load(std::sync::atomic::Ordering::Relaxed) == 0,
+        "bytes were read"
+    );
+    assert!(client.get_object(&dst, "grows").await.unwrap().is_none());
+    // The next run lists the new size and copies it in parts.
+    let (summary, _) = run_collecting(&run).await.unwrap();
+    assert_eq!(summary.counters.successful_num, 1);
+    assert_eq!(
+        client
+            .get_object(&dst, "grows")
+            .await
+            .unwrap()
+            .unwrap()
+            .body
+            .len(),
+        PART + 1
+    );
+}
