@@ -216,8 +216,11 @@ impl Migration {
                     Listed::Missing { .. } => 0,
                 };
                 async move {
-                    // A panic in one object's copy fails that object, not the run.
-                    match tokio::spawn(async move { this.process(item, dst).await }).await {
+                    // A panic in one object's copy fails that object, not the run. The guard
+                    // aborts the copy when the run is dropped (stop, shutdown), so no copy goes
+                    // on after its task is paused.
+                    let mut copy = AbortOnDrop(tokio::spawn(async move { this.process(item, dst).await }));
+                    match (&mut copy.0).await {
                         Ok(step) => Ok(step),
                         Err(join_error) => {
                             tracing::error!(key = %key, error = %join_error, "object copy panicked");
@@ -417,6 +420,15 @@ impl Migration {
                 message: err.to_string(),
             }),
         }
+    }
+}
+
+/// Aborts a spawned copy when dropped, so cancelling a run cancels its copies too.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

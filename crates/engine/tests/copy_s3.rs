@@ -359,3 +359,57 @@ async fn test_object_grown_past_part_size_after_listing_is_not_buffered() {
         PART + 1
     );
 }
+
+#[tokio::test]
+async fn test_cancel_stops_copies_in_flight() {
+    let server = S3Server::shared(S3Flavor::SeaweedFs).await.unwrap();
+    let client = server.client();
+    let src = server.new_bucket("cancel-src").await.unwrap();
+    let dst = server.new_bucket("cancel-dst").await.unwrap();
+    client
+        .put_object(&src, "slow.bin", body_for("slow", 3 * PART), None, &[])
+        .await
+        .unwrap();
+    let mut run = migration(server, &src, &dst, Selection::Prefixes(vec![String::new()]));
+    run.throttle = std::sync::Arc::new(tern_engine::Throttle::new(
+        tern_core::BandwidthPolicy::default(),
+        Some(4 * 1024 * 1024),
+    ));
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let (sender, _receiver) = tokio::sync::mpsc::channel(16);
+    let running = {
+        let run = run.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move { run.run(sender, cancel).await })
+    };
+    // The first part passes the 4 MiB/s limit after about a second; cancel once bytes flow.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while run
+        .progress_bytes
+        .load(std::sync::atomic::Ordering::Relaxed)
+        == 0
+    {
+        assert!(std::time::Instant::now() < deadline, "no bytes moved");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    cancel.cancel();
+    let result = running.await.unwrap();
+    assert!(
+        matches!(result, Err(tern_engine::Error::Cancelled)),
+        "{result:?}"
+    );
+    let at_cancel = run
+        .progress_bytes
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(at_cancel > 0 && at_cancel < 4 * PART as u64, "{at_cancel}");
+    // A copy still running would pass at least one more 5 MiB part in this time.
+    tokio::time::sleep(std::time::Duration::from_millis(3000)).await;
+    let later = run
+        .progress_bytes
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        later, at_cancel,
+        "the copy went on after the run was cancelled"
+    );
+    assert!(client.get_object(&dst, "slow.bin").await.unwrap().is_none());
+}
