@@ -228,18 +228,14 @@ pub async fn copy_object(
                 format!("{:016x}", crc.sum64()),
             );
         }
-        let mut write = destination
-            .operator()
-            .write_with(dst_key, Buffer::from(chunks));
-        if let Some(content_type) = &plan.content_type {
-            write = write.content_type(content_type);
-        }
-        if let Some(meta) = user_metadata {
-            write = write.user_metadata(meta);
-        }
-        let meta = write
-            .await
-            .map_err(|err| CopyFailure::storage(Side::Destination, &err))?;
+        let meta = put_whole(
+            destination,
+            dst_key,
+            &chunks,
+            plan.content_type.as_deref(),
+            user_metadata.as_ref(),
+        )
+        .await?;
         WriteResult {
             etag_md5: md5.map(|md5| (meta.etag().map(str::to_owned), hex::encode(md5.finalize()))),
         }
@@ -271,6 +267,47 @@ pub async fn copy_object(
 /// size `size_last_modified` checks the size, as OMS defines it, and `crc64` the CRC64, and the
 /// outcome records which check ran (`Verification`).
 pub const MD5_CHECK_MAX_BYTES: u64 = 512 * 1024;
+
+/// Whole-object PUT attempts when the server throttles (on top of OpenDAL's retry layer).
+const PUT_ATTEMPTS: u32 = 4;
+
+/// Writes a whole object with one PUT. OpenDAL's retry layer was seen to give up on a one-shot
+/// write after a single 503 SlowDown (the `faults_s3` test: about one object in a few hundred,
+/// reported as `RateLimited (persistent)`), so throttling and temporary errors get a few more
+/// whole attempts here; the bytes are still in memory, so a retry costs no re-read.
+async fn put_whole(
+    destination: &Storage,
+    dst_key: &str,
+    chunks: &[Bytes],
+    content_type: Option<&str>,
+    user_metadata: Option<&HashMap<String, String>>,
+) -> Result<Metadata, CopyFailure> {
+    let mut attempt = 1;
+    loop {
+        let mut write = destination
+            .operator()
+            .write_with(dst_key, Buffer::from(chunks.to_vec()));
+        if let Some(content_type) = content_type {
+            write = write.content_type(content_type);
+        }
+        if let Some(meta) = user_metadata {
+            write = write.user_metadata(meta.clone());
+        }
+        match write.await {
+            Ok(meta) => return Ok(meta),
+            Err(err)
+                if attempt < PUT_ATTEMPTS
+                    && (err.kind() == opendal::ErrorKind::RateLimited || err.is_temporary()) =>
+            {
+                tracing::debug!(key = %dst_key, attempt, error = %err, "put throttled; trying again");
+                tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt)))
+                    .await;
+                attempt += 1;
+            }
+            Err(err) => return Err(CopyFailure::storage(Side::Destination, &err)),
+        }
+    }
+}
 
 /// Most parts one multipart upload may have (S3, OBS, OSS and COS all stop at 10,000).
 const MAX_PARTS: u64 = 10_000;

@@ -19,6 +19,9 @@ use axum::response::Response;
 pub enum Fault {
     /// Every `n`-th request (1-based) gets 503 SlowDown.
     SlowDownEvery(u64),
+    /// The first request of each method and path gets 503 SlowDown; its retries pass. Unlike
+    /// `SlowDownEvery`, no request can be unlucky on every retry.
+    SlowDownFirstTry,
     /// Requests whose path contains this text get 403 AccessDenied.
     DenyPathContaining(String),
 }
@@ -29,6 +32,7 @@ struct ProxyState {
     client: reqwest::Client,
     requests: AtomicU64,
     injected: AtomicU64,
+    seen: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// A running proxy; stops when dropped.
@@ -51,6 +55,7 @@ impl FaultProxy {
             client: reqwest::Client::new(),
             requests: AtomicU64::new(0),
             injected: AtomicU64::new(0),
+            seen: std::sync::Mutex::new(std::collections::HashSet::new()),
         });
         let app = axum::Router::new()
             .fallback(forward)
@@ -104,12 +109,20 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
     let path = request.uri().path().to_owned();
     let inject = match &state.fault {
         Fault::SlowDownEvery(n) => *n > 0 && number % n == 0,
+        Fault::SlowDownFirstTry => {
+            let request_key = format!("{} {}", request.method(), request.uri());
+            let mut seen = state
+                .seen
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            seen.insert(request_key)
+        }
         Fault::DenyPathContaining(text) => path.contains(text.as_str()),
     };
     if inject {
         state.injected.fetch_add(1, Ordering::Relaxed);
         return match &state.fault {
-            Fault::SlowDownEvery(_) => s3_error(
+            Fault::SlowDownEvery(_) | Fault::SlowDownFirstTry => s3_error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "SlowDown",
                 "Please reduce your request rate.",
