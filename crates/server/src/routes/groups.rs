@@ -16,6 +16,7 @@ use crate::authn::Caller;
 use crate::error::{ApiError, Result};
 use crate::extract::OmsJson;
 use crate::routes::query::int_param;
+use crate::routes::tasks::check_regions_known;
 use crate::state::AppState;
 
 /// Longest group id accepted in a path.
@@ -61,16 +62,7 @@ async fn create_task_group(
     OmsJson(body): OmsJson<CreateTaskGroupReq>,
 ) -> Result<Json<CreateTaskGroupResponse>> {
     let (spec, secrets) = body.into_domain()?;
-    if spec.src.cloud_type != tern_core::CloudType::UrlSource {
-        state
-            .regions
-            .lookup(spec.src.cloud_type, &spec.src.region)
-            .map_err(|err| ApiError::invalid("src_node.region", err.to_string()))?;
-    }
-    state
-        .regions
-        .lookup(spec.dst.cloud_type, &spec.dst.region)
-        .map_err(|err| ApiError::invalid("dst_node.region", err.to_string()))?;
+    check_regions_known(&state, &spec.src, &spec.dst)?;
     let group = state
         .store
         .create_group(&caller.project_id, &spec, &secrets, now_ms())

@@ -47,7 +47,7 @@ async fn create_task(
     OmsJson(body): OmsJson<CreateTaskReq>,
 ) -> Result<Json<CreateTaskResponse>> {
     let (spec, secrets) = body.into_domain()?;
-    check_regions_known(&state, &spec)?;
+    check_regions_known(&state, &spec.src, &spec.dst)?;
     let task = state
         .store
         .create_task(&caller.project_id, &spec, &secrets, now_ms())
@@ -240,16 +240,20 @@ async fn batch_update_tasks(
 
 /// Refuses nodes whose cloud type and region the region table cannot resolve, so that a typo
 /// is a 400 now rather than a failed task later.
-pub(crate) fn check_regions_known(state: &AppState, spec: &tern_core::TaskSpec) -> Result<()> {
-    if spec.src.cloud_type != tern_core::CloudType::UrlSource {
+pub(crate) fn check_regions_known(
+    state: &AppState,
+    src: &tern_core::SourceSpec,
+    dst: &tern_core::DestinationSpec,
+) -> Result<()> {
+    if src.cloud_type != tern_core::CloudType::UrlSource {
         state
             .regions
-            .lookup(spec.src.cloud_type, &spec.src.region)
+            .lookup(src.cloud_type, &src.region)
             .map_err(|err| ApiError::invalid("src_node.region", err.to_string()))?;
     }
     state
         .regions
-        .lookup(spec.dst.cloud_type, &spec.dst.region)
+        .lookup(dst.cloud_type, &dst.region)
         .map_err(|err| ApiError::invalid("dst_node.region", err.to_string()))?;
     Ok(())
 }
