@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures::stream::{self, StreamExt};
+use futures::stream::{self, StreamExt, TryStreamExt};
 use tern_core::{
     FailedObjectRecord, NodeSpec, OutcomeBatch, OutcomeKind, RegionTable, Task, TaskEvent, TaskId,
     TaskSecrets, TaskStore, TaskType,
@@ -161,19 +161,12 @@ impl TaskRun {
         Ok(migration)
     }
 
-    async fn failed_keys(&self) -> tern_core::Result<Vec<String>> {
-        let mut keys = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .store
-                .ledger_page(self.task.id, OutcomeKind::Failed, after.as_deref(), 1000)
-                .await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.key.clone());
-            keys.extend(page.into_iter().map(|entry| entry.key));
-        }
-        Ok(keys)
+    /// The ledger's failed keys of this task, for a `migrate_failed_object` run.
+    async fn failed_keys(&self) -> tern_engine::Result<Vec<String>> {
+        self.ledger_rows(OutcomeKind::Failed)
+            .map_ok(|entry| entry.key)
+            .try_collect()
+            .await
     }
 
     /// Runs the engine and commits its events in batches.
