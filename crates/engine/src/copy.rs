@@ -153,10 +153,7 @@ pub async fn copy_object(
     let mut crc = crc64fast::Digest::new();
     let mut bytes_read: u64 = 0;
     let written = if multipart {
-        let mut user_metadata = plan.user_metadata.clone();
-        if let (Some(crc64), Some(meta)) = (declared_crc64, user_metadata.as_mut()) {
-            meta.insert(CRC64_METADATA_KEY.to_owned(), format!("{crc64:016x}"));
-        }
+        let user_metadata = plan.user_metadata_with_crc64(declared_crc64);
         let mut writer = destination
             .operator()
             .writer_with(dst_key)
@@ -221,13 +218,7 @@ pub async fn copy_object(
                 )));
             }
         }
-        let mut user_metadata = plan.user_metadata.clone();
-        if let Some(meta) = user_metadata.as_mut() {
-            meta.insert(
-                CRC64_METADATA_KEY.to_owned(),
-                format!("{:016x}", crc.sum64()),
-            );
-        }
+        let user_metadata = plan.user_metadata_with_crc64(Some(crc.sum64()));
         let meta = put_whole(
             destination,
             dst_key,
@@ -358,13 +349,7 @@ async fn copy_raw_key(
         md5.update(&chunk);
     }
     let plan = WritePlan::new(destination.operator(), Some(&source_meta), options.metadata);
-    let mut user_metadata = plan.user_metadata;
-    if let Some(meta) = user_metadata.as_mut() {
-        meta.insert(
-            CRC64_METADATA_KEY.to_owned(),
-            format!("{:016x}", crc.sum64()),
-        );
-    }
+    let user_metadata = plan.user_metadata_with_crc64(Some(crc.sum64()));
     let written = write_exact(
         destination.operator(),
         dst_key,
@@ -448,6 +433,15 @@ impl WritePlan {
             content_type,
             user_metadata,
         }
+    }
+
+    /// The user metadata to write, with tern's CRC64 when it is known before the write.
+    fn user_metadata_with_crc64(&self, crc64: Option<u64>) -> Option<HashMap<String, String>> {
+        let mut meta = self.user_metadata.clone()?;
+        if let Some(crc64) = crc64 {
+            meta.insert(CRC64_METADATA_KEY.to_owned(), format!("{crc64:016x}"));
+        }
+        Some(meta)
     }
 }
 
