@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use tern_core::TaskStore;
 use tern_scheduler::{Scheduler, SchedulerConfig};
-use tern_server::{app, AppState};
+use tern_server::AppState;
 
 use crate::admin::{new_access_key, new_project_id, new_secret, new_token};
 use crate::config::ServeSettings;
@@ -75,8 +75,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     println!("tern: listening on http://{address}");
     tracing::info!(%address, data_dir = %settings.data_dir.display(), "tern serve started");
 
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
+    tern_server::serve(listener, state, shutdown_signal())
         .await
         .context("serving HTTP")?;
     tracing::info!("shutdown 1/3: stopped accepting requests");

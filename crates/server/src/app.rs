@@ -39,6 +39,17 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Serves the API on `listener` until `shutdown` completes, then lets requests in flight finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
 async fn unknown_route() -> Response {
     let mut response = ApiError::invalid("path", "no such API operation").into_response();
     *response.status_mut() = StatusCode::NOT_FOUND;

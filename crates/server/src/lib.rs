@@ -16,7 +16,7 @@ mod extract;
 mod routes;
 mod state;
 
-pub use app::{app, REQUEST_TIMEOUT};
+pub use app::{app, serve, REQUEST_TIMEOUT};
 pub use authn::{token_digest, Caller};
 pub use error::{ApiError, Result};
 pub use state::AppState;
