@@ -52,3 +52,22 @@ pub fn body_for(key: &str, len: usize) -> Vec<u8> {
         .map(|i| (seed.wrapping_add((i as u32).wrapping_mul(2_654_435_761)) >> 13) as u8)
         .collect()
 }
+
+/// One object copy's context for a migration, as its run would build it (size check, 2 parts in flight).
+pub fn copy_context<'a>(
+    run: &'a Migration,
+    progress: &'a std::sync::atomic::AtomicU64,
+) -> tern_engine::copy::CopyContext<'a> {
+    tern_engine::copy::CopyContext {
+        source: &run.source,
+        destination: &run.destination,
+        options: tern_engine::copy::CopyOptions {
+            part_size: PART,
+            part_concurrency: 2,
+            metadata: false,
+            check: tern_core::ConsistencyCheck::SizeLastModified,
+        },
+        throttle: &run.throttle,
+        progress,
+    }
+}

@@ -207,18 +207,7 @@ async fn test_source_deleted_after_listing_fails_that_object_only() {
     assert_eq!(listed.len(), 3);
     client.delete_object(&src, "victim").await.unwrap();
     let progress = std::sync::atomic::AtomicU64::new(0);
-    let ctx = tern_engine::copy::CopyContext {
-        source: &run.source,
-        destination: &run.destination,
-        options: tern_engine::copy::CopyOptions {
-            part_size: PART,
-            part_concurrency: 2,
-            metadata: false,
-            check: tern_core::ConsistencyCheck::SizeLastModified,
-        },
-        throttle: &run.throttle,
-        progress: &progress,
-    };
+    let ctx = common::copy_context(&run, &progress);
     for object in &listed {
         let result =
             tern_engine::copy::copy_object(ctx, &object.key, &object.key, object.meta.size).await;
@@ -324,18 +313,7 @@ async fn test_object_grown_past_part_size_after_listing_is_not_buffered() {
         .await
         .unwrap();
     let progress = std::sync::atomic::AtomicU64::new(0);
-    let ctx = tern_engine::copy::CopyContext {
-        source: &run.source,
-        destination: &run.destination,
-        options: tern_engine::copy::CopyOptions {
-            part_size: PART,
-            part_concurrency: 2,
-            metadata: false,
-            check: tern_core::ConsistencyCheck::SizeLastModified,
-        },
-        throttle: &run.throttle,
-        progress: &progress,
-    };
+    let ctx = common::copy_context(&run, &progress);
     let failure = tern_engine::copy::copy_object(ctx, "grows", "grows", listed[0].meta.size)
         .await
         .unwrap_err();
