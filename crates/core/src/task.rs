@@ -116,8 +116,10 @@ impl TaskStatus {
             // Not started yet: nothing to wind down.
             (S::Waiting | S::Retrying, E::Stop) => S::Paused,
             (S::Pausing, E::Stopped) => S::Paused,
-            (S::Migrating, E::Succeed) => S::Succeeded,
-            (S::Migrating | S::Waiting | S::Retrying, E::Fail) => S::Failed,
+            // A run's end is legal from pausing too: a stop that arrives while a finished run
+            // writes its object lists must not strand the task in 7.
+            (S::Migrating | S::Pausing, E::Succeed) => S::Succeeded,
+            (S::Migrating | S::Pausing | S::Waiting | S::Retrying, E::Fail) => S::Failed,
             (S::Paused, E::Start) => S::Waiting,
             (S::Failed, E::Start) => S::Retrying,
             (status, event) => {
@@ -462,5 +464,14 @@ mod tests {
         assert!(S::Paused.apply(E::Stop).is_err());
         assert!(S::Migrating.apply(E::Start).is_err());
         assert!(S::Failed.apply(E::Succeed).is_err());
+    }
+
+    #[test]
+    fn test_run_end_is_legal_while_pausing() {
+        use TaskEvent as E;
+        use TaskStatus as S;
+        assert_eq!(S::Pausing.apply(E::Succeed), Ok(S::Succeeded));
+        assert_eq!(S::Pausing.apply(E::Fail), Ok(S::Failed));
+        assert!(S::Paused.apply(E::Succeed).is_err());
     }
 }

@@ -361,20 +361,33 @@ pub(crate) async fn conclude(
     }
     let result = match end {
         RunEnd::Completed => {
+            // A store error must never read as "nothing failed": leave the task migrating
+            // (the next start resumes it and concludes again) rather than guess.
             let failed_num = match store.get_task(id).await {
                 Ok(Some(task)) => task.counters.failed_num,
-                _ => 0,
+                Ok(None) => {
+                    tracing::warn!(task_id = %id, "task vanished before its run was concluded");
+                    return;
+                }
+                Err(err) => {
+                    tracing::error!(task_id = %id, error = %err, "reading the task's counters failed; it stays migrating until the next start");
+                    return;
+                }
             };
-            if failed_num == 0 {
-                let _ = store.set_error_reason(id, None).await;
-                store.transition(id, TaskEvent::Succeed, now_ms()).await
-            } else {
-                let reason = (
+            let reason = (failed_num > 0).then(|| {
+                (
                     "TRF.0062".to_owned(),
                     format!("{failed_num} objects failed; see failed_object_record"),
-                );
-                let _ = store.set_error_reason(id, Some(reason)).await;
-                store.transition(id, TaskEvent::Fail, now_ms()).await
+                )
+            });
+            let event = if failed_num == 0 {
+                TaskEvent::Succeed
+            } else {
+                TaskEvent::Fail
+            };
+            match store.set_error_reason(id, reason).await {
+                Ok(()) => store.transition(id, event, now_ms()).await,
+                Err(err) => Err(err),
             }
         }
         // Shutdown leaves the task migrating so the next start resumes it; a user's stop ends
@@ -383,11 +396,13 @@ pub(crate) async fn conclude(
         RunEnd::Cancelled => store.transition(id, TaskEvent::Stopped, now_ms()).await,
         RunEnd::Fatal { code, message } => {
             tracing::warn!(task_id = %id, code = %code, message = %message, "task failed");
-            let _ = store.set_error_reason(id, Some((code, message))).await;
-            store.transition(id, TaskEvent::Fail, now_ms()).await
+            match store.set_error_reason(id, Some((code, message))).await {
+                Ok(()) => store.transition(id, TaskEvent::Fail, now_ms()).await,
+                Err(err) => Err(err),
+            }
         }
     };
     if let Err(err) = result {
-        tracing::warn!(task_id = %id, error = %err, "task status not updated");
+        tracing::error!(task_id = %id, error = %err, "task status not updated");
     }
 }
