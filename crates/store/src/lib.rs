@@ -12,6 +12,7 @@
 
 mod error;
 mod migrations;
+mod perms;
 mod rows;
 mod seal;
 mod sqlite;

@@ -318,3 +318,49 @@ async fn test_two_stores_on_one_file_claim_each_task_once() {
         created
     );
 }
+
+/// The data dir is 0700 and every file in it 0600, also when the dir and the database were
+/// left looser by someone else (umask 022 made them 0755 / 0644 before).
+#[cfg(unix)]
+#[tokio::test]
+async fn test_data_dir_and_database_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("data");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for round in 0..2 {
+        let store = SqliteTaskStore::open(&dir).await.unwrap();
+        store
+            .put_token("p", &format!("digest-{round}"))
+            .await
+            .unwrap();
+        let files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        let names: Vec<String> = files
+            .iter()
+            .map(|path| path.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        for expected in [DB_FILE, SEAL_KEY_FILE, "tern.db-wal", "tern.db-shm"] {
+            assert!(
+                names.iter().any(|name| name == expected),
+                "{expected} in {names:?}"
+            );
+        }
+        assert_eq!(mode(&dir), 0o700, "data dir, round {round}");
+        for path in &files {
+            assert_eq!(mode(path), 0o600, "{}, round {round}", path.display());
+        }
+        store.close().await;
+        // Loosen everything, as an older tern or a careless copy would leave it.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        for path in &files {
+            if path.exists() {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            }
+        }
+    }
+}

@@ -67,8 +67,18 @@ impl WriteTx<'_> {
 impl SqliteTaskStore {
     /// Opens (creating if needed) `<data_dir>/tern.db` and brings its schema up to date.
     pub async fn open(data_dir: &Path) -> Result<Self> {
-        let options = SqliteConnectOptions::new().filename(data_dir.join(DB_FILE));
-        Self::open_with(options, data_dir).await
+        let db_path = data_dir.join(DB_FILE);
+        let private = |err: std::io::Error| {
+            Error::Internal(format!("cannot make {} private: {err}", db_path.display()))
+        };
+        crate::perms::private_dir(data_dir).map_err(private)?;
+        crate::perms::precreate_private_file(&db_path).map_err(private)?;
+        crate::perms::tighten_database_files(&db_path).map_err(private)?;
+        let options = SqliteConnectOptions::new().filename(&db_path);
+        let store = Self::open_with(options, data_dir).await?;
+        // The WAL side files exist only now; an existing database may have left them looser.
+        crate::perms::tighten_database_files(&db_path).map_err(private)?;
+        Ok(store)
     }
 
     /// Opens the database a `sqlite:` URL names; the seal key still lives in `data_dir`.
@@ -79,10 +89,12 @@ impl SqliteTaskStore {
     }
 
     async fn open_with(options: SqliteConnectOptions, data_dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(data_dir).map_err(|err| {
+        crate::perms::private_dir(data_dir).map_err(|err| {
             Error::Internal(format!("cannot create {}: {err}", data_dir.display()))
         })?;
         let sealer = Sealer::load(data_dir)?;
+        crate::perms::tighten_file(&data_dir.join(crate::SEAL_KEY_FILE))
+            .map_err(|err| Error::Internal(format!("cannot make the seal key private: {err}")))?;
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
