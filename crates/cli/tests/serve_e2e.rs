@@ -181,6 +181,37 @@ async fn test_auth_matrix_every_route() {
         (status, response.as_str()),
         (200, "{\"tasks\":[],\"count\":0}")
     );
+    // Groups too: another project's group id reads exactly like an unknown one (404), so a
+    // project cannot probe for other projects' groups.
+    let (status, response) = http(
+        "POST",
+        &format!("{}/v2/{project}/taskgroups", server.endpoint),
+        Some(&server.token),
+        Some(&task_body(s3, "PREFIX", &src, &dst, &[""], None)),
+    )
+    .await;
+    assert_eq!(status, 200, "{response}");
+    let group_id = serde_json::from_str::<Value>(&response).unwrap()["group_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for probe in [group_id.as_str(), "00000000-0000-4000-8000-000000000000"] {
+        let (status, response) = http(
+            "GET",
+            &format!("{}/v2/other-project/taskgroups/{probe}", server.endpoint),
+            Some(&other_token),
+            None,
+        )
+        .await;
+        assert_eq!(status, 404, "{probe}: {response}");
+        let body: Value = serde_json::from_str(&response).unwrap();
+        assert_eq!(body["error_code"], "OMS.1009", "{response}");
+        assert_eq!(
+            body["error_msg"],
+            format!("task group {probe} not found"),
+            "{response}"
+        );
+    }
     // Version endpoints are public.
     assert_eq!(
         http("GET", &format!("{}/", server.endpoint), None, None)

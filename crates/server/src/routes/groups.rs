@@ -239,7 +239,8 @@ async fn update_task_group(
     Ok(())
 }
 
-/// Loads a group of the caller's project: unknown → 404, another project's → 403.
+/// Loads a group of the caller's project. Another project's group answers exactly like an
+/// unknown one (404), so a project cannot probe for other projects' group ids.
 async fn owned_group(state: &AppState, caller: &Caller, raw_id: &str) -> Result<TaskGroup> {
     let length = raw_id.chars().count();
     if !(1..=MAX_GROUP_ID_CHARS).contains(&length) {
@@ -250,9 +251,6 @@ async fn owned_group(state: &AppState, caller: &Caller, raw_id: &str) -> Result<
     }
     match state.store.get_group(&GroupId(raw_id.to_owned())).await? {
         Some(group) if group.project_id == caller.project_id => Ok(group),
-        Some(_) => Err(ApiError::Forbidden(
-            "the task group belongs to another project".into(),
-        )),
-        None => Err(ApiError::GroupNotFound(raw_id.to_owned())),
+        _ => Err(ApiError::GroupNotFound(raw_id.to_owned())),
     }
 }
