@@ -87,8 +87,28 @@ fn project_from_path(path: &str) -> Option<String> {
     )
 }
 
+/// Headers that decide who the caller is; each may appear at most once.
+const IDENTITY_HEADERS: [&str; 4] = [
+    "X-Auth-Token",
+    "Authorization",
+    "X-Sdk-Date",
+    "X-Project-Id",
+];
+
+/// Refuses a repeated identity header: with two tokens (or two signatures) "first one wins"
+/// would let a proxy and the server disagree about who is calling.
+fn refuse_repeated_identity_headers(headers: &HeaderMap) -> Result<(), ApiError> {
+    for name in IDENTITY_HEADERS {
+        if headers.get_all(name).iter().count() > 1 {
+            return Err(ApiError::invalid(name, "is given more than once"));
+        }
+    }
+    Ok(())
+}
+
 async fn identify(state: &AppState, parts: &Parts, body: &[u8]) -> Result<Caller, ApiError> {
     let headers: &HeaderMap = &parts.headers;
+    refuse_repeated_identity_headers(headers)?;
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
     if let Some(auth) = authorization
         .map(parse_authorization)
@@ -133,6 +153,21 @@ async fn identify(state: &AppState, parts: &Parts, body: &[u8]) -> Result<Caller
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_repeated_identity_headers_are_refused() {
+        let mut headers = HeaderMap::new();
+        headers.append("x-auth-token", "one".parse().unwrap());
+        assert!(refuse_repeated_identity_headers(&headers).is_ok());
+        headers.append("x-auth-token", "two".parse().unwrap());
+        let err = refuse_repeated_identity_headers(&headers).unwrap_err();
+        assert_eq!(err.error_code(), "OMS.0001");
+        assert!(err.to_string().contains("X-Auth-Token"), "{err}");
+        let mut signed = HeaderMap::new();
+        signed.append("authorization", "SDK-HMAC-SHA256 a".parse().unwrap());
+        signed.append("authorization", "SDK-HMAC-SHA256 b".parse().unwrap());
+        assert!(refuse_repeated_identity_headers(&signed).is_err());
+    }
 
     #[test]
     fn test_project_from_path() {
