@@ -41,15 +41,34 @@ fn default_log_filter() -> &'static str {
     }
 }
 
+/// Tells whether events of a log target may carry credentials in clear: the signing library
+/// (reqsign, reached through the `log` bridge) prints loaded credentials at debug level.
+fn is_secret_bearing_target(target: &str) -> bool {
+    target == "reqsign" || target.starts_with("reqsign_") || target.starts_with("reqsign::")
+}
+
+fn init_logging() {
+    use tracing_subscriber::layer::{Layer, SubscriberExt};
+    use tracing_subscriber::util::SubscriberInitExt;
+    let env_filter = tracing_subscriber::EnvFilter::try_from_env("TERN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log_filter()));
+    // Applied after the user's filter, so no `TERN_LOG` (not even `reqsign=trace`) lets
+    // credentials reach the log.
+    let secret_free =
+        tracing_subscriber::filter::filter_fn(|meta| !is_secret_bearing_target(meta.target()));
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(env_filter)
+                .with_filter(secret_free),
+        )
+        .init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TERN_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log_filter())),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -72,6 +91,26 @@ fn main() -> ExitCode {
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_signing_library_targets_are_never_logged() {
+        for target in [
+            "reqsign",
+            "reqsign_core::api",
+            "reqsign_aws_v4::credential",
+            "reqsign::aws",
+        ] {
+            assert!(is_secret_bearing_target(target), "{target}");
+        }
+        for target in ["tern_server", "opendal::services::s3", "reqsigned"] {
+            assert!(!is_secret_bearing_target(target), "{target}");
         }
     }
 }
