@@ -385,10 +385,7 @@ pub(crate) async fn conclude(
             } else {
                 TaskEvent::Fail
             };
-            match store.set_error_reason(id, reason).await {
-                Ok(()) => store.transition(id, event, now_ms()).await,
-                Err(err) => Err(err),
-            }
+            end_with_reason(store, id, reason, event).await
         }
         // Shutdown leaves the task migrating so the next start resumes it; a user's stop ends
         // in paused.
@@ -396,13 +393,22 @@ pub(crate) async fn conclude(
         RunEnd::Cancelled => store.transition(id, TaskEvent::Stopped, now_ms()).await,
         RunEnd::Fatal { code, message } => {
             tracing::warn!(task_id = %id, code = %code, message = %message, "task failed");
-            match store.set_error_reason(id, Some((code, message))).await {
-                Ok(()) => store.transition(id, TaskEvent::Fail, now_ms()).await,
-                Err(err) => Err(err),
-            }
+            end_with_reason(store, id, Some((code, message)), TaskEvent::Fail).await
         }
     };
     if let Err(err) = result {
         tracing::error!(task_id = %id, error = %err, "task status not updated");
     }
+}
+
+/// Sets the failure reason, then applies the run's final event; the event is not applied
+/// when the reason could not be written.
+async fn end_with_reason(
+    store: &Arc<dyn TaskStore>,
+    id: TaskId,
+    reason: Option<(String, String)>,
+    event: TaskEvent,
+) -> tern_core::Result<tern_core::Task> {
+    store.set_error_reason(id, reason).await?;
+    store.transition(id, event, now_ms()).await
 }

@@ -10,16 +10,7 @@ const SQLITE_SIDE_FILES: [&str; 3] = ["", "-wal", "-shm"];
 /// Creates `dir` if needed and makes it 0700, tightening a looser existing mode.
 pub(crate) fn private_dir(dir: &Path) -> io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir)?.permissions().mode() & 0o777;
-        if mode != 0o700 {
-            tracing::info!(dir = %dir.display(), mode = format!("{mode:o}"), "tightening data dir to 0700");
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-        }
-    }
-    Ok(())
+    tighten(dir, 0o700)
 }
 
 /// Creates the database file empty with mode 0600 before SQLite opens it, because SQLite
@@ -41,13 +32,18 @@ pub(crate) fn precreate_private_file(path: &Path) -> io::Result<()> {
 
 /// Makes one file 0600 if it exists.
 pub(crate) fn tighten_file(path: &Path) -> io::Result<()> {
+    tighten(path, 0o600)
+}
+
+/// Sets `mode` on `path` if it exists with any other mode, and logs the change.
+fn tighten(path: &Path, mode: u32) -> io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         match std::fs::metadata(path) {
-            Ok(meta) if meta.permissions().mode() & 0o777 != 0o600 => {
-                tracing::info!(file = %path.display(), "tightening file to 0600");
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?
+            Ok(meta) if meta.permissions().mode() & 0o777 != mode => {
+                tracing::info!(path = %path.display(), mode = format!("{mode:o}"), "tightening permissions");
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?
             }
             Ok(_) => {}
             Err(err) if err.kind() == io::ErrorKind::NotFound => {}
@@ -55,7 +51,7 @@ pub(crate) fn tighten_file(path: &Path) -> io::Result<()> {
         }
     }
     #[cfg(not(unix))]
-    let _ = path;
+    let _ = (path, mode);
     Ok(())
 }
 
