@@ -1,4 +1,8 @@
-//! Errors of the domain: almost all are invalid input, named by the field at fault.
+//! Errors of the domain: invalid input named by the field at fault, and refusals of the
+//! lifecycle named by the operation, so the API edge can pick OMS's code for each.
+
+use crate::group::{GroupEvent, GroupId, GroupStatus};
+use crate::task::{TaskEvent, TaskId, TaskStatus};
 
 /// What kind of failure an error is; the API edge maps each kind to one HTTP status and OMS code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,10 +38,38 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
-    /// A state change that the current state does not allow.
+    /// The task's status does not allow the operation ([`TaskStatus::apply`] decided).
+    #[error("{}", task_refusal(*status, *event))]
+    TaskRefused {
+        /// The status the task was in.
+        status: TaskStatus,
+        /// What was asked.
+        event: TaskEvent,
+    },
+    /// The group's status does not allow the operation ([`GroupStatus::apply`] decided).
+    #[error("task group in status {} cannot {}", status.code(), group_verb(*event))]
+    GroupRefused {
+        /// The status the group was in.
+        status: GroupStatus,
+        /// What was asked.
+        event: GroupEvent,
+    },
+    /// The group cannot be deleted while some of its tasks migrate.
+    #[error("task group has {busy} task(s) in progress; stop it and wait before deleting")]
+    GroupTasksBusy {
+        /// Tasks in status 2 or 7.
+        busy: u64,
+    },
+    /// Another state change the current state forbids (not tied to one task or group event).
     #[error("{0}")]
     InvalidState(String),
-    /// The thing asked for does not exist.
+    /// No task has this id.
+    #[error("task {0} not found")]
+    TaskNotFound(TaskId),
+    /// No task group has this id.
+    #[error("task group {0} not found")]
+    GroupNotFound(GroupId),
+    /// Another thing asked for does not exist.
     #[error("{0} not found")]
     NotFound(String),
     /// The database is unreachable or busy; retrying may work.
@@ -46,6 +78,45 @@ pub enum Error {
     /// An unexpected failure (corrupt row, failed unsealing); the cause is logged, not shown.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+fn task_refusal(status: TaskStatus, event: TaskEvent) -> String {
+    let code = status.code();
+    match event {
+        TaskEvent::Stop => format!("task is not migrating (status {code}) and cannot be paused"),
+        TaskEvent::Start => {
+            format!("task is neither paused nor failed (status {code}) and cannot be started")
+        }
+        TaskEvent::Retry => format!(
+            "only a failed task can re-migrate its failed objects (status {code}); \
+             start it without migrate_failed_object"
+        ),
+        TaskEvent::Delete => {
+            format!("task is in progress (status {code}) and cannot be deleted, pause it first")
+        }
+        TaskEvent::UpdateBandwidth => {
+            format!("task has finished (status {code}); its bandwidth policy cannot change")
+        }
+        TaskEvent::UpdatePriority => {
+            format!("task priority can change only while waiting, paused or failed (status {code})")
+        }
+        other => format!("task in status {code} cannot take {other:?}"),
+    }
+}
+
+fn group_verb(event: GroupEvent) -> &'static str {
+    match event {
+        GroupEvent::Stop => "be stopped: only a waiting, creating or monitoring group can",
+        GroupEvent::Start { .. } => "be started: only a paused group (3) can",
+        GroupEvent::Retry { .. } => "be retried: only a failed group (4 or 5) can",
+        GroupEvent::Delete => "be deleted while it creates, runs or stops its tasks",
+        GroupEvent::UpdateBandwidth => "change its bandwidth policy once it has ended",
+        GroupEvent::BeginCreating => "begin creating tasks",
+        GroupEvent::CreationDone => "finish creating tasks",
+        GroupEvent::CreationFailed => "fail its creation",
+        GroupEvent::TasksSucceeded | GroupEvent::TasksFailed => "settle",
+        GroupEvent::Stopped => "finish stopping",
+    }
 }
 
 impl Error {
@@ -61,8 +132,13 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::InvalidField { .. } => ErrorKind::InvalidArgument,
-            Error::InvalidState(_) => ErrorKind::InvalidState,
-            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::TaskRefused { .. }
+            | Error::GroupRefused { .. }
+            | Error::GroupTasksBusy { .. }
+            | Error::InvalidState(_) => ErrorKind::InvalidState,
+            Error::TaskNotFound(_) | Error::GroupNotFound(_) | Error::NotFound(_) => {
+                ErrorKind::NotFound
+            }
             Error::Unavailable(_) => ErrorKind::Unavailable,
             Error::Internal(_) => ErrorKind::Internal,
         }

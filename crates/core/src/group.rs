@@ -2,8 +2,10 @@
 
 use std::str::FromStr;
 
-use crate::task::{DestinationSpec, SourceSpec};
-use crate::{BandwidthPolicy, ConsistencyCheck, Counters, Error, OverwriteMode};
+use crate::task::{DestinationSpec, SourceSpec, TaskEvent, TaskStatus};
+use crate::{
+    BandwidthPolicy, ConsistencyCheck, Counters, Error, FailureCode, FailureReason, OverwriteMode,
+};
 
 /// A task group's id (a UUID string on the wire).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -118,10 +120,29 @@ pub enum GroupEvent {
         /// Whether every task has been created already.
         split_done: bool,
     },
-    /// The user deletes (3/4/5/6/0 → 8).
+    /// The user deletes (0/3/4/5/6; the group and its tasks go in one transaction, so 8 and 9
+    /// are never stored).
     Delete,
-    /// Deletion proceeds (8 → 9).
-    Deleting,
+    /// The user replaces the bandwidth policy (no status change; refused once the group ended).
+    UpdateBandwidth,
+}
+
+impl GroupEvent {
+    /// The status a user's group operation moves one of its tasks to, or `None` when the
+    /// operation leaves that task alone: stop stops what runs or waits, start resumes the
+    /// paused tasks, retry restarts the failed ones, a policy update reaches every unfinished
+    /// task (its status unchanged).
+    pub fn task_move(self, status: TaskStatus) -> Option<TaskStatus> {
+        match self {
+            GroupEvent::Stop => status.apply(TaskEvent::Stop).ok(),
+            GroupEvent::Start { .. } if status == TaskStatus::Paused => {
+                status.apply(TaskEvent::Start).ok()
+            }
+            GroupEvent::Retry { .. } => status.apply(TaskEvent::Retry).ok(),
+            GroupEvent::UpdateBandwidth => status.apply(TaskEvent::UpdateBandwidth).ok(),
+            _ => None,
+        }
+    }
 }
 
 impl GroupStatus {
@@ -154,15 +175,48 @@ impl GroupStatus {
                 S::Waiting | S::Paused | S::CreationFailed | S::MigrationFailed | S::Completed,
                 E::Delete,
             ) => S::WaitingDeletion,
-            (S::WaitingDeletion, E::Deleting) => S::Deleting,
-            (status, event) => {
-                return Err(Error::InvalidState(format!(
-                    "task group in status {} cannot take {event:?}",
-                    status.code()
-                )))
-            }
+            (
+                status @ (S::Waiting
+                | S::Creating
+                | S::Monitoring
+                | S::Paused
+                | S::CreationFailed
+                | S::MigrationFailed
+                | S::Pausing),
+                E::UpdateBandwidth,
+            ) => status,
+            (status, event) => return Err(Error::GroupRefused { status, event }),
         };
         Ok(next)
+    }
+
+    /// What the group's tasks say about the group now: the event that settles it and the
+    /// reason it leaves, or `None` while it must wait. `splitting` tells whether a splitter of
+    /// this group is still running (a pausing group waits for it).
+    pub fn settle(
+        self,
+        totals: &GroupTotals,
+        splitting: bool,
+    ) -> Option<(GroupEvent, Option<FailureReason>)> {
+        if !totals.all_settled() {
+            return None;
+        }
+        match self {
+            GroupStatus::Monitoring if totals.paused_task_num > 0 => None,
+            GroupStatus::Monitoring if totals.failed_task_num > 0 => Some((
+                GroupEvent::TasksFailed,
+                Some(FailureReason::new(
+                    FailureCode::ObjectsFailed,
+                    format!(
+                        "{} of {} tasks failed; retry the group",
+                        totals.failed_task_num, totals.task_num
+                    ),
+                )),
+            )),
+            GroupStatus::Monitoring => Some((GroupEvent::TasksSucceeded, None)),
+            GroupStatus::Pausing if !splitting => Some((GroupEvent::Stopped, None)),
+            _ => None,
+        }
     }
 }
 
@@ -275,7 +329,7 @@ pub struct TaskGroup {
     /// First start of splitting, Unix ms.
     pub start_time_ms: Option<i64>,
     /// Why the group failed.
-    pub error_reason: Option<(String, String)>,
+    pub error_reason: Option<FailureReason>,
 }
 
 /// The group's tasks summed up (`group_totals`).
@@ -348,6 +402,72 @@ mod tests {
         assert!(S::Monitoring.apply(E::Delete).is_err());
         assert!(S::Creating.apply(E::Delete).is_err());
         assert_eq!(S::Paused.apply(E::Delete), Ok(S::WaitingDeletion));
-        assert_eq!(S::WaitingDeletion.apply(E::Deleting), Ok(S::Deleting));
+        assert_eq!(
+            S::Completed.apply(E::UpdateBandwidth),
+            Err(Error::GroupRefused {
+                status: S::Completed,
+                event: E::UpdateBandwidth
+            })
+        );
+        assert_eq!(S::Monitoring.apply(E::UpdateBandwidth), Ok(S::Monitoring));
+    }
+
+    fn totals(failed: u64, succeeded: u64, paused: u64, running: u64) -> GroupTotals {
+        GroupTotals {
+            task_num: failed + succeeded + paused + running,
+            failed_task_num: failed,
+            complete_task_num: succeeded,
+            paused_task_num: paused,
+            executing_task_num: running,
+            ..GroupTotals::default()
+        }
+    }
+
+    #[test]
+    fn test_group_operations_move_only_the_tasks_they_concern() {
+        use GroupEvent as E;
+        use TaskStatus as T;
+        let start = E::Start { split_done: true };
+        let retry = E::Retry { split_done: true };
+        assert_eq!(E::Stop.task_move(T::Migrating), Some(T::Pausing));
+        assert_eq!(E::Stop.task_move(T::Waiting), Some(T::Paused));
+        assert_eq!(E::Stop.task_move(T::Succeeded), None);
+        assert_eq!(start.task_move(T::Paused), Some(T::Waiting));
+        assert_eq!(start.task_move(T::Failed), None);
+        assert_eq!(retry.task_move(T::Failed), Some(T::Retrying));
+        assert_eq!(retry.task_move(T::Paused), None);
+        assert_eq!(retry.task_move(T::Succeeded), None);
+        assert_eq!(
+            E::UpdateBandwidth.task_move(T::Migrating),
+            Some(T::Migrating)
+        );
+        assert_eq!(E::UpdateBandwidth.task_move(T::Succeeded), None);
+    }
+
+    #[test]
+    fn test_settle_waits_for_every_task_and_names_the_failures() {
+        use GroupEvent as E;
+        use GroupStatus as S;
+        assert_eq!(S::Monitoring.settle(&totals(0, 3, 0, 1), false), None);
+        assert_eq!(
+            S::Monitoring.settle(&totals(0, 3, 0, 0), false),
+            Some((E::TasksSucceeded, None))
+        );
+        let (event, reason) = S::Monitoring.settle(&totals(2, 3, 0, 0), false).unwrap();
+        assert_eq!(event, E::TasksFailed);
+        let reason = reason.unwrap();
+        assert_eq!(reason.code.as_str(), "TRF.0062");
+        assert!(
+            reason.message.starts_with("2 of 5 tasks failed"),
+            "{reason}"
+        );
+        // A paused task keeps a monitoring group waiting for the user.
+        assert_eq!(S::Monitoring.settle(&totals(0, 3, 1, 0), false), None);
+        assert_eq!(
+            S::Pausing.settle(&totals(0, 3, 1, 0), false),
+            Some((E::Stopped, None))
+        );
+        assert_eq!(S::Pausing.settle(&totals(0, 3, 1, 0), true), None);
+        assert_eq!(S::Paused.settle(&totals(0, 3, 1, 0), false), None);
     }
 }

@@ -23,13 +23,17 @@ pub use group::{
     TaskGroup,
 };
 pub use node::{CloudType, Credentials, NodeSpec};
-pub use outcome::{Counters, FailureCode, ObjectOutcome, Outcome, SkipReason, Verification};
+pub use outcome::{
+    Counters, FailureCode, FailureReason, ObjectOutcome, Outcome, SkipReason, Verification,
+};
 pub use policy::{BandwidthPolicy, BandwidthWindow, ConsistencyCheck, OverwriteMode};
 pub use region::{Protocol, RegionEntry, RegionTable};
 pub use secret::Secret;
 pub use selection::{ListFileSpec, SourceSelection};
-pub use store::{LedgerEntry, OutcomeBatch, OutcomeKind, TaskFilter, TaskStore};
+pub use store::{
+    BatchTarget, GroupChange, LedgerEntry, OutcomeBatch, OutcomeKind, TaskFilter, TaskStore,
+};
 pub use task::{
-    DestinationSpec, FailedObjectRecord, GroupType, KeyRange, SourceSpec, Task, TaskEvent, TaskId,
-    TaskPriority, TaskSecrets, TaskSpec, TaskStatus, TaskType,
+    DestinationSpec, FailedObjectRecord, GroupType, KeyRange, LineRange, RunEnding, SourceSpec,
+    Task, TaskEvent, TaskId, TaskPriority, TaskSecrets, TaskSpec, TaskStatus, TaskType,
 };

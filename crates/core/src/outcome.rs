@@ -68,17 +68,27 @@ impl Verification {
     }
 }
 
-/// Why one object failed, as the OMS `TRF.xxxx` migration-failure codes (REFERENCE.md §3.3).
+/// Why an object, a task or a group failed, as the OMS `TRF.xxxx` migration-failure codes
+/// (REFERENCE.md §3.3). Every code tern writes is spelled here and nowhere else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureCode {
-    /// TRF.0012: the source object does not exist (a list-file key, or deleted after listing).
+    /// TRF.0001: anything else, after retries (internal error; restart the task).
+    Internal,
+    /// TRF.0012: a parameter check failed: the source object or endpoint the task names is
+    /// missing or cannot be reached as configured.
     SourceNotFound,
-    /// TRF.0152: the source refused access.
-    SourcePermissionDenied,
-    /// TRF.0155: the source bucket does not exist.
-    SourceBucketNotFound,
+    /// TRF.0013: the object list file is missing or unreadable.
+    ListFileUnreadable,
+    /// TRF.0016: the URL list file has a bad format (or URL lists cannot be read).
+    UrlListBadFormat,
+    /// TRF.0017: the list file is empty.
+    ListFileEmpty,
+    /// TRF.0018: a list line is longer than 65535 bytes.
+    ListLineTooLong,
     /// TRF.0051: the destination refused access.
     DestinationPermissionDenied,
+    /// TRF.0057: the destination AK/SK are invalid.
+    DestinationCredentialsInvalid,
     /// TRF.0058: the destination bucket does not exist.
     DestinationBucketNotFound,
     /// TRF.0060: the destination key is too long.
@@ -87,30 +97,90 @@ pub enum FailureCode {
     DestinationError,
     /// TRF.0062: the bytes at the destination do not match what was read.
     VerificationFailed,
-    /// TRF.0001: anything else, after retries.
-    Internal,
+    /// TRF.0062: a run ended with some objects failed ("some uploads failed").
+    ObjectsFailed,
+    /// TRF.0151: the source AK/SK are invalid.
+    SourceCredentialsInvalid,
+    /// TRF.0152: the source refused access.
+    SourcePermissionDenied,
+    /// TRF.0155: the source bucket does not exist.
+    SourceBucketNotFound,
 }
 
 impl FailureCode {
     /// The OMS code.
     pub fn as_str(self) -> &'static str {
         match self {
+            FailureCode::Internal => "TRF.0001",
             FailureCode::SourceNotFound => "TRF.0012",
-            FailureCode::SourcePermissionDenied => "TRF.0152",
-            FailureCode::SourceBucketNotFound => "TRF.0155",
+            FailureCode::ListFileUnreadable => "TRF.0013",
+            FailureCode::UrlListBadFormat => "TRF.0016",
+            FailureCode::ListFileEmpty => "TRF.0017",
+            FailureCode::ListLineTooLong => "TRF.0018",
             FailureCode::DestinationPermissionDenied => "TRF.0051",
+            FailureCode::DestinationCredentialsInvalid => "TRF.0057",
             FailureCode::DestinationBucketNotFound => "TRF.0058",
             FailureCode::DestinationKeyTooLong => "TRF.0060",
             FailureCode::DestinationError => "TRF.0061",
-            FailureCode::VerificationFailed => "TRF.0062",
-            FailureCode::Internal => "TRF.0001",
+            FailureCode::VerificationFailed | FailureCode::ObjectsFailed => "TRF.0062",
+            FailureCode::SourceCredentialsInvalid => "TRF.0151",
+            FailureCode::SourcePermissionDenied => "TRF.0152",
+            FailureCode::SourceBucketNotFound => "TRF.0155",
         }
+    }
+
+    /// Parses a stored code; TRF.0062 reads back as [`FailureCode::ObjectsFailed`] (its two
+    /// meanings share OMS's one code).
+    pub fn from_code(code: &str) -> Option<FailureCode> {
+        const ALL: [FailureCode; 15] = [
+            FailureCode::Internal,
+            FailureCode::SourceNotFound,
+            FailureCode::ListFileUnreadable,
+            FailureCode::UrlListBadFormat,
+            FailureCode::ListFileEmpty,
+            FailureCode::ListLineTooLong,
+            FailureCode::DestinationPermissionDenied,
+            FailureCode::DestinationCredentialsInvalid,
+            FailureCode::DestinationBucketNotFound,
+            FailureCode::DestinationKeyTooLong,
+            FailureCode::DestinationError,
+            FailureCode::ObjectsFailed,
+            FailureCode::SourceCredentialsInvalid,
+            FailureCode::SourcePermissionDenied,
+            FailureCode::SourceBucketNotFound,
+        ];
+        ALL.into_iter().find(|candidate| candidate.as_str() == code)
     }
 }
 
 impl fmt::Display for FailureCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Why a task or a group failed: OMS's `error_reason` (`error_code`, `error_msg`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureReason {
+    /// The `TRF.xxxx` code.
+    pub code: FailureCode,
+    /// A one-line message naming the cause.
+    pub message: String,
+}
+
+impl FailureReason {
+    /// Builds a reason.
+    pub fn new(code: FailureCode, message: impl Into<String>) -> Self {
+        FailureReason {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for FailureReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
     }
 }
 
@@ -232,5 +302,25 @@ mod tests {
             counters.successful_size + counters.skipped_size + counters.failed_size,
             30
         );
+    }
+
+    #[test]
+    fn test_failure_codes_read_back_from_their_oms_spelling() {
+        for code in [
+            FailureCode::Internal,
+            FailureCode::ListFileUnreadable,
+            FailureCode::UrlListBadFormat,
+            FailureCode::ListLineTooLong,
+            FailureCode::SourceCredentialsInvalid,
+            FailureCode::DestinationCredentialsInvalid,
+            FailureCode::SourceBucketNotFound,
+        ] {
+            assert_eq!(FailureCode::from_code(code.as_str()), Some(code));
+        }
+        assert_eq!(
+            FailureCode::from_code("TRF.0062"),
+            Some(FailureCode::ObjectsFailed)
+        );
+        assert_eq!(FailureCode::from_code("TRF.9999"), None);
     }
 }

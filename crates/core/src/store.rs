@@ -1,8 +1,12 @@
 //! The persistence contract. Implementations live in `tern-store` (SQLite, PostgreSQL).
 //!
-//! Callers check project ownership themselves (`Task::project_id`); the store checks legality
-//! of status changes with [`TaskStatus::apply`] inside its own transaction, so two racing
-//! requests cannot both win.
+//! Callers check project ownership themselves (`Task::project_id`). Every operation that
+//! changes a status asks core ([`TaskStatus::apply`], [`TaskStatus::end_run`],
+//! [`GroupStatus::apply`], [`GroupStatus::settle`]) inside the store's own transaction and
+//! writes the transition together with everything it implies (reason, counters, secrets,
+//! child tasks) in that one transaction, so two racing requests cannot both win and a crash
+//! never leaves half a transition. Callers never pre-check a status: they send the operation
+//! and act on the typed refusal.
 
 use async_trait::async_trait;
 
@@ -10,9 +14,9 @@ use crate::group::{
     GroupEvent, GroupId, GroupSpec, GroupStatus, GroupTotals, SplitProgress, TaskGroup,
 };
 use crate::task::{
-    FailedObjectRecord, Task, TaskEvent, TaskId, TaskPriority, TaskSecrets, TaskSpec, TaskStatus,
+    RunEnding, Task, TaskEvent, TaskId, TaskPriority, TaskSecrets, TaskSpec, TaskStatus,
 };
-use crate::{BandwidthPolicy, ObjectOutcome, Result, Secret};
+use crate::{BandwidthPolicy, FailureReason, ObjectOutcome, Result, Secret};
 
 /// Filters of `list_tasks`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -85,6 +89,25 @@ pub struct OutcomeBatch {
     pub left_time_ms: i64,
 }
 
+/// Which tasks a `batch_update_tasks` changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchTarget {
+    /// Every task of this group (of the caller's project).
+    Group(String),
+    /// These tasks; one that is not the project's refuses the whole batch.
+    Tasks(Vec<TaskId>),
+}
+
+/// A group operation's result: the group as written, and the tasks whose run this node must
+/// act on now (cancel the stopped ones, re-throttle the updated ones).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupChange {
+    /// The group after the operation.
+    pub group: TaskGroup,
+    /// Tasks the operation moved or changed.
+    pub tasks: Vec<TaskId>,
+}
+
 /// Persistence of projects' identities, tasks and the per-object ledger.
 #[async_trait]
 pub trait TaskStore: Send + Sync + 'static {
@@ -120,11 +143,16 @@ pub trait TaskStore: Send + Sync + 'static {
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<Task>, u64)>;
-    /// Deletes a task with its ledger and secrets; refuses busy tasks (`InvalidState`).
+    /// Deletes a task with its ledger and secrets; refuses a busy task
+    /// ([`TaskEvent::Delete`]).
     async fn delete_task(&self, id: TaskId) -> Result<()>;
-    /// Applies an event atomically; erases the secrets when the new status requires it.
+    /// Applies a plain status event ([`TaskEvent::Claim`], `Stop`, `Stopped`) atomically;
+    /// erases the secrets when the new status requires it. Other events carry data and have
+    /// their own operations (`start_task`, `finish_run`, …) and are refused here.
     async fn transition(&self, id: TaskId, event: TaskEvent, now_ms: i64) -> Result<Task>;
-    /// Starts a paused or failed task again with fresh secrets (`TaskEvent::Start`).
+    /// Starts a paused or failed task again with fresh secrets: [`TaskEvent::Retry`] when
+    /// `failed_only`, else [`TaskEvent::Start`]; the secrets are checked with
+    /// [`SourceSpec::check_start_secrets`](crate::SourceSpec::check_start_secrets).
     async fn start_task(
         &self,
         id: TaskId,
@@ -132,19 +160,31 @@ pub trait TaskStore: Send + Sync + 'static {
         failed_only: bool,
         now_ms: i64,
     ) -> Result<Task>;
+    /// Ends a run in one transaction: reads the ledger's failed count, asks
+    /// [`TaskStatus::end_run`], and writes the status, the reason, the failed-object record,
+    /// the time spent and the erasure of secrets together.
+    async fn finish_run(
+        &self,
+        id: TaskId,
+        ending: &RunEnding,
+        elapsed_ms: i64,
+        now_ms: i64,
+    ) -> Result<Task>;
     /// Unseals a task's secrets; `None` once erased.
     async fn secrets(&self, id: TaskId) -> Result<Option<TaskSecrets>>;
-    /// Replaces the bandwidth policy.
-    async fn update_bandwidth_policy(&self, id: TaskId, policy: &BandwidthPolicy) -> Result<()>;
-    /// Replaces the priority.
-    async fn update_priority(&self, id: TaskId, priority: TaskPriority) -> Result<()>;
-    /// Sets or clears the failure reason.
-    async fn set_error_reason(&self, id: TaskId, reason: Option<(String, String)>) -> Result<()>;
-    /// Sets the failed-object list record.
-    async fn set_failed_object_record(&self, id: TaskId, record: &FailedObjectRecord)
-        -> Result<()>;
-    /// Adds time spent migrating.
-    async fn add_total_time(&self, id: TaskId, elapsed_ms: i64) -> Result<()>;
+    /// Replaces the bandwidth policy ([`TaskEvent::UpdateBandwidth`]).
+    async fn update_bandwidth_policy(&self, id: TaskId, policy: &BandwidthPolicy) -> Result<Task>;
+    /// `batch_update_tasks` in one transaction: the policy goes to every target task that
+    /// takes [`TaskEvent::UpdateBandwidth`], the priority to those that take
+    /// [`TaskEvent::UpdatePriority`]; the others are left as they are. Returns the tasks
+    /// whose policy changed.
+    async fn batch_update_tasks(
+        &self,
+        project_id: &str,
+        target: &BatchTarget,
+        policy: &BandwidthPolicy,
+        priority: Option<TaskPriority>,
+    ) -> Result<Vec<TaskId>>;
 
     /// Moves the most urgent runnable task (priority, then age) to status 2 and returns it.
     async fn claim_next_runnable(&self, now_ms: i64) -> Result<Option<Task>>;
@@ -184,8 +224,9 @@ pub trait TaskStore: Send + Sync + 'static {
     ) -> Result<(Vec<TaskGroup>, u64)>;
     /// Every group in one of these statuses (start-up resume, monitoring).
     async fn groups_in_status(&self, statuses: &[GroupStatus]) -> Result<Vec<TaskGroup>>;
-    /// Applies an event atomically (compare-and-set with `GroupStatus::apply`); the first
-    /// `BeginCreating` sets `start_time_ms`. Secrets are erased when the group completes (6).
+    /// Applies an event that moves the group alone (splitter and settling events) atomically;
+    /// the first `BeginCreating` sets `start_time_ms`. Start, retry, delete and policy updates
+    /// move tasks and secrets too and are refused here: they have their own operations.
     async fn group_transition(
         &self,
         id: &GroupId,
@@ -194,11 +235,9 @@ pub trait TaskStore: Send + Sync + 'static {
     ) -> Result<TaskGroup>;
     /// The group's sealed secrets; `None` once erased.
     async fn group_secrets(&self, id: &GroupId) -> Result<Option<TaskSecrets>>;
-    /// Replaces the group's secrets (start / retry with credentials).
-    async fn put_group_secrets(&self, id: &GroupId, secrets: &TaskSecrets) -> Result<()>;
     /// Creates one task of the group (`group_id` set, `GROUP_TASK`) and saves the splitter's
     /// progress in the same transaction, so a crash never creates a slice twice or loses one.
-    /// Refused (`InvalidState`) unless the group is creating (1).
+    /// Refused unless the group is creating (1).
     async fn create_group_task(
         &self,
         id: &GroupId,
@@ -207,23 +246,55 @@ pub trait TaskStore: Send + Sync + 'static {
         split: &SplitProgress,
         now_ms: i64,
     ) -> Result<Task>;
-    /// Saves the splitter's progress without a task (an empty slice, or the end).
+    /// Saves the splitter's progress without a task (an empty slice).
     async fn update_group_split(&self, id: &GroupId, split: &SplitProgress) -> Result<()>;
+    /// Marks splitting done and moves the group 1 → 2 ([`GroupEvent::CreationDone`]) in one
+    /// transaction.
+    async fn finish_group_split(&self, id: &GroupId, split: &SplitProgress) -> Result<TaskGroup>;
+    /// Records why splitting failed and moves the group 1 → 4 in one transaction.
+    async fn fail_group_creation(&self, id: &GroupId, reason: &FailureReason) -> Result<TaskGroup>;
     /// Sums the group's tasks: counts per status and ledger counters.
     async fn group_totals(&self, id: &GroupId) -> Result<GroupTotals>;
-    /// Replaces the group's bandwidth policy (new tasks get it; callers update existing tasks).
+    /// Settles a monitoring or pausing group from its tasks ([`GroupStatus::settle`]) in one
+    /// transaction; `None` when nothing changed.
+    async fn settle_group(
+        &self,
+        id: &GroupId,
+        splitting: bool,
+        now_ms: i64,
+    ) -> Result<Option<TaskGroup>>;
+    /// Stops a group and each of its tasks [`GroupEvent::task_move`] moves, in one
+    /// transaction. The returned tasks are those now pausing (their runs must be cancelled).
+    async fn stop_group(&self, id: &GroupId, now_ms: i64) -> Result<GroupChange>;
+    /// Starts a paused group with fresh secrets and each of its tasks
+    /// [`GroupEvent::task_move`] moves (the paused ones), in one transaction.
+    async fn start_group(
+        &self,
+        id: &GroupId,
+        secrets: &TaskSecrets,
+        now_ms: i64,
+    ) -> Result<GroupChange>;
+    /// Retries a failed group and each of its failed tasks ([`GroupEvent::task_move`]), with the given secrets or the group's stored
+    /// ones, in one transaction; clears the group's failure reason.
+    async fn retry_group(
+        &self,
+        id: &GroupId,
+        secrets: Option<&TaskSecrets>,
+        failed_only: bool,
+        now_ms: i64,
+    ) -> Result<GroupChange>;
+    /// Replaces the group's policy and that of each task that takes it
+    /// ([`GroupEvent::task_move`]), in one transaction.
     async fn update_group_bandwidth_policy(
         &self,
         id: &GroupId,
         policy: &BandwidthPolicy,
-    ) -> Result<()>;
-    /// Sets or clears the group's failure reason.
-    async fn set_group_error_reason(
-        &self,
-        id: &GroupId,
-        reason: Option<(String, String)>,
-    ) -> Result<()>;
-    /// Deletes the group with its tasks, their ledgers and secrets; refuses (`InvalidState`)
-    /// while any of its tasks is busy.
+    ) -> Result<GroupChange>;
+    /// Deletes the group with its tasks, their ledgers and secrets in one transaction;
+    /// refuses ([`Error::GroupRefused`], [`Error::GroupTasksBusy`]) and changes nothing while
+    /// the group or any of its tasks is busy.
+    ///
+    /// [`Error::GroupRefused`]: crate::Error::GroupRefused
+    /// [`Error::GroupTasksBusy`]: crate::Error::GroupTasksBusy
     async fn delete_group(&self, id: &GroupId) -> Result<()>;
 }

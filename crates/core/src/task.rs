@@ -5,8 +5,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::{
-    BandwidthPolicy, CloudType, ConsistencyCheck, Counters, Credentials, Error, ListFileSpec,
-    OverwriteMode, Secret,
+    BandwidthPolicy, CloudType, ConsistencyCheck, Counters, Credentials, Error, FailureCode,
+    FailureReason, ListFileSpec, OverwriteMode, Secret,
 };
 
 /// A migration task's id (OMS: int64, at most 999999999999999).
@@ -85,7 +85,9 @@ impl TaskStatus {
     }
 }
 
-/// What happens to a task; each event is legal only from some statuses.
+/// What happens to a task; each event is legal only from some statuses. The last four change
+/// no status: they are asked of [`TaskStatus::apply`] so that core alone says when they are
+/// allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskEvent {
     /// A scheduler takes a runnable task.
@@ -98,12 +100,21 @@ pub enum TaskEvent {
     Succeed,
     /// The run ended with failed objects or a fatal error.
     Fail,
-    /// The user starts a paused or failed task again.
+    /// The user starts a paused or failed task again over all its objects.
     Start,
+    /// The user restarts a failed task: a start with `migrate_failed_object`, or a group's
+    /// retry (whether only failed objects run again is the run's `failed_only`).
+    Retry,
+    /// The user deletes the task (no status follows; the row goes).
+    Delete,
+    /// The user replaces the bandwidth policy.
+    UpdateBandwidth,
+    /// The user changes the priority (`batch_update_tasks`).
+    UpdatePriority,
 }
 
 impl TaskStatus {
-    /// The status after `event`, or why the event is not allowed now.
+    /// The status after `event`, or [`Error::TaskRefused`] when the event is not allowed now.
     pub fn apply(self, event: TaskEvent) -> Result<TaskStatus, Error> {
         use TaskEvent as E;
         use TaskStatus as S;
@@ -121,16 +132,55 @@ impl TaskStatus {
             (S::Migrating | S::Pausing, E::Succeed) => S::Succeeded,
             (S::Migrating | S::Pausing | S::Waiting | S::Retrying, E::Fail) => S::Failed,
             (S::Paused, E::Start) => S::Waiting,
-            (S::Failed, E::Start) => S::Retrying,
-            (status, event) => {
-                return Err(Error::InvalidState(format!(
-                    "task in status {} cannot take {event:?}",
-                    status.code()
-                )))
+            (S::Failed, E::Start | E::Retry) => S::Retrying,
+            (status, E::Delete) if !status.is_busy() => status,
+            (status, E::UpdateBandwidth) if status != S::Succeeded => status,
+            // OMS: "only applied to waiting / paused / failed tasks"; retrying waits too.
+            (status @ (S::Waiting | S::Retrying | S::Paused | S::Failed), E::UpdatePriority) => {
+                status
             }
+            (status, event) => return Err(Error::TaskRefused { status, event }),
         };
         Ok(next)
     }
+
+    /// How a run's end moves the task, and the failure reason it leaves: the one decision
+    /// behind `TaskStore::finish_run`. `failed_num` is the ledger's count read in the same
+    /// transaction.
+    pub fn end_run(
+        self,
+        ending: &RunEnding,
+        failed_num: u64,
+    ) -> Result<(TaskStatus, Option<FailureReason>), Error> {
+        let (event, reason) = match ending {
+            RunEnding::Completed { .. } if failed_num == 0 => (TaskEvent::Succeed, None),
+            RunEnding::Completed { .. } => (
+                TaskEvent::Fail,
+                Some(FailureReason::new(
+                    FailureCode::ObjectsFailed,
+                    format!("{failed_num} objects failed; see failed_object_record"),
+                )),
+            ),
+            RunEnding::Stopped => (TaskEvent::Stopped, None),
+            RunEnding::Fatal(reason) => (TaskEvent::Fail, Some(reason.clone())),
+        };
+        Ok((self.apply(event)?, reason))
+    }
+}
+
+/// How a run ended, as the scheduler reports it to `TaskStore::finish_run`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunEnding {
+    /// Every listed object has an outcome; the failed-object list went where the record says.
+    Completed {
+        /// Where the failed-object list was written (`None` when nothing failed or recording is
+        /// off).
+        failed_object_record: Option<FailedObjectRecord>,
+    },
+    /// The user's stop cancelled the run; what finished is committed.
+    Stopped,
+    /// The run could not go on (bad endpoint, unreadable listing, store failure).
+    Fatal(FailureReason),
 }
 
 /// `task_type` of a task (lower-case on the wire).
@@ -289,6 +339,19 @@ pub struct SourceSpec {
     pub list_file: Option<ListFileSpec>,
     /// For tasks a group split off a large prefix: the slice of keys this task owns.
     pub key_range: Option<KeyRange>,
+    /// For tasks a LIST group split off its list file: the lines of `list_file` this task owns.
+    pub list_lines: Option<LineRange>,
+    /// The source was given credentials at creation, so every start must give them again.
+    pub signed: bool,
+}
+
+/// A window of a list file's key lines (blank lines are not counted).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LineRange {
+    /// Key lines skipped from the start of the file.
+    pub skip: u64,
+    /// Key lines taken after those.
+    pub take: u64,
 }
 
 /// A slice of a prefix's key space: keys after `start_after` up to and including `end`.
@@ -361,6 +424,32 @@ pub struct TaskSpec {
     pub group_type: GroupType,
 }
 
+impl SourceSpec {
+    /// Checks that a start gives the source secrets this source needs: none for URL lists or a
+    /// source created anonymous; otherwise what its cloud type signs with.
+    pub fn check_start_secrets(&self, secrets: &TaskSecrets) -> Result<(), Error> {
+        if !self.signed || self.cloud_type == CloudType::UrlSource {
+            return Ok(());
+        }
+        let src = &secrets.src;
+        let missing = match self.cloud_type {
+            CloudType::Azure => src
+                .connection_string
+                .is_none()
+                .then_some("connection_string"),
+            CloudType::Google => src.json_auth_file.is_none().then_some("json_auth_file"),
+            _ => src.access_key.is_empty().then_some("src_ak"),
+        };
+        match missing {
+            Some(field) => Err(Error::invalid(
+                field,
+                "the task's source was created with credentials; give them again to start it",
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The secrets a run needs; given at create and at every start, sealed at rest, erased when
 /// the task stops, fails or succeeds (DESIGN.md invariant 3).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -415,8 +504,8 @@ pub struct Task {
     pub migrate_speed: i64,
     /// Estimated time left, ms.
     pub left_time_ms: i64,
-    /// Why the task failed (`TRF.xxxx`, message).
-    pub error_reason: Option<(String, String)>,
+    /// Why the task failed.
+    pub error_reason: Option<FailureReason>,
     /// The failed-object list.
     pub failed_object_record: Option<FailedObjectRecord>,
     /// Whether the current run re-migrates only failed objects.
@@ -473,5 +562,136 @@ mod tests {
         assert_eq!(S::Pausing.apply(E::Succeed), Ok(S::Succeeded));
         assert_eq!(S::Pausing.apply(E::Fail), Ok(S::Failed));
         assert!(S::Paused.apply(E::Succeed).is_err());
+    }
+
+    #[test]
+    fn test_check_only_events_keep_the_status_and_refuse_by_rule() {
+        use TaskEvent as E;
+        use TaskStatus as S;
+        for status in [S::Waiting, S::Paused, S::Failed, S::Succeeded, S::Retrying] {
+            assert_eq!(status.apply(E::Delete), Ok(status));
+        }
+        for status in [S::Migrating, S::Pausing] {
+            assert_eq!(
+                status.apply(E::Delete),
+                Err(Error::TaskRefused {
+                    status,
+                    event: E::Delete
+                })
+            );
+        }
+        assert!(S::Succeeded.apply(E::UpdateBandwidth).is_err());
+        assert_eq!(S::Migrating.apply(E::UpdateBandwidth), Ok(S::Migrating));
+        assert_eq!(S::Paused.apply(E::UpdatePriority), Ok(S::Paused));
+        assert!(S::Migrating.apply(E::UpdatePriority).is_err());
+        assert!(S::Succeeded.apply(E::UpdatePriority).is_err());
+    }
+
+    #[test]
+    fn test_retry_of_failed_objects_only_from_failed() {
+        use TaskEvent as E;
+        use TaskStatus as S;
+        assert_eq!(S::Failed.apply(E::Retry), Ok(S::Retrying));
+        for status in [S::Paused, S::Succeeded, S::Migrating, S::Waiting] {
+            assert!(status.apply(E::Retry).is_err(), "{status:?}");
+        }
+    }
+
+    #[test]
+    fn test_end_run_decides_status_and_reason_from_the_failed_count() {
+        use TaskStatus as S;
+        let completed = RunEnding::Completed {
+            failed_object_record: None,
+        };
+        assert_eq!(
+            S::Migrating.end_run(&completed, 0),
+            Ok((S::Succeeded, None))
+        );
+        let (status, reason) = S::Pausing.end_run(&completed, 3).unwrap();
+        assert_eq!(status, S::Failed);
+        let reason = reason.unwrap();
+        assert_eq!(reason.code, FailureCode::ObjectsFailed);
+        assert!(reason.message.starts_with("3 objects failed"));
+        assert_eq!(
+            S::Pausing.end_run(&RunEnding::Stopped, 0),
+            Ok((S::Paused, None))
+        );
+        assert!(S::Migrating.end_run(&RunEnding::Stopped, 0).is_err());
+        let fatal = FailureReason::new(FailureCode::ListFileUnreadable, "no such key");
+        assert_eq!(
+            S::Migrating.end_run(&RunEnding::Fatal(fatal.clone()), 0),
+            Ok((S::Failed, Some(fatal)))
+        );
+        // A run cannot end a task that already ended.
+        assert!(S::Succeeded.end_run(&completed, 0).is_err());
+        assert!(S::Paused.end_run(&completed, 0).is_err());
+    }
+
+    fn signed_spec(cloud_type: CloudType, signed: bool) -> TaskSpec {
+        TaskSpec {
+            task_type: TaskType::Object,
+            src: SourceSpec {
+                cloud_type,
+                region: "r".into(),
+                bucket: "b".into(),
+                app_id: None,
+                object_keys: vec!["k".into()],
+                list_file: None,
+                key_range: None,
+                list_lines: None,
+                signed,
+            },
+            dst: DestinationSpec {
+                cloud_type: CloudType::HuaweiCloud,
+                region: "r".into(),
+                bucket: "d".into(),
+                save_prefix: String::new(),
+            },
+            description: String::new(),
+            migrate_since_s: None,
+            bandwidth_policy: BandwidthPolicy::default(),
+            enable_metadata_migration: false,
+            enable_restore: false,
+            enable_failed_object_recording: true,
+            object_overwrite_mode: OverwriteMode::default(),
+            consistency_check: ConsistencyCheck::default(),
+            dst_storage_policy: String::new(),
+            enable_requester_pays: false,
+            task_priority: TaskPriority::default(),
+            echo_json: String::new(),
+            group_id: None,
+            group_type: GroupType::NormalTask,
+        }
+    }
+
+    #[test]
+    fn test_start_needs_the_source_secrets_a_signed_source_was_created_with() {
+        let none = TaskSecrets::default();
+        let keyed = TaskSecrets {
+            src: Credentials::access_key("ak", "sk"),
+            ..TaskSecrets::default()
+        };
+        assert!(signed_spec(CloudType::Aws, false)
+            .src
+            .check_start_secrets(&none)
+            .is_ok());
+        assert!(signed_spec(CloudType::UrlSource, true)
+            .src
+            .check_start_secrets(&none)
+            .is_ok());
+        assert!(signed_spec(CloudType::Aws, true)
+            .src
+            .check_start_secrets(&keyed)
+            .is_ok());
+        let refused = signed_spec(CloudType::Aws, true)
+            .src
+            .check_start_secrets(&none);
+        assert!(matches!(refused, Err(Error::InvalidField { ref field, .. }) if field == "src_ak"));
+        let azure = signed_spec(CloudType::Azure, true)
+            .src
+            .check_start_secrets(&keyed);
+        assert!(
+            matches!(azure, Err(Error::InvalidField { ref field, .. }) if field == "connection_string")
+        );
     }
 }

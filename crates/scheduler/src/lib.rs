@@ -12,9 +12,17 @@
 //!
 //! Outcomes are committed with listing counts and the checkpoint in one transaction per batch
 //! (`batch_outcomes` objects or `batch_interval`, whichever comes first).
+//!
+//! The scheduler decides no status itself: it sends each operation to the store, which asks
+//! core and writes the transition in one transaction (`finish_run`, `stop_group`, …), and it
+//! passes core's typed refusals on. What it owns is this node's runtime: which runs and
+//! splitters are alive here and their cancellation tokens. A claim and the registration of
+//! its run happen under one lock (`claim_turn`) that a stop also takes, so a stop can never
+//! fall between them and miss the run it must cancel.
 
 mod checkpoint;
 mod groups;
+pub mod hooks;
 mod runner;
 mod split;
 
@@ -23,14 +31,20 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tern_core::{
-    BandwidthPolicy, GroupId, RegionTable, Task, TaskEvent, TaskId, TaskSecrets, TaskStatus,
-    TaskStore,
+    BandwidthPolicy, FailureCode, FailureReason, GroupId, RegionTable, RunEnding, Task, TaskEvent,
+    TaskId, TaskSecrets, TaskStatus, TaskStore,
 };
 use tern_engine::Throttle;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::runner::{conclude, TaskRun};
+use crate::hooks::{Breakpoint, FailurePoint, TestHooks};
+use crate::runner::{RunEnd, TaskRun};
+
+/// Attempts at writing a run's end before the task is left migrating for the next start.
+const FINISH_RUN_ATTEMPTS: u32 = 5;
+/// First wait between those attempts; it doubles each time.
+const FINISH_RUN_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Tasks run at once by default.
 pub const DEFAULT_MAX_RUNNING_TASKS: usize = 2;
@@ -97,7 +111,10 @@ pub struct Scheduler {
     root: CancellationToken,
     running: Mutex<HashMap<TaskId, Running>>,
     splitters: Mutex<HashMap<GroupId, CancellationToken>>,
+    /// Held from a claim to its run's registration, and by a stop before it looks for the run.
+    claim_turn: tokio::sync::Mutex<()>,
     wake: Notify,
+    hooks: Option<Arc<TestHooks>>,
 }
 
 /// Current time in Unix milliseconds.
@@ -111,14 +128,46 @@ pub fn now_ms() -> i64 {
 impl Scheduler {
     /// A scheduler over `store`; call [`Scheduler::start`] to begin.
     pub fn new(store: Arc<dyn TaskStore>, config: SchedulerConfig) -> Arc<Self> {
+        Self::build(store, config, None)
+    }
+
+    /// A scheduler whose runs stop at the test's breakpoints and fail at its failure points.
+    pub fn for_test(
+        store: Arc<dyn TaskStore>,
+        config: SchedulerConfig,
+        hooks: Arc<TestHooks>,
+    ) -> Arc<Self> {
+        Self::build(store, config, Some(hooks))
+    }
+
+    fn build(
+        store: Arc<dyn TaskStore>,
+        config: SchedulerConfig,
+        hooks: Option<Arc<TestHooks>>,
+    ) -> Arc<Self> {
         Arc::new(Scheduler {
             store,
             config: Arc::new(config),
             root: CancellationToken::new(),
             running: Mutex::new(HashMap::new()),
             splitters: Mutex::new(HashMap::new()),
+            claim_turn: tokio::sync::Mutex::new(()),
             wake: Notify::new(),
+            hooks,
         })
+    }
+
+    /// Holds the caller at `point` while a test has it armed.
+    pub(crate) async fn breakpoint(&self, point: Breakpoint) {
+        if let Some(hooks) = &self.hooks {
+            hooks.reached(point).await;
+        }
+    }
+
+    fn injected_failure(&self, point: FailurePoint) -> bool {
+        self.hooks
+            .as_ref()
+            .is_some_and(|hooks| hooks.should_fail(point))
     }
 
     /// The store the scheduler works on.
@@ -148,8 +197,13 @@ impl Scheduler {
                 return;
             }
             while self.running_count() < self.config.max_running_tasks {
+                let turn = self.claim_turn.lock().await;
                 match self.store.claim_next_runnable(now_ms()).await {
-                    Ok(Some(task)) => self.spawn_run(task),
+                    Ok(Some(task)) => {
+                        self.breakpoint(Breakpoint::AfterClaim).await;
+                        self.spawn_run(task);
+                        drop(turn);
+                    }
                     Ok(None) => break,
                     Err(err) => {
                         tracing::warn!(error = %err, "claiming a task failed");
@@ -201,25 +255,74 @@ impl Scheduler {
             cancel,
         };
         let this = Arc::clone(self);
+        let hooks = self.hooks.clone();
         tokio::spawn(async move {
             let started = Instant::now();
             tracing::info!(task_id = %id, "task run starts");
             // A panic inside the run fails this task only.
-            let end = match tokio::spawn(async move { run.run().await }).await {
+            let end = match tokio::spawn(async move { run.run(hooks).await }).await {
                 Ok(end) => end,
                 Err(join_error) => {
                     tracing::error!(task_id = %id, error = %join_error, "task run panicked");
-                    runner::RunEnd::Fatal {
-                        code: "TRF.0001".into(),
-                        message: "internal error; restart the task".into(),
-                    }
+                    RunEnd::Fatal(FailureReason::new(
+                        FailureCode::Internal,
+                        "internal error; restart the task",
+                    ))
                 }
             };
             tracing::info!(task_id = %id, end = ?end, "task run ends");
-            conclude(&this.store, id, end, started, this.root.is_cancelled()).await;
+            let ending = match end {
+                RunEnd::Completed {
+                    failed_object_record,
+                } => Some(RunEnding::Completed {
+                    failed_object_record,
+                }),
+                // Shutdown leaves the task migrating so the next start resumes it; a user's
+                // stop ends in paused.
+                RunEnd::Cancelled if this.root.is_cancelled() => None,
+                RunEnd::Cancelled => Some(RunEnding::Stopped),
+                RunEnd::Fatal(reason) => Some(RunEnding::Fatal(reason)),
+            };
+            if let Some(ending) = ending {
+                let elapsed_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+                this.finish_run(id, &ending, elapsed_ms).await;
+            }
             this.lock_running().remove(&id);
             this.wake.notify_one();
         });
+    }
+
+    /// Writes a run's end, retrying while the store is unavailable. A store error never reads
+    /// as success: if every attempt fails, the task stays migrating and the next start resumes
+    /// and ends it.
+    async fn finish_run(&self, id: TaskId, ending: &RunEnding, elapsed_ms: i64) {
+        self.breakpoint(Breakpoint::BeforeFinishRun).await;
+        let mut backoff = FINISH_RUN_BACKOFF;
+        for attempt in 1..=FINISH_RUN_ATTEMPTS {
+            let result = if self.injected_failure(FailurePoint::FinishRun) {
+                Err(tern_core::Error::Unavailable("injected failure".into()))
+            } else {
+                self.store
+                    .finish_run(id, ending, elapsed_ms, now_ms())
+                    .await
+            };
+            match result {
+                Ok(task) => {
+                    tracing::info!(task_id = %id, status = task.status.code(), "task run recorded");
+                    return;
+                }
+                Err(err) if err.kind() == tern_core::ErrorKind::Unavailable => {
+                    tracing::warn!(task_id = %id, attempt, error = %err, "ending the run failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                }
+                Err(err) => {
+                    tracing::error!(task_id = %id, error = %err, "the run's end was refused");
+                    return;
+                }
+            }
+        }
+        tracing::error!(task_id = %id, "the run's end could not be written; the task stays migrating until the next start");
     }
 
     /// Wakes the claim loop (after a task was created or started).
@@ -230,23 +333,39 @@ impl Scheduler {
     /// Stops a task: 2 → 7 now, 7 → 3 once the run has committed what finished.
     pub async fn stop_task(&self, id: TaskId) -> Result<Task> {
         let task = self.store.transition(id, TaskEvent::Stop, now_ms()).await?;
-        if task.status == TaskStatus::Pausing {
+        self.cancel_stopped_runs(&[task.id]).await;
+        match task.status {
+            TaskStatus::Pausing => Ok(self.store.get_task(id).await?.unwrap_or(task)),
+            _ => Ok(task),
+        }
+    }
+
+    /// Cancels the runs of tasks a stop moved to pausing. A pausing task that no run of this
+    /// node holds (its run ended, or it was left by a restart) is wound down directly.
+    pub(crate) async fn cancel_stopped_runs(&self, ids: &[TaskId]) {
+        // Any claim in progress registers its run before we look.
+        let _turn = self.claim_turn.lock().await;
+        for &id in ids {
             let cancel = self
                 .lock_running()
                 .get(&id)
                 .map(|running| running.cancel.clone());
             match cancel {
                 Some(cancel) => cancel.cancel(),
-                // Nobody runs it here (a stop raced the run's end): finish the stop directly.
-                None => {
-                    return Ok(self
-                        .store
-                        .transition(id, TaskEvent::Stopped, now_ms())
-                        .await?)
-                }
+                None => match self
+                    .store
+                    .transition(id, TaskEvent::Stopped, now_ms())
+                    .await
+                {
+                    Ok(_) => {}
+                    // Not pausing any more (it was waiting and went to paused at once).
+                    Err(tern_core::Error::TaskRefused { .. }) => {}
+                    Err(err) => {
+                        tracing::warn!(task_id = %id, error = %err, "winding a stopped task down failed")
+                    }
+                },
             }
         }
-        Ok(task)
     }
 
     /// Starts a paused or failed task again with fresh credentials.
@@ -267,10 +386,35 @@ impl Scheduler {
     /// Replaces a task's bandwidth policy; a running task follows it from its next chunk.
     pub async fn update_bandwidth_policy(&self, id: TaskId, policy: BandwidthPolicy) -> Result<()> {
         self.store.update_bandwidth_policy(id, &policy).await?;
-        if let Some(running) = self.lock_running().get(&id) {
-            running.throttle.set_policy(policy);
-        }
+        self.retune_runs(&[id], &policy);
         Ok(())
+    }
+
+    /// `batch_update_tasks`: the store updates what core allows in one transaction; the runs
+    /// of this node follow the new policy.
+    pub async fn batch_update_tasks(
+        &self,
+        project_id: &str,
+        target: &tern_core::BatchTarget,
+        policy: BandwidthPolicy,
+        priority: Option<tern_core::TaskPriority>,
+    ) -> Result<()> {
+        let changed = self
+            .store
+            .batch_update_tasks(project_id, target, &policy, priority)
+            .await?;
+        self.retune_runs(&changed, &policy);
+        Ok(())
+    }
+
+    /// Gives the runs of `ids` that this node holds a new bandwidth policy.
+    pub(crate) fn retune_runs(&self, ids: &[TaskId], policy: &BandwidthPolicy) {
+        let running = self.lock_running();
+        for id in ids {
+            if let Some(run) = running.get(id) {
+                run.throttle.set_policy(policy.clone());
+            }
+        }
     }
 
     /// Tells whether a task runs on this node now.

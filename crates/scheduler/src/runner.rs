@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 use tern_core::{
-    FailedObjectRecord, NodeSpec, OutcomeBatch, OutcomeKind, RegionTable, Task, TaskEvent, TaskId,
-    TaskSecrets, TaskStore, TaskType,
+    FailedObjectRecord, FailureCode, FailureReason, NodeSpec, OutcomeBatch, OutcomeKind,
+    RegionTable, Task, TaskSecrets, TaskStore, TaskType,
 };
 use tern_engine::objectlist::{failed_row, plain_row, write_lines};
 use tern_engine::{Event, Location, Migration, MigrationOptions, Selection, Storage, Throttle};
@@ -16,17 +16,21 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::checkpoint::CheckpointTracker;
+use crate::hooks::{Breakpoint, TestHooks};
 use crate::{now_ms, SchedulerConfig};
 
 /// How a run ended, as far as the scheduler is concerned.
 #[derive(Debug)]
 pub(crate) enum RunEnd {
     /// Every listed object has an outcome.
-    Completed,
+    Completed {
+        /// Where the failed-object list went, when one was written.
+        failed_object_record: Option<FailedObjectRecord>,
+    },
     /// The task's token was cancelled (stop or shutdown).
     Cancelled,
-    /// A run-fatal error (bad endpoint, unreadable listing).
-    Fatal { code: String, message: String },
+    /// A run-fatal error (bad endpoint, unreadable listing, store failure).
+    Fatal(FailureReason),
 }
 
 /// Everything one run needs.
@@ -40,39 +44,53 @@ pub(crate) struct TaskRun {
 
 impl TaskRun {
     /// Runs the task to an end and reports how it ended.
-    pub async fn run(&self) -> RunEnd {
+    pub async fn run(&self, hooks: Option<Arc<TestHooks>>) -> RunEnd {
         let secrets = match self.store.secrets(self.task.id).await {
             Ok(Some(secrets)) => secrets,
             Ok(None) => {
-                return RunEnd::Fatal {
-                    code: "TRF.0001".into(),
-                    message: "the task has no credentials; start it again with credentials".into(),
-                }
+                return RunEnd::Fatal(FailureReason::new(
+                    FailureCode::Internal,
+                    "the task has no credentials; start it again with credentials",
+                ))
             }
             Err(err) => {
-                return RunEnd::Fatal {
-                    code: "TRF.0001".into(),
-                    message: format!("cannot read the task's credentials: {err}"),
-                }
+                return RunEnd::Fatal(FailureReason::new(
+                    FailureCode::Internal,
+                    format!("cannot read the task's credentials: {err}"),
+                ))
             }
         };
         let migration = match self.build_migration(&secrets).await {
             Ok(migration) => migration,
-            Err((code, message)) => return RunEnd::Fatal { code, message },
+            Err(reason) => return RunEnd::Fatal(reason),
         };
         let end = self.drive(&migration).await;
-        if let RunEnd::Completed = end {
-            if let Err(err) = self.write_object_lists(&migration.destination).await {
-                tracing::warn!(task_id = %self.task.id, error = %err, "writing object lists failed");
+        if let RunEnd::Completed { .. } = end {
+            if let Some(hooks) = &hooks {
+                hooks.reached(Breakpoint::BeforeObjectLists).await;
             }
+            return match self.write_object_lists(&migration.destination).await {
+                Ok(failed_object_record) => RunEnd::Completed {
+                    failed_object_record,
+                },
+                // The lists are a report; their failure must not hide the objects' outcomes.
+                Err(err) => {
+                    tracing::warn!(task_id = %self.task.id, error = %err, "writing object lists failed");
+                    RunEnd::Completed {
+                        failed_object_record: None,
+                    }
+                }
+            };
         }
         end
     }
 
-    async fn build_migration(&self, secrets: &TaskSecrets) -> Result<Migration, (String, String)> {
+    async fn build_migration(&self, secrets: &TaskSecrets) -> Result<Migration, FailureReason> {
         let spec = &self.task.spec;
         let regions: &RegionTable = &self.config.regions;
-        let invalid = |err: tern_engine::Error| ("TRF.0012".to_owned(), err.to_string());
+        let invalid = |err: tern_engine::Error| {
+            FailureReason::new(FailureCode::SourceNotFound, err.to_string())
+        };
         let source_node = NodeSpec {
             cloud_type: spec.src.cloud_type,
             region: spec.src.region.clone(),
@@ -98,7 +116,7 @@ impl TaskRun {
             Selection::Objects(
                 self.failed_keys()
                     .await
-                    .map_err(|e| ("TRF.0001".to_owned(), e.to_string()))?,
+                    .map_err(|e| FailureReason::new(FailureCode::Internal, e.to_string()))?,
             )
         } else {
             match spec.task_type {
@@ -106,9 +124,9 @@ impl TaskRun {
                 TaskType::Prefix => Selection::Prefixes(spec.src.object_keys.clone()),
                 TaskType::List => {
                     let list_file = spec.src.list_file.clone().ok_or_else(|| {
-                        (
-                            "TRF.0013".to_owned(),
-                            "the list task has no list_file".to_owned(),
+                        FailureReason::new(
+                            FailureCode::ListFileUnreadable,
+                            "the list task has no list_file",
                         )
                     })?;
                     // OMS keeps list files in a bucket of the destination's region and account.
@@ -128,9 +146,9 @@ impl TaskRun {
                     }
                 }
                 TaskType::UrlList => {
-                    return Err((
-                        "TRF.0016".to_owned(),
-                        "URL-list tasks are not supported yet by this tern version".to_owned(),
+                    return Err(FailureReason::new(
+                        FailureCode::UrlListBadFormat,
+                        "URL-list tasks are not supported yet by this tern version",
                     ))
                 }
             }
@@ -226,11 +244,14 @@ impl TaskRun {
                 if let Err(err) = self.store.record_batch(self.task.id, &batch).await {
                     tracing::error!(task_id = %self.task.id, error = %err, "committing outcomes failed; stopping the run");
                     engine_cancel.cancel();
-                    let _ = engine.await;
-                    return RunEnd::Fatal {
-                        code: "TRF.0001".into(),
-                        message: "the task store failed while saving progress".into(),
-                    };
+                    // The engine's own result no longer matters: the store failure ends the run.
+                    if let Err(join_error) = engine.await {
+                        tracing::error!(task_id = %self.task.id, error = %join_error, "the engine panicked");
+                    }
+                    return RunEnd::Fatal(FailureReason::new(
+                        FailureCode::Internal,
+                        "the task store failed while saving progress",
+                    ));
                 }
                 batch = OutcomeBatch::default();
                 last_flush = Instant::now();
@@ -244,30 +265,33 @@ impl TaskRun {
         batch.left_time_ms = 0;
         if let Err(err) = self.store.record_batch(self.task.id, &batch).await {
             tracing::error!(task_id = %self.task.id, error = %err, "committing the last outcomes failed");
-            return RunEnd::Fatal {
-                code: "TRF.0001".into(),
-                message: "the task store failed while saving progress".into(),
-            };
+            return RunEnd::Fatal(FailureReason::new(
+                FailureCode::Internal,
+                "the task store failed while saving progress",
+            ));
         }
         match result {
-            Ok(Ok(_summary)) => RunEnd::Completed,
-            Ok(Err(tern_engine::Error::Cancelled)) => RunEnd::Cancelled,
-            Ok(Err(err)) => RunEnd::Fatal {
-                code: err.failure_code().as_str().to_owned(),
-                message: err.to_string(),
+            Ok(Ok(_summary)) => RunEnd::Completed {
+                failed_object_record: None,
             },
+            Ok(Err(tern_engine::Error::Cancelled)) => RunEnd::Cancelled,
+            Ok(Err(err)) => RunEnd::Fatal(FailureReason::new(err.failure_code(), err.to_string())),
             Err(join_error) => {
                 tracing::error!(task_id = %self.task.id, error = %join_error, "the engine panicked");
-                RunEnd::Fatal {
-                    code: "TRF.0001".into(),
-                    message: "internal error; restart the task".into(),
-                }
+                RunEnd::Fatal(FailureReason::new(
+                    FailureCode::Internal,
+                    "internal error; restart the task",
+                ))
             }
         }
     }
 
-    /// Writes the failed, succeeded and skipped lists into the destination bucket (OMS §1.2).
-    async fn write_object_lists(&self, destination: &Storage) -> Result<(), String> {
+    /// Writes the failed, succeeded and skipped lists into the destination bucket (OMS §1.2),
+    /// and says where the failed list went (recorded with the run's end).
+    async fn write_object_lists(
+        &self,
+        destination: &Storage,
+    ) -> Result<Option<FailedObjectRecord>, String> {
         let id = self.task.id;
         let task = self
             .store
@@ -275,13 +299,14 @@ impl TaskRun {
             .await
             .map_err(|e| e.to_string())?
             .ok_or("task vanished")?;
+        let mut record = None;
         if task.spec.enable_failed_object_recording && task.counters.failed_num > 0 {
             let key = format!("oms/failed_object_lists/{id}/failed-objects-list.txt");
             let now = now_ms();
             let rows = self
                 .ledger_rows(OutcomeKind::Failed)
                 .map(move |entry| entry.map(|e| failed_row(&e.detail, now, &e.key, &e.message)));
-            let record = match write_lines(destination, &key, rows).await {
+            record = Some(match write_lines(destination, &key, rows).await {
                 Ok(_) => FailedObjectRecord {
                     result: true,
                     list_file_key: key,
@@ -292,11 +317,7 @@ impl TaskRun {
                     list_file_key: String::new(),
                     error_code: err.failure_code().as_str().to_owned(),
                 },
-            };
-            self.store
-                .set_failed_object_record(id, &record)
-                .await
-                .map_err(|e| e.to_string())?;
+            });
         }
         for (kind, name) in [
             (OutcomeKind::Succeeded, "success"),
@@ -310,7 +331,7 @@ impl TaskRun {
                 tracing::warn!(task_id = %id, list = name, error = %err, "object list not written");
             }
         }
-        Ok(())
+        Ok(record)
     }
 
     /// Streams ledger rows of one kind page by page.
@@ -345,70 +366,4 @@ impl TaskRun {
         })
         .flatten()
     }
-}
-
-/// Ends a task after its run: the status, the failure reason and the time spent.
-pub(crate) async fn conclude(
-    store: &Arc<dyn TaskStore>,
-    id: TaskId,
-    end: RunEnd,
-    started: Instant,
-    shutting_down: bool,
-) {
-    let elapsed_ms = started.elapsed().as_millis() as i64;
-    if let Err(err) = store.add_total_time(id, elapsed_ms).await {
-        tracing::warn!(task_id = %id, error = %err, "recording run time failed");
-    }
-    let result = match end {
-        RunEnd::Completed => {
-            // A store error must never read as "nothing failed": leave the task migrating
-            // (the next start resumes it and concludes again) rather than guess.
-            let failed_num = match store.get_task(id).await {
-                Ok(Some(task)) => task.counters.failed_num,
-                Ok(None) => {
-                    tracing::warn!(task_id = %id, "task vanished before its run was concluded");
-                    return;
-                }
-                Err(err) => {
-                    tracing::error!(task_id = %id, error = %err, "reading the task's counters failed; it stays migrating until the next start");
-                    return;
-                }
-            };
-            let reason = (failed_num > 0).then(|| {
-                (
-                    "TRF.0062".to_owned(),
-                    format!("{failed_num} objects failed; see failed_object_record"),
-                )
-            });
-            let event = if failed_num == 0 {
-                TaskEvent::Succeed
-            } else {
-                TaskEvent::Fail
-            };
-            end_with_reason(store, id, reason, event).await
-        }
-        // Shutdown leaves the task migrating so the next start resumes it; a user's stop ends
-        // in paused.
-        RunEnd::Cancelled if shutting_down => return,
-        RunEnd::Cancelled => store.transition(id, TaskEvent::Stopped, now_ms()).await,
-        RunEnd::Fatal { code, message } => {
-            tracing::warn!(task_id = %id, code = %code, message = %message, "task failed");
-            end_with_reason(store, id, Some((code, message)), TaskEvent::Fail).await
-        }
-    };
-    if let Err(err) = result {
-        tracing::error!(task_id = %id, error = %err, "task status not updated");
-    }
-}
-
-/// Sets the failure reason, then applies the run's final event; the event is not applied
-/// when the reason could not be written.
-async fn end_with_reason(
-    store: &Arc<dyn TaskStore>,
-    id: TaskId,
-    reason: Option<(String, String)>,
-    event: TaskEvent,
-) -> tern_core::Result<tern_core::Task> {
-    store.set_error_reason(id, reason).await?;
-    store.transition(id, event, now_ms()).await
 }

@@ -8,8 +8,8 @@
 
 use futures::TryStreamExt;
 use tern_core::{
-    GroupSpec, GroupTaskType, KeyRange, NodeSpec, SourceSpec, SplitProgress, TaskGroup,
-    TaskPriority, TaskSecrets, TaskSpec, TaskType,
+    FailureCode, FailureReason, GroupSpec, GroupTaskType, KeyRange, NodeSpec, SourceSpec,
+    SplitProgress, TaskGroup, TaskPriority, TaskSecrets, TaskSpec, TaskType,
 };
 use tern_engine::listing::{disjoint_prefixes, list_file_keys, list_prefix_after};
 use tern_engine::{Location, Storage};
@@ -18,34 +18,37 @@ use tokio_util::sync::CancellationToken;
 use crate::{now_ms, Result, Scheduler};
 
 impl Scheduler {
-    /// Creates the group's tasks from where the last run stopped. `Ok(true)` when every task
-    /// exists, `Ok(false)` when stopped or cancelled on the way.
+    /// Creates the group's tasks from where the last run stopped. `Ok(Some(progress))` when
+    /// every task exists (the caller records it with the group's move to monitoring, in one
+    /// transaction), `Ok(None)` when stopped or cancelled on the way.
     pub(crate) async fn split(
         &self,
         group: &TaskGroup,
         cancel: &CancellationToken,
-    ) -> Result<bool, (String, String)> {
-        let internal = |err: &dyn std::fmt::Display| ("TRF.0001".to_owned(), err.to_string());
+    ) -> Result<Option<SplitProgress>, FailureReason> {
+        let internal = |err: &dyn std::fmt::Display| {
+            FailureReason::new(FailureCode::Internal, err.to_string())
+        };
         let secrets = self
             .store
             .group_secrets(&group.id)
             .await
             .map_err(|e| internal(&e))?
             .ok_or_else(|| {
-                (
-                    "TRF.0001".to_owned(),
+                FailureReason::new(
+                    FailureCode::Internal,
                     "the group has no credentials; start it again".to_owned(),
                 )
             })?;
         let mut split = group.split.clone();
         if split.done {
-            return Ok(true);
+            return Ok(Some(split));
         }
         let max_objects = self.config.group_task_max_objects.max(1);
         match group.spec.task_type {
             GroupTaskType::UrlList => {
-                return Err((
-                    "TRF.0016".to_owned(),
+                return Err(FailureReason::new(
+                    FailureCode::UrlListBadFormat,
                     "URL-list sources are not supported yet by this tern version".to_owned(),
                 ))
             }
@@ -58,23 +61,23 @@ impl Scheduler {
                         &secrets.src,
                         group.spec.src.app_id.clone(),
                     )
-                    .map_err(|e| ("TRF.0012".to_owned(), e))?;
+                    .map_err(|e| FailureReason::new(FailureCode::SourceNotFound, e))?;
                 let prefixes = disjoint_prefixes(&group.spec.src.object_keys);
                 while (split.source_index as usize) < prefixes.len() {
                     let prefix = &prefixes[split.source_index as usize];
                     let mut listing = list_prefix_after(&source, prefix, split.last_key.as_deref())
                         .await
-                        .map_err(|e| (e.failure_code().as_str().to_owned(), e.to_string()))?;
+                        .map_err(|e| FailureReason::new(e.failure_code(), e.to_string()))?;
                     let mut slice_start = split.last_key.clone();
                     let (mut count, mut bytes) = (0u64, 0u64);
                     loop {
                         if cancel.is_cancelled() {
-                            return Ok(false);
+                            return Ok(None);
                         }
                         let next = listing
                             .try_next()
                             .await
-                            .map_err(|e| (e.failure_code().as_str().to_owned(), e.to_string()))?;
+                            .map_err(|e| FailureReason::new(e.failure_code(), e.to_string()))?;
                         let Some(object) = next else { break };
                         count += 1;
                         bytes += object.meta.size;
@@ -91,7 +94,7 @@ impl Scheduler {
                                 .create_slice(group, prefix, Some(range), None, &secrets, &split)
                                 .await?
                             {
-                                return Ok(false);
+                                return Ok(None);
                             }
                             slice_start = Some(object.key);
                             count = 0;
@@ -113,7 +116,7 @@ impl Scheduler {
                             .create_slice(group, prefix, Some(range), None, &secrets, &split)
                             .await?
                         {
-                            return Ok(false);
+                            return Ok(None);
                         }
                     } else {
                         self.store
@@ -125,8 +128,8 @@ impl Scheduler {
             }
             GroupTaskType::List => {
                 let list_file = group.spec.src.list_file.clone().ok_or_else(|| {
-                    (
-                        "TRF.0013".to_owned(),
+                    FailureReason::new(
+                        FailureCode::ListFileUnreadable,
                         "the LIST group has no list_file".to_owned(),
                     )
                 })?;
@@ -143,21 +146,22 @@ impl Scheduler {
                         &secrets.dst,
                         None,
                     )
-                    .map_err(|e| ("TRF.0013".to_owned(), e))?;
+                    .map_err(|e| FailureReason::new(FailureCode::ListFileUnreadable, e))?;
                 let keys = list_file_keys(&storage, &list_file.key)
                     .await
-                    .map_err(|e| ("TRF.0013".to_owned(), e.to_string()))?;
+                    .map_err(|e| {
+                        FailureReason::new(FailureCode::ListFileUnreadable, e.to_string())
+                    })?;
                 let mut keys = std::pin::pin!(keys);
                 let mut skipped = 0u64;
                 let mut chunk: Vec<String> = Vec::new();
                 loop {
                     if cancel.is_cancelled() {
-                        return Ok(false);
+                        return Ok(None);
                     }
-                    let next = keys
-                        .try_next()
-                        .await
-                        .map_err(|e| ("TRF.0013".to_owned(), e.to_string()))?;
+                    let next = keys.try_next().await.map_err(|e| {
+                        FailureReason::new(FailureCode::ListFileUnreadable, e.to_string())
+                    })?;
                     let ended = next.is_none();
                     if let Some(key) = next {
                         if skipped < split.lines_done {
@@ -175,7 +179,7 @@ impl Scheduler {
                             .create_slice(group, "", None, Some(keys), &secrets, &split)
                             .await?
                         {
-                            return Ok(false);
+                            return Ok(None);
                         }
                     }
                     if ended {
@@ -185,11 +189,7 @@ impl Scheduler {
             }
         }
         split.done = true;
-        self.store
-            .update_group_split(&group.id, &split)
-            .await
-            .map_err(|e| internal(&e))?;
-        Ok(true)
+        Ok(Some(split))
     }
 
     /// Creates one slice's task with the progress that includes it; `Ok(false)` if the group
@@ -202,7 +202,7 @@ impl Scheduler {
         keys: Option<Vec<String>>,
         secrets: &TaskSecrets,
         split: &SplitProgress,
-    ) -> Result<bool, (String, String)> {
+    ) -> Result<bool, FailureReason> {
         let spec = group_task_spec(group, prefix, range, keys);
         match self
             .store
@@ -214,8 +214,8 @@ impl Scheduler {
                 self.wake();
                 Ok(true)
             }
-            Err(tern_core::Error::InvalidState(_)) => Ok(false),
-            Err(err) => Err(("TRF.0001".to_owned(), err.to_string())),
+            Err(tern_core::Error::GroupRefused { .. }) => Ok(false),
+            Err(err) => Err(FailureReason::new(FailureCode::Internal, err.to_string())),
         }
     }
 

@@ -12,9 +12,9 @@
 //! | other illegal state change (`InvalidState`)         | 400  | OMS.0064     | §3.1 (docs' own example) |
 //! | already exists (`AlreadyExists`)                    | 400  | OMS.0064     | our choice; OMS documents no 409 |
 //! | unknown task (`NotFound`)                           | 400  | OMS.1009     | §1.2: terraform reads 400 + OMS.1009 as "gone" |
-//! | delete of a busy task (`InvalidState`)              | 400  | OMS.0063     | §1.2 |
-//! | stop of a task that is not migrating (`InvalidState`) | 400 | OMS.0066    | §1.2 |
-//! | start of a task that is not paused/failed (`InvalidState`) | 400 | OMS.0070 | S3M.0070 |
+//! | delete of a busy task or group (core refused `Delete`) | 400 | OMS.0063  | §1.2 |
+//! | stop refused by core (task or group `Stop`)         | 400  | OMS.0066     | §1.2 |
+//! | start/retry of a task refused by core (`Start`, `Retry`) | 400 | OMS.0070 | S3M.0070 |
 //! | unknown task group (`NotFound`)                     | 404  | OMS.1009     | §3.1: terraform reads 404 as "gone" |
 //! | no or bad credentials/signature (`Unauthenticated`) | 401  | APIGW.0301   | Huawei API gateway's "incorrect IAM authentication information" |
 //! | other project's resource (`Forbidden`)              | 403  | OMS.0206     | §3.1 |
@@ -63,14 +63,14 @@ pub enum ApiError {
     /// No task group has this id (404 OMS.1009).
     #[error("task group {0} not found")]
     GroupNotFound(String),
-    /// The task is running and cannot be deleted (OMS.0063).
-    #[error("task {0} is in progress and cannot be deleted, pause it first")]
+    /// The task or group is in progress and cannot be deleted (OMS.0063).
+    #[error("{0}")]
     TaskBusy(String),
-    /// The task cannot be stopped because it is not migrating (OMS.0066).
-    #[error("task {0} is not migrating and cannot be paused")]
+    /// The task or group cannot be stopped in its status (OMS.0066).
+    #[error("{0}")]
     TaskNotMigrating(String),
-    /// The task cannot be started because it is neither paused nor failed (OMS.0070).
-    #[error("task {0} is neither paused nor failed and cannot be started")]
+    /// The task cannot be started in its status (OMS.0070).
+    #[error("{0}")]
     TaskNotStartable(String),
     /// Another state change the current state forbids (OMS.0064).
     #[error("{0}")]
@@ -202,18 +202,39 @@ impl ApiError {
 }
 
 impl From<tern_core::Error> for ApiError {
-    /// Maps a domain error by kind; handlers that know the operation use the specific variants
-    /// (`TaskBusy`, `TaskNotMigrating`, …) instead.
+    /// Maps a domain error: core's refusals carry the operation refused, which picks OMS's
+    /// code (stop → OMS.0066, start/retry → OMS.0070, delete → OMS.0063, others → OMS.0064).
     fn from(error: tern_core::Error) -> Self {
+        use tern_core::{Error as E, GroupEvent, TaskEvent};
+        let message = error.to_string();
         match error {
-            tern_core::Error::InvalidField { field, reason } => {
-                ApiError::InvalidField { field, reason }
-            }
-            tern_core::Error::InvalidState(message) => ApiError::InvalidState(message),
-            tern_core::Error::NotFound(what) => ApiError::TaskNotFound(what),
-            tern_core::Error::Unavailable(cause) => ApiError::Unavailable(cause),
-            tern_core::Error::Internal(cause) => ApiError::Internal(cause),
+            E::InvalidField { field, reason } => ApiError::InvalidField { field, reason },
+            E::TaskRefused { event, .. } => match event {
+                TaskEvent::Stop => ApiError::TaskNotMigrating(message),
+                TaskEvent::Start | TaskEvent::Retry => ApiError::TaskNotStartable(message),
+                TaskEvent::Delete => ApiError::TaskBusy(message),
+                _ => ApiError::InvalidState(message),
+            },
+            E::GroupRefused { event, .. } => match event {
+                GroupEvent::Stop => ApiError::TaskNotMigrating(message),
+                GroupEvent::Delete => ApiError::TaskBusy(message),
+                _ => ApiError::InvalidState(message),
+            },
+            E::GroupTasksBusy { .. } => ApiError::TaskBusy(message),
+            E::InvalidState(message) => ApiError::InvalidState(message),
+            E::TaskNotFound(id) => ApiError::TaskNotFound(id.to_string()),
+            E::GroupNotFound(id) => ApiError::GroupNotFound(id.0),
+            E::NotFound(what) => ApiError::TaskNotFound(what),
+            E::Unavailable(cause) => ApiError::Unavailable(cause),
+            E::Internal(cause) => ApiError::Internal(cause),
         }
+    }
+}
+
+impl From<tern_scheduler::Error> for ApiError {
+    fn from(error: tern_scheduler::Error) -> Self {
+        let tern_scheduler::Error::Core(error) = error;
+        error.into()
     }
 }
 

@@ -63,8 +63,7 @@ async fn test_secrets_never_reach_the_files_in_clear() {
         .put_credential(PROJECT, "AKSEALED", &Secret::new(format!("sk-{marker}")))
         .await
         .unwrap();
-    store
-        .transition(task.id, TaskEvent::Fail, NOW)
+    contract::apply(&store, task.id, TaskEvent::Fail)
         .await
         .unwrap();
     store
@@ -79,11 +78,15 @@ async fn test_secrets_never_reach_the_files_in_clear() {
         .unwrap()
         .id;
     store
-        .put_group_secrets(&group, &secrets(&format!("{marker}-group-start")))
+        .group_transition(&group, GroupEvent::Stop, NOW)
         .await
         .unwrap();
     store
-        .group_transition(&group, GroupEvent::BeginCreating, NOW)
+        .group_transition(&group, GroupEvent::Stopped, NOW)
+        .await
+        .unwrap();
+    store
+        .start_group(&group, &secrets(&format!("{marker}-group-start")), NOW)
         .await
         .unwrap();
     let group_task = store

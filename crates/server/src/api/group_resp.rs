@@ -148,10 +148,7 @@ impl TaskGroupResp {
             error_reason: group
                 .error_reason
                 .as_ref()
-                .map(|(code, message)| ErrorReasonResp {
-                    error_code: code.clone(),
-                    error_msg: message.clone(),
-                }),
+                .map(ErrorReasonResp::from_reason),
             src_node: TaskGroupSrcNodeResp {
                 bucket: spec.src.bucket.clone(),
                 cloud_type: spec.src.cloud_type.as_str().to_ascii_uppercase(),

@@ -352,6 +352,9 @@ impl SrcNodeReq {
             connection_string,
             json_auth_file,
         };
+        let signed = !credentials.access_key.is_empty()
+            || credentials.connection_string.is_some()
+            || credentials.json_auth_file.is_some();
         let spec = SourceSpec {
             cloud_type,
             region,
@@ -360,6 +363,8 @@ impl SrcNodeReq {
             object_keys,
             list_file,
             key_range: None,
+            list_lines: None,
+            signed,
         };
         Ok((spec, credentials, list_file_num))
     }

@@ -173,6 +173,16 @@ pub struct ErrorReasonResp {
     pub error_msg: String,
 }
 
+impl ErrorReasonResp {
+    /// The wire form of a failure reason.
+    pub fn from_reason(reason: &tern_core::FailureReason) -> Self {
+        ErrorReasonResp {
+            error_code: reason.code.as_str().to_owned(),
+            error_msg: reason.message.clone(),
+        }
+    }
+}
+
 /// `failed_object_record`: the failed-object list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailedObjectRecordDto {
@@ -235,13 +245,7 @@ impl TaskResp {
             enable_failed_object_recording: spec.enable_failed_object_recording,
             enable_metadata_migration: spec.enable_metadata_migration,
             enable_restore: spec.enable_restore,
-            error_reason: task
-                .error_reason
-                .as_ref()
-                .map(|(code, message)| ErrorReasonResp {
-                    error_code: code.clone(),
-                    error_msg: message.clone(),
-                }),
+            error_reason: task.error_reason.as_ref().map(ErrorReasonResp::from_reason),
             failed_num: int64(counters.failed_num),
             failed_object_record: task.failed_object_record.as_ref().map(|record| {
                 FailedObjectRecordDto {

@@ -78,10 +78,9 @@ pub struct StartTaskReq {
 }
 
 impl StartTaskReq {
-    /// Checks the limits; returns the run's secrets and `migrate_failed_object`.
-    ///
-    /// Whether the source secrets are needed depends on the stored task (not for URL lists, not
-    /// for an anonymous source), so that check belongs to the caller.
+    /// Checks the limits; returns the run's secrets and `migrate_failed_object`. Whether the
+    /// task needs source secrets depends on the stored task; the store asks core
+    /// (`SourceSpec::check_start_secrets`) in the start's own transaction.
     pub fn into_domain(self) -> Result<(TaskSecrets, bool), ApiError> {
         check_crypto(
             "src_crypto_type",
@@ -181,14 +180,7 @@ pub struct BatchUpdateTasksReq {
     pub task_priority: Option<String>,
 }
 
-/// Which tasks a batch update addresses.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BatchTarget {
-    /// Every task of a group.
-    Group(String),
-    /// The listed tasks.
-    Tasks(Vec<TaskId>),
-}
+pub use tern_core::BatchTarget;
 
 /// A checked `batch_update_tasks` request.
 #[derive(Debug, Clone, PartialEq, Eq)]

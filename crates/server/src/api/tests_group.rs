@@ -447,7 +447,10 @@ fn response_json(group: &TaskGroup, totals: &GroupTotals) -> Value {
 fn test_full_group_serializes_every_table_field_without_secrets() {
     let cdn = json!({"authentication_type": "ALIYUN_OSS_A", "domain": "c.example.com", "protocol": "https", "authentication_key": "CDN-SECRET"});
     let mut group = group(&apply(base(), &[("source_cdn", cdn)]));
-    group.error_reason = Some(("TRF.0062".into(), "1 of 6 tasks failed".into()));
+    group.error_reason = Some(tern_core::FailureReason::new(
+        tern_core::FailureCode::ObjectsFailed,
+        "1 of 6 tasks failed",
+    ));
     let json = response_json(&group, &totals());
     // Every field but failed_object_record, which each task of the group reports for itself.
     let mut expected = names(TASK_GROUP_RESP_FIELDS);

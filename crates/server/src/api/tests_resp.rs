@@ -108,7 +108,10 @@ fn test_full_task_serializes_every_table_field() {
     set(&mut body, "dst_node.sk", json!("DST-SECRET"));
     set(&mut body, "migrate_since", json!(1_600_000_000));
     let mut task = task(&body);
-    task.error_reason = Some(("TRF.0151".into(), "invalid source AK/SK".into()));
+    task.error_reason = Some(tern_core::FailureReason::new(
+        tern_core::FailureCode::SourceCredentialsInvalid,
+        "invalid source AK/SK",
+    ));
     task.failed_object_record = Some(FailedObjectRecord {
         result: true,
         list_file_key: "oms/failed_object_lists/1/failed-objects-list.txt".into(),

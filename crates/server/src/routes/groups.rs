@@ -51,11 +51,6 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-fn scheduler_error(err: tern_scheduler::Error) -> ApiError {
-    let tern_scheduler::Error::Core(err) = err;
-    err.into()
-}
-
 async fn create_task_group(
     State(state): State<AppState>,
     caller: Caller,
@@ -119,25 +114,7 @@ async fn delete_task_group(
     Path((_, group_id)): Path<(String, String)>,
 ) -> Result<()> {
     let group = owned_group(&state, &caller, &group_id).await?;
-    let busy = || ApiError::TaskBusy(format!("group {}", group.id));
-    if group.status.is_busy()
-        || state
-            .store
-            .group_totals(&group.id)
-            .await?
-            .executing_task_num
-            > 0
-    {
-        return Err(busy());
-    }
-    state
-        .scheduler
-        .delete_group(&group.id)
-        .await
-        .map_err(|err| match err {
-            tern_scheduler::Error::Core(tern_core::Error::InvalidState(_)) => busy(),
-            other => scheduler_error(other),
-        })?;
+    state.scheduler.delete_group(&group.id).await?;
     tracing::info!(group_id = %group.id, "task group deleted");
     Ok(())
 }
@@ -150,18 +127,7 @@ async fn start_task_group(
 ) -> Result<()> {
     let group = owned_group(&state, &caller, &group_id).await?;
     let secrets = body.into_domain()?;
-    if group.status != GroupStatus::Paused {
-        return Err(ApiError::InvalidState(format!(
-            "task group {} is in status {} and can be started only when paused (3)",
-            group.id,
-            group.status.code()
-        )));
-    }
-    state
-        .scheduler
-        .start_group(&group.id, &secrets)
-        .await
-        .map_err(scheduler_error)?;
+    state.scheduler.start_group(&group.id, &secrets).await?;
     tracing::info!(group_id = %group.id, "task group started");
     Ok(())
 }
@@ -172,16 +138,7 @@ async fn stop_task_group(
     Path((_, group_id)): Path<(String, String)>,
 ) -> Result<()> {
     let group = owned_group(&state, &caller, &group_id).await?;
-    state
-        .scheduler
-        .stop_group(&group.id)
-        .await
-        .map_err(|err| match err {
-            tern_scheduler::Error::Core(tern_core::Error::InvalidState(_)) => {
-                ApiError::TaskNotMigrating(format!("group {}", group.id))
-            }
-            other => scheduler_error(other),
-        })?;
+    state.scheduler.stop_group(&group.id).await?;
     tracing::info!(group_id = %group.id, "task group stop requested");
     Ok(())
 }
@@ -194,13 +151,6 @@ async fn retry_task_group(
 ) -> Result<()> {
     let group = owned_group(&state, &caller, &group_id).await?;
     let retry = body.into_domain()?;
-    if !group.status.is_failed() {
-        return Err(ApiError::InvalidState(format!(
-            "task group {} is in status {} and can be retried only when it failed (4 or 5)",
-            group.id,
-            group.status.code()
-        )));
-    }
     state
         .scheduler
         .retry_group(
@@ -208,8 +158,7 @@ async fn retry_task_group(
             retry.secrets.as_ref(),
             retry.migrate_failed_object,
         )
-        .await
-        .map_err(scheduler_error)?;
+        .await?;
     tracing::info!(group_id = %group.id, failed_only = retry.migrate_failed_object, "task group retried");
     Ok(())
 }
@@ -222,20 +171,10 @@ async fn update_task_group(
 ) -> Result<()> {
     let group = owned_group(&state, &caller, &group_id).await?;
     let policy = body.into_domain()?;
-    if matches!(
-        group.status,
-        GroupStatus::Completed | GroupStatus::WaitingDeletion | GroupStatus::Deleting
-    ) {
-        return Err(ApiError::InvalidState(format!(
-            "task group {} has finished; its bandwidth policy cannot change",
-            group.id
-        )));
-    }
     state
         .scheduler
         .update_group_bandwidth_policy(&group.id, policy)
-        .await
-        .map_err(scheduler_error)?;
+        .await?;
     Ok(())
 }
 

@@ -9,8 +9,8 @@ use tern_core::{Task, TaskFilter, TaskId, TaskStatus};
 use tern_scheduler::now_ms;
 
 use crate::api::{
-    BatchTarget, BatchUpdateTasksReq, CreateTaskReq, CreateTaskResponse, ListTasksResponse,
-    StartTaskReq, TaskResp, UpdateBandwidthPolicyReq,
+    BatchUpdateTasksReq, CreateTaskReq, CreateTaskResponse, ListTasksResponse, StartTaskReq,
+    TaskResp, UpdateBandwidthPolicyReq,
 };
 use crate::authn::Caller;
 use crate::error::{ApiError, Result};
@@ -109,17 +109,7 @@ async fn delete_task(
     Path((_, task_id)): Path<(String, String)>,
 ) -> Result<()> {
     let task = owned_task(&state, &caller, &task_id).await?;
-    if task.status.is_busy() || state.scheduler.is_running(task.id) {
-        return Err(ApiError::TaskBusy(task.id.to_string()));
-    }
-    state
-        .store
-        .delete_task(task.id)
-        .await
-        .map_err(|err| match err {
-            tern_core::Error::InvalidState(_) => ApiError::TaskBusy(task.id.to_string()),
-            other => other.into(),
-        })?;
+    state.store.delete_task(task.id).await?;
     tracing::info!(task_id = %task.id, "task deleted");
     Ok(())
 }
@@ -132,19 +122,10 @@ async fn start_task(
 ) -> Result<()> {
     let task = owned_task(&state, &caller, &task_id).await?;
     let (secrets, failed_only) = body.into_domain()?;
-    if !matches!(task.status, TaskStatus::Paused | TaskStatus::Failed) {
-        return Err(ApiError::TaskNotStartable(task.id.to_string()));
-    }
     state
         .scheduler
         .start_task(task.id, &secrets, failed_only)
-        .await
-        .map_err(|err| match err {
-            tern_scheduler::Error::Core(tern_core::Error::InvalidState(_)) => {
-                ApiError::TaskNotStartable(task.id.to_string())
-            }
-            tern_scheduler::Error::Core(other) => other.into(),
-        })?;
+        .await?;
     tracing::info!(task_id = %task.id, failed_only, "task started");
     Ok(())
 }
@@ -155,16 +136,7 @@ async fn stop_task(
     Path((_, task_id)): Path<(String, String)>,
 ) -> Result<()> {
     let task = owned_task(&state, &caller, &task_id).await?;
-    state
-        .scheduler
-        .stop_task(task.id)
-        .await
-        .map_err(|err| match err {
-            tern_scheduler::Error::Core(tern_core::Error::InvalidState(_)) => {
-                ApiError::TaskNotMigrating(task.id.to_string())
-            }
-            tern_scheduler::Error::Core(other) => other.into(),
-        })?;
+    state.scheduler.stop_task(task.id).await?;
     tracing::info!(task_id = %task.id, "task stop requested");
     Ok(())
 }
@@ -177,17 +149,10 @@ async fn update_bandwidth_policy(
 ) -> Result<()> {
     let task = owned_task(&state, &caller, &task_id).await?;
     let policy = body.into_domain()?;
-    if task.status == TaskStatus::Succeeded {
-        return Err(ApiError::InvalidState(format!(
-            "task {} has finished; its bandwidth policy cannot change",
-            task.id
-        )));
-    }
     state
         .scheduler
         .update_bandwidth_policy(task.id, policy)
-        .await
-        .map_err(|tern_scheduler::Error::Core(err)| ApiError::from(err))?;
+        .await?;
     Ok(())
 }
 
@@ -197,44 +162,15 @@ async fn batch_update_tasks(
     OmsJson(body): OmsJson<BatchUpdateTasksReq>,
 ) -> Result<()> {
     let update = body.into_domain()?;
-    let tasks: Vec<Task> = match &update.target {
-        BatchTarget::Group(group_id) => {
-            let filter = TaskFilter {
-                group_id: Some(group_id.clone()),
-                ..TaskFilter::default()
-            };
-            let (tasks, _) = state
-                .store
-                .list_tasks(&caller.project_id, &filter, 0, u64::MAX / 2)
-                .await?;
-            tasks
-        }
-        BatchTarget::Tasks(ids) => {
-            // Check every id first so that a bad one changes nothing.
-            let mut tasks = Vec::with_capacity(ids.len());
-            for id in ids {
-                tasks.push(owned_task(&state, &caller, &id.0.to_string()).await?);
-            }
-            tasks
-        }
-    };
-    for task in tasks {
-        if task.status != TaskStatus::Succeeded {
-            state
-                .scheduler
-                .update_bandwidth_policy(task.id, update.bandwidth_policy.clone())
-                .await
-                .map_err(|tern_scheduler::Error::Core(err)| ApiError::from(err))?;
-        }
-        if let Some(priority) = update.task_priority {
-            if matches!(
-                task.status,
-                TaskStatus::Waiting | TaskStatus::Paused | TaskStatus::Failed
-            ) {
-                state.store.update_priority(task.id, priority).await?;
-            }
-        }
-    }
+    state
+        .scheduler
+        .batch_update_tasks(
+            &caller.project_id,
+            &update.target,
+            update.bandwidth_policy,
+            update.task_priority,
+        )
+        .await?;
     Ok(())
 }
 

@@ -125,9 +125,7 @@ impl GroupRow {
             assigned_num: from_db(columns.assigned_num, "assigned_num")?,
             assigned_size: from_db(columns.assigned_size, "assigned_size")?,
         };
-        let error_reason = self
-            .error_code
-            .map(|code| (code, self.error_msg.unwrap_or_default()));
+        let error_reason = super::failure_reason(self.error_code, self.error_msg)?;
         Ok(TaskGroup {
             id: GroupId(self.id),
             project_id: self.project_id,

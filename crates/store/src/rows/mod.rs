@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 use tern_core::{
     BandwidthPolicy, BandwidthWindow, CloudType, Counters, DestinationSpec, Error,
-    FailedObjectRecord, KeyRange, ListFileSpec, SourceSpec, Task, TaskId, TaskPriority, TaskSpec,
-    TaskStatus,
+    FailedObjectRecord, FailureCode, FailureReason, KeyRange, LineRange, ListFileSpec, SourceSpec,
+    Task, TaskId, TaskPriority, TaskSpec, TaskStatus,
 };
 
 use crate::error::from_db;
@@ -50,6 +50,18 @@ pub(crate) struct StoredSource {
     /// Absent in rows written before task groups existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     key_range: Option<StoredKeyRange>,
+    /// Absent in rows written before LIST groups streamed their slices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    list_lines: Option<StoredLineRange>,
+    /// Absent in rows written before starts checked source secrets: read as unsigned.
+    #[serde(default)]
+    signed: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredLineRange {
+    skip: u64,
+    take: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -75,6 +87,11 @@ impl StoredSource {
                 start_after: range.start_after.clone(),
                 end: range.end.clone(),
             }),
+            list_lines: src.list_lines.map(|lines| StoredLineRange {
+                skip: lines.skip,
+                take: lines.take,
+            }),
+            signed: src.signed,
         }
     }
 
@@ -94,6 +111,11 @@ impl StoredSource {
                 start_after: range.start_after,
                 end: range.end,
             }),
+            list_lines: self.list_lines.map(|lines| LineRange {
+                skip: lines.skip,
+                take: lines.take,
+            }),
+            signed: self.signed,
         })
     }
 }
@@ -281,10 +303,7 @@ impl TaskRow {
             skipped_size,
             failed_size,
         };
-        let error_reason = match (self.error_code, self.error_message) {
-            (Some(code), message) => Some((code, message.unwrap_or_default())),
-            (None, _) => None,
-        };
+        let error_reason = failure_reason(self.error_code, self.error_message)?;
         let failed_object_record = self.failed_record_result.map(|result| FailedObjectRecord {
             result,
             list_file_key: self.failed_record_key.unwrap_or_default(),
@@ -311,6 +330,22 @@ impl TaskRow {
             checkpoint: self.checkpoint,
         })
     }
+}
+
+/// Rebuilds a stored failure reason; an unknown code is a corrupt row.
+pub(crate) fn failure_reason(
+    code: Option<String>,
+    message: Option<String>,
+) -> Result<Option<FailureReason>, Error> {
+    let Some(code) = code else {
+        return Ok(None);
+    };
+    let parsed = FailureCode::from_code(&code)
+        .ok_or_else(|| Error::Internal(format!("stored failure code {code:?} is unknown")))?;
+    Ok(Some(FailureReason::new(
+        parsed,
+        message.unwrap_or_default(),
+    )))
 }
 
 #[cfg(test)]

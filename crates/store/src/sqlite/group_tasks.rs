@@ -36,7 +36,7 @@ const TOTALS_SQL: &str = "SELECT COUNT(*), \
      FROM tasks WHERE group_id = $1";
 
 /// Writes split progress if the group is still in `expected` (read in this transaction).
-async fn write_split(
+pub(super) async fn write_split(
     conn: &mut SqliteConnection,
     id: &GroupId,
     split: &SplitColumns,
@@ -59,8 +59,8 @@ async fn write_split(
     .await
     .map_err(db_error)?;
     if updated.rows_affected() != 1 {
-        return Err(Error::InvalidState(format!(
-            "task group {id} changed status concurrently"
+        return Err(Error::Unavailable(format!(
+            "task group {id} changed status concurrently; retry"
         )));
     }
     Ok(())
@@ -83,10 +83,12 @@ impl SqliteTaskStore {
         let mut tx = self.begin_write().await?;
         let (project_id, status) = group_head(tx.conn(), id).await?;
         if status != GroupStatus::Creating {
-            return Err(Error::InvalidState(format!(
-                "task group {id} in status {} creates no tasks",
-                status.code()
-            )));
+            // Stopped or failed meanwhile: the splitter's next step is refused like any
+            // event the status does not take.
+            return Err(Error::GroupRefused {
+                status,
+                event: tern_core::GroupEvent::BeginCreating,
+            });
         }
         let task = self
             .insert_task(tx.conn(), &project_id, &spec, secrets, now_ms)
@@ -101,58 +103,58 @@ impl SqliteTaskStore {
         let columns = split_columns(split)?;
         let mut tx = self.begin_write().await?;
         let (_, status) = group_head(tx.conn(), id).await?;
-        if matches!(status, GroupStatus::WaitingDeletion | GroupStatus::Deleting) {
-            return Err(Error::InvalidState(format!(
-                "task group {id} is being deleted"
-            )));
-        }
         write_split(tx.conn(), id, &columns, status).await?;
         tx.commit().await
     }
 
     /// Counts the group's tasks by status and sums their counters in one query.
     pub(super) async fn sum_group_tasks(&self, id: &GroupId) -> Result<GroupTotals> {
-        let row = sqlx::query(TOTALS_SQL)
-            .bind(&id.0)
-            .bind(TaskStatus::Failed.code())
-            .bind(TaskStatus::Succeeded.code())
-            .bind(TaskStatus::Paused.code())
-            .bind(TaskStatus::Migrating.code())
-            .bind(TaskStatus::Pausing.code())
-            .bind(TaskStatus::Waiting.code())
-            .bind(TaskStatus::Retrying.code())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_error)?;
-        let column = |index: usize, what: &str| -> Result<u64> {
-            from_db(row.try_get(index).map_err(db_error)?, what)
-        };
-        let task_num = column(0, "task count")?;
-        if task_num == 0 && fetch_group(&self.pool, id).await?.is_none() {
-            return Err(not_found(id));
-        }
-        let mut counters = Counters {
-            successful_num: column(6, "succeeded_num")?,
-            successful_size: column(7, "succeeded_size")?,
-            skipped_num: column(8, "skipped_num")?,
-            skipped_size: column(9, "skipped_size")?,
-            failed_num: column(10, "failed_num")?,
-            failed_size: column(11, "failed_size")?,
-            ..Counters::default()
-        };
-        counters.total_num = counters.successful_num + counters.skipped_num + counters.failed_num;
-        counters.total_size =
-            counters.successful_size + counters.skipped_size + counters.failed_size;
-        Ok(GroupTotals {
-            task_num,
-            failed_task_num: column(1, "failed tasks")?,
-            complete_task_num: column(2, "complete tasks")?,
-            paused_task_num: column(3, "paused tasks")?,
-            executing_task_num: column(4, "executing tasks")?,
-            waiting_task_num: column(5, "waiting tasks")?,
-            counters,
-            migrate_speed: row.try_get(12).map_err(db_error)?,
-            total_time_ms: row.try_get(13).map_err(db_error)?,
-        })
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        totals_in(&mut conn, id).await
     }
+}
+
+/// [`SqliteTaskStore::sum_group_tasks`] inside the caller's transaction.
+pub(super) async fn totals_in(conn: &mut SqliteConnection, id: &GroupId) -> Result<GroupTotals> {
+    let row = sqlx::query(TOTALS_SQL)
+        .bind(&id.0)
+        .bind(TaskStatus::Failed.code())
+        .bind(TaskStatus::Succeeded.code())
+        .bind(TaskStatus::Paused.code())
+        .bind(TaskStatus::Migrating.code())
+        .bind(TaskStatus::Pausing.code())
+        .bind(TaskStatus::Waiting.code())
+        .bind(TaskStatus::Retrying.code())
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    let column = |index: usize, what: &str| -> Result<u64> {
+        from_db(row.try_get(index).map_err(db_error)?, what)
+    };
+    let task_num = column(0, "task count")?;
+    if task_num == 0 && fetch_group(&mut *conn, id).await?.is_none() {
+        return Err(not_found(id));
+    }
+    let mut counters = Counters {
+        successful_num: column(6, "succeeded_num")?,
+        successful_size: column(7, "succeeded_size")?,
+        skipped_num: column(8, "skipped_num")?,
+        skipped_size: column(9, "skipped_size")?,
+        failed_num: column(10, "failed_num")?,
+        failed_size: column(11, "failed_size")?,
+        ..Counters::default()
+    };
+    counters.total_num = counters.successful_num + counters.skipped_num + counters.failed_num;
+    counters.total_size = counters.successful_size + counters.skipped_size + counters.failed_size;
+    Ok(GroupTotals {
+        task_num,
+        failed_task_num: column(1, "failed tasks")?,
+        complete_task_num: column(2, "complete tasks")?,
+        paused_task_num: column(3, "paused tasks")?,
+        executing_task_num: column(4, "executing tasks")?,
+        waiting_task_num: column(5, "waiting tasks")?,
+        counters,
+        migrate_speed: row.try_get(12).map_err(db_error)?,
+        total_time_ms: row.try_get(13).map_err(db_error)?,
+    })
 }

@@ -6,22 +6,21 @@
 
 use sqlx::SqliteConnection;
 use tern_core::{
-    BandwidthPolicy, Error, GroupEvent, GroupId, GroupSpec, GroupStatus, Result, TaskGroup,
-    TaskSecrets, TaskStatus,
+    Error, GroupEvent, GroupId, GroupSpec, GroupStatus, Result, TaskGroup, TaskSecrets,
 };
 
 use super::read::{fetch_group, group_from_row, select_groups};
-use super::{SqliteQuery, SqliteTaskStore};
+use super::SqliteTaskStore;
 use crate::error::{db_error, from_db, to_db};
 use crate::rows::{bandwidth_json, group_spec_json, secrets_from_json, secrets_json};
 
 /// The missing-group error.
 pub(super) fn not_found(id: &GroupId) -> Error {
-    Error::NotFound(format!("task group {id}"))
+    Error::GroupNotFound(id.clone())
 }
 
 /// Associated data binding sealed group secrets to their group.
-fn group_secrets_context(id: &GroupId) -> String {
+pub(super) fn group_secrets_context(id: &GroupId) -> String {
     format!("group-secrets:{id}")
 }
 
@@ -44,7 +43,7 @@ pub(super) async fn group_head(
 }
 
 /// Inserts or replaces a group's sealed secrets.
-async fn store_group_secrets(
+pub(super) async fn store_group_secrets(
     conn: &mut SqliteConnection,
     id: &GroupId,
     sealed: Vec<u8>,
@@ -62,16 +61,6 @@ async fn store_group_secrets(
 }
 
 impl SqliteTaskStore {
-    /// Runs one `UPDATE task_groups … WHERE id = …` and reports a missing group.
-    async fn update_group_row(&self, id: &GroupId, query: SqliteQuery<'_>) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let done = query.execute(tx.conn()).await.map_err(db_error)?;
-        if done.rows_affected() == 0 {
-            return Err(not_found(id));
-        }
-        tx.commit().await
-    }
-
     /// Inserts a group in Waiting under a fresh UUID v4, with its sealed secrets.
     pub(super) async fn insert_group(
         &self,
@@ -162,13 +151,26 @@ impl SqliteTaskStore {
         rows.iter().map(group_from_row).collect()
     }
 
-    /// Applies an event; the first `BeginCreating` stamps the start time, Completed erases secrets.
+    /// Applies an event that moves the group alone (splitter and settling events); the first
+    /// `BeginCreating` stamps the start time. The user's operations, which move tasks and
+    /// secrets too, have their own transactions (`group_life.rs`).
     pub(super) async fn apply_group_event(
         &self,
         id: &GroupId,
         event: GroupEvent,
         now_ms: i64,
     ) -> Result<TaskGroup> {
+        if matches!(
+            event,
+            GroupEvent::Start { .. }
+                | GroupEvent::Retry { .. }
+                | GroupEvent::Delete
+                | GroupEvent::UpdateBandwidth
+        ) {
+            return Err(Error::Internal(format!(
+                "{event:?} moves tasks or secrets too: use its own store operation"
+            )));
+        }
         let mut tx = self.begin_write().await?;
         let (_, status) = group_head(tx.conn(), id).await?;
         let next = status.apply(event)?;
@@ -186,8 +188,8 @@ impl SqliteTaskStore {
         .await
         .map_err(db_error)?;
         if updated.rows_affected() != 1 {
-            return Err(Error::InvalidState(format!(
-                "task group {id} changed status concurrently"
+            return Err(Error::Unavailable(format!(
+                "task group {id} changed status concurrently; retry"
             )));
         }
         if next == GroupStatus::Completed {
@@ -221,81 +223,5 @@ impl SqliteTaskStore {
         };
         let plaintext = self.sealer.open(&group_secrets_context(id), &sealed)?;
         secrets_from_json(&plaintext).map(Some)
-    }
-
-    /// Stores or replaces a group's sealed secrets.
-    pub(super) async fn replace_group_secrets(
-        &self,
-        id: &GroupId,
-        secrets: &TaskSecrets,
-    ) -> Result<()> {
-        let sealed = self
-            .sealer
-            .seal(&group_secrets_context(id), &secrets_json(secrets)?)?;
-        let mut tx = self.begin_write().await?;
-        group_head(tx.conn(), id).await?;
-        store_group_secrets(tx.conn(), id, sealed).await?;
-        tx.commit().await
-    }
-
-    /// Replaces a group's bandwidth policy.
-    pub(super) async fn set_group_policy(
-        &self,
-        id: &GroupId,
-        policy: &BandwidthPolicy,
-    ) -> Result<()> {
-        let query = sqlx::query("UPDATE task_groups SET bandwidth_policy = $1 WHERE id = $2")
-            .bind(bandwidth_json(policy)?)
-            .bind(id.0.clone());
-        self.update_group_row(id, query).await
-    }
-
-    /// Sets or clears a group's failure reason.
-    pub(super) async fn set_group_error(
-        &self,
-        id: &GroupId,
-        reason: Option<(String, String)>,
-    ) -> Result<()> {
-        let (code, message) = reason.unzip();
-        let query =
-            sqlx::query("UPDATE task_groups SET error_code = $1, error_msg = $2 WHERE id = $3")
-                .bind(code)
-                .bind(message)
-                .bind(id.0.clone());
-        self.update_group_row(id, query).await
-    }
-
-    /// Deletes a group with its tasks, ledgers and secrets unless a task is busy.
-    pub(super) async fn remove_group(&self, id: &GroupId) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        group_head(tx.conn(), id).await?;
-        let busy: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM tasks WHERE group_id = $1 AND status IN ($2, $3)",
-        )
-        .bind(&id.0)
-        .bind(TaskStatus::Migrating.code())
-        .bind(TaskStatus::Pausing.code())
-        .fetch_one(tx.conn())
-        .await
-        .map_err(db_error)?;
-        if busy > 0 {
-            return Err(Error::InvalidState(format!(
-                "task group {id} has {busy} busy task(s); stop them before deleting"
-            )));
-        }
-        for statement in [
-            "DELETE FROM ledger WHERE task_id IN (SELECT id FROM tasks WHERE group_id = $1)",
-            "DELETE FROM task_secrets WHERE task_id IN (SELECT id FROM tasks WHERE group_id = $1)",
-            "DELETE FROM tasks WHERE group_id = $1",
-            "DELETE FROM group_secrets WHERE group_id = $1",
-            "DELETE FROM task_groups WHERE id = $1",
-        ] {
-            sqlx::query(statement)
-                .bind(&id.0)
-                .execute(tx.conn())
-                .await
-                .map_err(db_error)?;
-        }
-        tx.commit().await
     }
 }

@@ -7,11 +7,13 @@
 //! async mutex, so they wait in order rather than in SQLite's sleeping busy handler; other
 //! processes on the same file (`tern admin …`) still wait through the busy timeout.
 
+mod group_life;
 mod group_tasks;
 mod groups;
 mod identity;
 mod ledger;
 mod read;
+mod runs;
 mod tasks;
 
 use std::path::Path;
@@ -22,10 +24,10 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tern_core::{
-    BandwidthPolicy, Counters, Error, FailedObjectRecord, GroupEvent, GroupId, GroupSpec,
-    GroupStatus, GroupTotals, LedgerEntry, OutcomeBatch, OutcomeKind, Result, Secret,
-    SplitProgress, Task, TaskEvent, TaskFilter, TaskGroup, TaskId, TaskPriority, TaskSecrets,
-    TaskSpec, TaskStatus, TaskStore,
+    BandwidthPolicy, BatchTarget, Counters, Error, FailureReason, GroupChange, GroupEvent, GroupId,
+    GroupSpec, GroupStatus, GroupTotals, LedgerEntry, OutcomeBatch, OutcomeKind, Result, RunEnding,
+    Secret, SplitProgress, Task, TaskEvent, TaskFilter, TaskGroup, TaskId, TaskPriority,
+    TaskSecrets, TaskSpec, TaskStatus, TaskStore,
 };
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -134,23 +136,11 @@ impl SqliteTaskStore {
             .map_err(db_error)?;
         Ok(WriteTx { tx, _turn: turn })
     }
-
-    /// Runs one `UPDATE tasks … WHERE id = $last` and reports a missing task.
-    async fn update_one(&self, id: TaskId, query: SqliteQuery<'_>) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let done = query.execute(tx.conn()).await.map_err(db_error)?;
-        if done.rows_affected() == 0 {
-            return Err(not_found(id));
-        }
-        tx.commit().await
-    }
 }
-
-type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
 /// The missing-task error.
 fn not_found(id: TaskId) -> Error {
-    Error::NotFound(format!("task {id}"))
+    Error::TaskNotFound(id)
 }
 
 #[async_trait]
@@ -223,53 +213,29 @@ impl TaskStore for SqliteTaskStore {
         self.unseal_secrets(id).await
     }
 
-    async fn update_bandwidth_policy(&self, id: TaskId, policy: &BandwidthPolicy) -> Result<()> {
-        let policy_json = crate::rows::bandwidth_json(policy)?;
-        let query = sqlx::query("UPDATE tasks SET bandwidth_policy = $1 WHERE id = $2")
-            .bind(policy_json)
-            .bind(id.0);
-        self.update_one(id, query).await
-    }
-
-    async fn update_priority(&self, id: TaskId, priority: TaskPriority) -> Result<()> {
-        let query = sqlx::query("UPDATE tasks SET priority_rank = $1 WHERE id = $2")
-            .bind(priority.rank())
-            .bind(id.0);
-        self.update_one(id, query).await
-    }
-
-    async fn set_error_reason(&self, id: TaskId, reason: Option<(String, String)>) -> Result<()> {
-        let (code, message) = reason.unzip();
-        let query =
-            sqlx::query("UPDATE tasks SET error_code = $1, error_message = $2 WHERE id = $3")
-                .bind(code)
-                .bind(message)
-                .bind(id.0);
-        self.update_one(id, query).await
-    }
-
-    async fn set_failed_object_record(
+    async fn finish_run(
         &self,
         id: TaskId,
-        record: &FailedObjectRecord,
-    ) -> Result<()> {
-        let query = sqlx::query(
-            "UPDATE tasks SET failed_record_result = $1, failed_record_key = $2, \
-             failed_record_error_code = $3 WHERE id = $4",
-        )
-        .bind(record.result)
-        .bind(record.list_file_key.clone())
-        .bind(record.error_code.clone())
-        .bind(id.0);
-        self.update_one(id, query).await
+        ending: &RunEnding,
+        elapsed_ms: i64,
+        now_ms: i64,
+    ) -> Result<Task> {
+        self.end_run(id, ending, elapsed_ms, now_ms).await
     }
 
-    async fn add_total_time(&self, id: TaskId, elapsed_ms: i64) -> Result<()> {
-        let query =
-            sqlx::query("UPDATE tasks SET total_time_ms = total_time_ms + $1 WHERE id = $2")
-                .bind(elapsed_ms)
-                .bind(id.0);
-        self.update_one(id, query).await
+    async fn update_bandwidth_policy(&self, id: TaskId, policy: &BandwidthPolicy) -> Result<Task> {
+        self.replace_task_policy(id, policy).await
+    }
+
+    async fn batch_update_tasks(
+        &self,
+        project_id: &str,
+        target: &BatchTarget,
+        policy: &BandwidthPolicy,
+        priority: Option<TaskPriority>,
+    ) -> Result<Vec<TaskId>> {
+        self.update_batch(project_id, target, policy, priority)
+            .await
     }
 
     async fn claim_next_runnable(&self, now_ms: i64) -> Result<Option<Task>> {
@@ -339,10 +305,6 @@ impl TaskStore for SqliteTaskStore {
         self.unseal_group_secrets(id).await
     }
 
-    async fn put_group_secrets(&self, id: &GroupId, secrets: &TaskSecrets) -> Result<()> {
-        self.replace_group_secrets(id, secrets).await
-    }
-
     async fn create_group_task(
         &self,
         id: &GroupId,
@@ -358,24 +320,57 @@ impl TaskStore for SqliteTaskStore {
         self.save_group_split(id, split).await
     }
 
+    async fn finish_group_split(&self, id: &GroupId, split: &SplitProgress) -> Result<TaskGroup> {
+        self.end_group_split(id, split).await
+    }
+
+    async fn fail_group_creation(&self, id: &GroupId, reason: &FailureReason) -> Result<TaskGroup> {
+        self.fail_group_split(id, reason).await
+    }
+
     async fn group_totals(&self, id: &GroupId) -> Result<GroupTotals> {
         self.sum_group_tasks(id).await
+    }
+
+    async fn settle_group(
+        &self,
+        id: &GroupId,
+        splitting: bool,
+        now_ms: i64,
+    ) -> Result<Option<TaskGroup>> {
+        self.settle(id, splitting, now_ms).await
+    }
+
+    async fn stop_group(&self, id: &GroupId, now_ms: i64) -> Result<GroupChange> {
+        self.stop_group_and_tasks(id, now_ms).await
+    }
+
+    async fn start_group(
+        &self,
+        id: &GroupId,
+        secrets: &TaskSecrets,
+        now_ms: i64,
+    ) -> Result<GroupChange> {
+        self.start_group_and_tasks(id, secrets, now_ms).await
+    }
+
+    async fn retry_group(
+        &self,
+        id: &GroupId,
+        secrets: Option<&TaskSecrets>,
+        failed_only: bool,
+        now_ms: i64,
+    ) -> Result<GroupChange> {
+        self.retry_group_and_tasks(id, secrets, failed_only, now_ms)
+            .await
     }
 
     async fn update_group_bandwidth_policy(
         &self,
         id: &GroupId,
         policy: &BandwidthPolicy,
-    ) -> Result<()> {
+    ) -> Result<GroupChange> {
         self.set_group_policy(id, policy).await
-    }
-
-    async fn set_group_error_reason(
-        &self,
-        id: &GroupId,
-        reason: Option<(String, String)>,
-    ) -> Result<()> {
-        self.set_group_error(id, reason).await
     }
 
     async fn delete_group(&self, id: &GroupId) -> Result<()> {

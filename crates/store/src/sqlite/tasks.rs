@@ -128,13 +128,9 @@ impl SqliteTaskStore {
     /// Deletes a task that is not busy, with its ledger and secrets.
     pub(super) async fn delete(&self, id: TaskId) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let status = current_status(tx.conn(), id).await?;
-        if status.is_busy() {
-            return Err(Error::InvalidState(format!(
-                "task in status {} is busy; stop it before deleting",
-                status.code()
-            )));
-        }
+        current_status(tx.conn(), id)
+            .await?
+            .apply(TaskEvent::Delete)?;
         for statement in [
             "DELETE FROM ledger WHERE task_id = $1",
             "DELETE FROM task_secrets WHERE task_id = $1",
@@ -149,22 +145,24 @@ impl SqliteTaskStore {
         tx.commit().await
     }
 
-    /// Applies any event but `Start`, which needs fresh secrets (see `start`).
+    /// Applies a scheduler's or a user's plain status event (claim, stop, stopped); the others
+    /// carry data and have their own operations.
     pub(super) async fn apply_transition(
         &self,
         id: TaskId,
         event: TaskEvent,
         now_ms: i64,
     ) -> Result<Task> {
+        if !matches!(
+            event,
+            TaskEvent::Claim | TaskEvent::Stop | TaskEvent::Stopped
+        ) {
+            return Err(Error::Internal(format!(
+                "{event:?} is not a plain transition: use its own store operation"
+            )));
+        }
         let mut tx = self.begin_write().await?;
         let status = current_status(tx.conn(), id).await?;
-        if event == TaskEvent::Start {
-            // Check legality first so an illegal start reads like any illegal event.
-            status.apply(event)?;
-            return Err(Error::InvalidState(
-                "starting a task needs its secrets again: use start_task".to_owned(),
-            ));
-        }
         apply_event(tx.conn(), id, status, event, now_ms).await?;
         let task = fetch_task(tx.conn(), id)
             .await?
@@ -181,31 +179,73 @@ impl SqliteTaskStore {
         failed_only: bool,
         now_ms: i64,
     ) -> Result<Task> {
-        let sealed = self
-            .sealer
-            .seal(&task_secrets_context(id), &secrets_json(secrets)?)?;
         let mut tx = self.begin_write().await?;
-        let status = current_status(tx.conn(), id).await?;
-        apply_event(tx.conn(), id, status, TaskEvent::Start, now_ms).await?;
-        // A new run lists from scratch; the ledger (and so the counters) carries over, and
-        // `record_batch` only lets failed outcomes be replaced.
-        sqlx::query(
-            "UPDATE tasks SET failed_only = $1, listed_num = 0, listed_size = 0, \
-             is_query_over = FALSE, checkpoint = NULL, error_code = NULL, error_message = NULL, \
-             migrate_speed = 0, left_time_ms = 0, start_time_ms = $2 WHERE id = $3",
+        let task = fetch_task(tx.conn(), id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let event = if failed_only {
+            TaskEvent::Retry
+        } else {
+            TaskEvent::Start
+        };
+        let next = task.status.apply(event)?;
+        task.spec.src.check_start_secrets(secrets)?;
+        self.restart(
+            tx.conn(),
+            id,
+            task.status,
+            next,
+            secrets,
+            failed_only,
+            now_ms,
         )
-        .bind(failed_only)
-        .bind(now_ms)
-        .bind(id.0)
-        .execute(tx.conn())
-        .await
-        .map_err(db_error)?;
-        store_sealed_secrets(tx.conn(), id, sealed).await?;
+        .await?;
         let task = fetch_task(tx.conn(), id)
             .await?
             .ok_or_else(|| not_found(id))?;
         tx.commit().await?;
         Ok(task)
+    }
+
+    /// Writes a restart decided by core (`status` → `next`) inside the caller's transaction:
+    /// the new status, a fresh run's columns and the sealed secrets. Shared with group start
+    /// and retry.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one row's whole restart, all needed"
+    )]
+    pub(super) async fn restart(
+        &self,
+        conn: &mut SqliteConnection,
+        id: TaskId,
+        status: TaskStatus,
+        next: TaskStatus,
+        secrets: &TaskSecrets,
+        failed_only: bool,
+        now_ms: i64,
+    ) -> Result<()> {
+        let sealed = self
+            .sealer
+            .seal(&task_secrets_context(id), &secrets_json(secrets)?)?;
+        // A new run lists from scratch; the ledger (and so the counters) carries over, and
+        // `record_batch` only lets failed outcomes be replaced.
+        let updated = sqlx::query(
+            "UPDATE tasks SET status = $1, failed_only = $2, listed_num = 0, listed_size = 0, \
+             is_query_over = FALSE, checkpoint = NULL, error_code = NULL, error_message = NULL, \
+             migrate_speed = 0, left_time_ms = 0, start_time_ms = $3 WHERE id = $4 AND status = $5",
+        )
+        .bind(next.code())
+        .bind(failed_only)
+        .bind(now_ms)
+        .bind(id.0)
+        .bind(status.code())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+        if updated.rows_affected() != 1 {
+            return Err(changed_concurrently(id));
+        }
+        store_sealed_secrets(conn, id, sealed).await
     }
 
     /// Unseals a task's secrets; `None` once erased, `NotFound` for an unknown task.
@@ -292,14 +332,14 @@ pub(super) async fn current_status(conn: &mut SqliteConnection, id: TaskId) -> R
     parse_status(id, code.ok_or_else(|| not_found(id))?)
 }
 
-fn parse_status(id: TaskId, code: i32) -> Result<TaskStatus> {
+pub(super) fn parse_status(id: TaskId, code: i32) -> Result<TaskStatus> {
     TaskStatus::from_code(code)
         .ok_or_else(|| Error::Internal(format!("task {id}: stored status {code} is unknown")))
 }
 
 /// Writes the status `event` leads to from `status` (read in this transaction), stamps the
 /// first claim's start time and erases secrets when the new status requires it.
-async fn apply_event(
+pub(super) async fn apply_event(
     conn: &mut SqliteConnection,
     id: TaskId,
     status: TaskStatus,
@@ -321,18 +361,28 @@ async fn apply_event(
     .await
     .map_err(db_error)?;
     if updated.rows_affected() != 1 {
-        return Err(Error::InvalidState(format!(
-            "task {id} changed status concurrently"
-        )));
+        return Err(changed_concurrently(id));
     }
     if next.erases_secrets() {
-        sqlx::query("DELETE FROM task_secrets WHERE task_id = $1")
-            .bind(id.0)
-            .execute(&mut *conn)
-            .await
-            .map_err(db_error)?;
+        erase_secrets(conn, id).await?;
     }
     Ok(next)
+}
+
+/// DESIGN.md invariant 3: a task that stopped, failed or succeeded keeps no secrets.
+pub(super) async fn erase_secrets(conn: &mut SqliteConnection, id: TaskId) -> Result<()> {
+    sqlx::query("DELETE FROM task_secrets WHERE task_id = $1")
+        .bind(id.0)
+        .execute(conn)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// A compare-and-set lost: another writer changed the row between read and write (only
+/// possible on a backend whose transactions do not serialize; retrying reads it anew).
+pub(super) fn changed_concurrently(id: TaskId) -> Error {
+    Error::Unavailable(format!("task {id} changed status concurrently; retry"))
 }
 
 /// Inserts or replaces a task's sealed secrets.

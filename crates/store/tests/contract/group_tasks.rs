@@ -122,7 +122,10 @@ pub async fn test_create_group_task_only_while_creating(store: Arc<dyn TaskStore
             .create_group_task(&other, &spec("x"), &secrets("t"), &split_after(1), NOW)
             .await
             .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidState, "{status:?}");
+        assert!(
+            matches!(err, tern_core::Error::GroupRefused { .. }),
+            "{status:?}: {err:?}"
+        );
         let (_, total) = store
             .list_tasks(PROJECT, &in_group(&other), 0, 10)
             .await
@@ -170,7 +173,6 @@ pub async fn test_group_totals_sum_the_tasks(store: Arc<dyn TaskStore>) {
             ..OutcomeBatch::default()
         };
         store.record_batch(id, &batch).await.unwrap();
-        store.add_total_time(id, 10).await.unwrap();
         ids.push(id);
     }
     // Neither a normal task nor another group's task counts.
@@ -221,9 +223,7 @@ pub async fn test_group_totals_sum_the_tasks(store: Arc<dyn TaskStore>) {
             total_time_ms: time,
         }
     );
-    assert!(counters.is_balanced());
     assert_eq!(counters.total_num, 16, "two outcomes per task");
-    assert_eq!(totals.total_time_ms, 80);
     assert!(!totals.all_settled());
 }
 
@@ -247,14 +247,44 @@ pub async fn test_delete_group_refused_while_a_task_is_busy(store: Arc<dyn TaskS
 
     store.group_transition(&group, E::Stop, NOW).await.unwrap();
     let err = store.delete_group(&group).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidState, "a task is migrating");
+    assert!(
+        matches!(
+            err,
+            tern_core::Error::GroupRefused {
+                event: E::Delete,
+                ..
+            }
+        ),
+        "a pausing group is busy: {err:?}"
+    );
+    // The group alone settled (as after a crash of the node running `busy`): its task still
+    // migrates, so the delete is refused and the group keeps its status, not 8 or 9.
+    store
+        .group_transition(&group, E::Stopped, NOW)
+        .await
+        .unwrap();
+    let err = store.delete_group(&group).await.unwrap_err();
+    assert_eq!(
+        err,
+        tern_core::Error::GroupTasksBusy { busy: 1 },
+        "a task is migrating"
+    );
     store
         .transition(busy, tern_core::TaskEvent::Stop, NOW)
         .await
         .unwrap();
     let err = store.delete_group(&group).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidState, "pausing is busy too");
-    assert!(store.get_group(&group).await.unwrap().is_some());
+    assert_eq!(
+        err,
+        tern_core::Error::GroupTasksBusy { busy: 1 },
+        "pausing is busy too"
+    );
+    let kept = store.get_group(&group).await.unwrap().unwrap();
+    assert_eq!(
+        kept.status,
+        GroupStatus::Paused,
+        "a refused delete changes nothing"
+    );
     assert!(store.get_task(busy).await.unwrap().is_some());
     assert!(store.group_secrets(&group).await.unwrap().is_some());
 
@@ -262,9 +292,6 @@ pub async fn test_delete_group_refused_while_a_task_is_busy(store: Arc<dyn TaskS
         .transition(busy, tern_core::TaskEvent::Stopped, NOW)
         .await
         .unwrap();
-    for event in [E::Stopped, E::Delete, E::Deleting] {
-        store.group_transition(&group, event, NOW).await.unwrap();
-    }
     store.delete_group(&group).await.unwrap();
     assert_eq!(store.get_group(&group).await.unwrap(), None);
     for id in [busy, idle] {

@@ -11,7 +11,9 @@ use tern_core::{
 
 use super::helpers::*;
 
-const GROUP_EVENTS: [GroupEvent; 13] = [
+/// The events that move a group alone (`group_transition`); start, retry, delete and
+/// policy updates have their own operations, tested below.
+const GROUP_EVENTS: [GroupEvent; 7] = [
     GroupEvent::BeginCreating,
     GroupEvent::CreationDone,
     GroupEvent::CreationFailed,
@@ -19,12 +21,6 @@ const GROUP_EVENTS: [GroupEvent; 13] = [
     GroupEvent::TasksFailed,
     GroupEvent::Stop,
     GroupEvent::Stopped,
-    GroupEvent::Start { split_done: false },
-    GroupEvent::Start { split_done: true },
-    GroupEvent::Retry { split_done: false },
-    GroupEvent::Retry { split_done: true },
-    GroupEvent::Delete,
-    GroupEvent::Deleting,
 ];
 
 pub async fn test_group_create_get_and_list(store: Arc<dyn TaskStore>) {
@@ -171,22 +167,26 @@ pub async fn test_group_start_time_and_secrets(store: Arc<dyn TaskStore>) {
         "a resumed splitter keeps it"
     );
 
+    let done = SplitProgress {
+        done: true,
+        ..SplitProgress::default()
+    };
+    store.update_group_split(&id, &done).await.unwrap();
     store.group_transition(&id, E::Stop, NOW).await.unwrap();
     store.group_transition(&id, E::Stopped, NOW).await.unwrap();
     assert!(
         store.group_secrets(&id).await.unwrap().is_some(),
         "kept while paused"
     );
-    store
-        .put_group_secrets(&id, &secrets("second"))
+    let group = store
+        .start_group(&id, &secrets("second"), NOW + 30)
         .await
-        .unwrap();
+        .unwrap()
+        .group;
     assert_eq!(
         store.group_secrets(&id).await.unwrap(),
         Some(secrets("second"))
     );
-    let start = E::Start { split_done: true };
-    let group = store.group_transition(&id, start, NOW + 30).await.unwrap();
     assert_eq!(group.status, GroupStatus::Monitoring);
     assert_eq!(group.start_time_ms, Some(NOW + 10));
     assert!(
@@ -213,7 +213,7 @@ pub async fn test_group_start_time_and_secrets(store: Arc<dyn TaskStore>) {
     let err = store.group_secrets(&unknown).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
     let err = store
-        .put_group_secrets(&unknown, &secrets("x"))
+        .start_group(&unknown, &secrets("x"), NOW)
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
@@ -230,11 +230,6 @@ pub async fn test_group_updates_and_unknown_ids(store: Arc<dyn TaskStore>) {
         .update_group_bandwidth_policy(&id, &policy)
         .await
         .unwrap();
-    let reason = ("OMS.0101".to_owned(), "creating tasks failed".to_owned());
-    store
-        .set_group_error_reason(&id, Some(reason.clone()))
-        .await
-        .unwrap();
     let split = SplitProgress {
         source_index: 3,
         last_key: Some("photos/2024/é".into()),
@@ -247,13 +242,7 @@ pub async fn test_group_updates_and_unknown_ids(store: Arc<dyn TaskStore>) {
     store.update_group_split(&id, &split).await.unwrap();
     let group = store.get_group(&id).await.unwrap().unwrap();
     assert_eq!(group.spec.bandwidth_policy, policy);
-    assert_eq!(group.error_reason, Some(reason));
     assert_eq!(group.split, split);
-    store.set_group_error_reason(&id, None).await.unwrap();
-    assert_eq!(
-        store.get_group(&id).await.unwrap().unwrap().error_reason,
-        None
-    );
 
     let paused = group_in(&store, GroupStatus::Paused).await;
     store.update_group_split(&paused, &split).await.unwrap();
@@ -261,23 +250,24 @@ pub async fn test_group_updates_and_unknown_ids(store: Arc<dyn TaskStore>) {
         store.get_group(&paused).await.unwrap().unwrap().split,
         split
     );
-    for status in [GroupStatus::WaitingDeletion, GroupStatus::Deleting] {
-        let deleting = group_in(&store, status).await;
-        let err = store
-            .update_group_split(&deleting, &split)
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidState, "{status:?}");
-        let group = store.get_group(&deleting).await.unwrap().unwrap();
-        assert_eq!(group.split, SplitProgress::default());
-    }
-
     let unknown = GroupId("no-such-group".into());
     let not_found = |result: tern_core::Result<()>| {
         assert_eq!(result.unwrap_err().kind(), ErrorKind::NotFound);
     };
-    not_found(store.update_group_bandwidth_policy(&unknown, &policy).await);
-    not_found(store.set_group_error_reason(&unknown, None).await);
+    not_found(
+        store
+            .update_group_bandwidth_policy(&unknown, &policy)
+            .await
+            .map(drop),
+    );
+    not_found(store.stop_group(&unknown, NOW).await.map(drop));
+    not_found(
+        store
+            .retry_group(&unknown, None, false, NOW)
+            .await
+            .map(drop),
+    );
+    not_found(store.settle_group(&unknown, false, NOW).await.map(drop));
     not_found(store.update_group_split(&unknown, &split).await);
     not_found(store.delete_group(&unknown).await);
     let err = store.group_totals(&unknown).await.unwrap_err();

@@ -4,20 +4,23 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use tern_core::{
-    BandwidthPolicy, BandwidthWindow, CloudType, ConsistencyCheck, ErrorKind, GroupType, KeyRange,
-    ListFileSpec, OverwriteMode, TaskEvent, TaskFilter, TaskId, TaskPriority, TaskStatus,
-    TaskStore, TaskType,
+    BandwidthPolicy, BandwidthWindow, BatchTarget, CloudType, ConsistencyCheck, ErrorKind,
+    GroupType, KeyRange, ListFileSpec, OverwriteMode, TaskEvent, TaskFilter, TaskId, TaskPriority,
+    TaskStatus, TaskStore, TaskType,
 };
 
 use super::helpers::*;
 
-const EVENTS: [TaskEvent; 6] = [
+/// Every event that moves a status; `apply` (helpers) sends each through the operation a
+/// caller uses for it (`transition`, `finish_run`, `start_task`).
+const EVENTS: [TaskEvent; 7] = [
     TaskEvent::Claim,
     TaskEvent::Stop,
     TaskEvent::Stopped,
     TaskEvent::Succeed,
     TaskEvent::Fail,
     TaskEvent::Start,
+    TaskEvent::Retry,
 ];
 
 pub async fn test_create_get_and_list(store: Arc<dyn TaskStore>) {
@@ -188,7 +191,12 @@ pub async fn test_claim_order_and_start_time(store: Arc<dyn TaskStore>) {
         .unwrap();
     let retrying = task_in(&store, TaskStatus::Retrying).await;
     store
-        .update_priority(retrying, TaskPriority::Low)
+        .batch_update_tasks(
+            PROJECT,
+            &BatchTarget::Tasks(vec![retrying]),
+            &BandwidthPolicy::default(),
+            Some(TaskPriority::Low),
+        )
         .await
         .unwrap();
     let _paused = task_in(&store, TaskStatus::Paused).await;

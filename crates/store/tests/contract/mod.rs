@@ -2,6 +2,7 @@
 //! the same suite: `contract_tests!(factory)` expands to one `#[tokio::test]` per function,
 //! each on a fresh store from `factory() -> (guard, Arc<dyn TaskStore>)`.
 
+mod group_life;
 mod group_tasks;
 mod groups;
 mod helpers;
@@ -9,6 +10,7 @@ mod ledger;
 mod lifecycle;
 mod records;
 
+pub use group_life::*;
 pub use group_tasks::*;
 pub use groups::*;
 pub use helpers::*;
@@ -30,6 +32,9 @@ macro_rules! contract_tests {
             test_start_task_resets_the_run,
             test_delete_refused_while_busy,
             test_updates_and_unknown_ids,
+            test_finish_run_writes_status_reason_record_and_time_together,
+            test_start_is_decided_by_core,
+            test_check_only_events_follow_apply,
             test_tokens_and_credentials_round_trip,
             test_record_batch_counters_equal_ledger,
             test_record_batch_progress_fields,
@@ -42,6 +47,9 @@ macro_rules! contract_tests {
             test_create_group_task_only_while_creating,
             test_group_totals_sum_the_tasks,
             test_delete_group_refused_while_a_task_is_busy,
+            test_group_operations_move_the_group_and_its_tasks_together,
+            test_settle_group_follows_core,
+            test_group_failure_paths_record_the_reason,
         );
     };
     (@each $factory:path; $($name:ident),* $(,)?) => {

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use tern_core::{
-    BandwidthPolicy, BandwidthWindow, ErrorKind, FailedObjectRecord, OutcomeBatch, Secret,
-    TaskEvent, TaskId, TaskPriority, TaskStatus, TaskStore,
+    BandwidthPolicy, BandwidthWindow, BatchTarget, ErrorKind, FailedObjectRecord, FailureCode,
+    FailureReason, OutcomeBatch, RunEnding, Secret, TaskEvent, TaskId, TaskPriority, TaskStatus,
+    TaskStore,
 };
 
 use super::helpers::*;
@@ -18,10 +19,7 @@ pub async fn test_secrets_round_trip_and_are_erased(store: Arc<dyn TaskStore>) {
         store.secrets(task.id).await.unwrap(),
         Some(secrets("first"))
     );
-    store
-        .transition(task.id, TaskEvent::Fail, NOW)
-        .await
-        .unwrap();
+    apply(&store, task.id, TaskEvent::Fail).await.unwrap();
     assert_eq!(
         store.secrets(task.id).await.unwrap(),
         None,
@@ -44,10 +42,7 @@ pub async fn test_secrets_round_trip_and_are_erased(store: Arc<dyn TaskStore>) {
         store.secrets(task.id).await.unwrap().is_some(),
         "kept while running"
     );
-    store
-        .transition(task.id, TaskEvent::Succeed, NOW)
-        .await
-        .unwrap();
+    apply(&store, task.id, TaskEvent::Succeed).await.unwrap();
     assert_eq!(
         store.secrets(task.id).await.unwrap(),
         None,
@@ -97,15 +92,16 @@ pub async fn test_start_task_resets_the_run(store: Arc<dyn TaskStore>) {
         left_time_ms: 5,
     };
     store.record_batch(id, &batch).await.unwrap();
-    store
-        .set_error_reason(id, Some(("TRF.0061".into(), "destination failed".into())))
-        .await
-        .unwrap();
-    store
-        .transition(id, TaskEvent::Fail, NOW + 10)
-        .await
-        .unwrap();
-    let before = store.get_task(id).await.unwrap().unwrap();
+    let fatal = RunEnding::Fatal(FailureReason::new(
+        FailureCode::DestinationError,
+        "destination failed",
+    ));
+    let before = store.finish_run(id, &fatal, 10, NOW + 10).await.unwrap();
+    assert_eq!(before.status, TaskStatus::Failed);
+    assert_eq!(
+        before.error_reason.as_ref().map(|r| r.code),
+        Some(FailureCode::DestinationError)
+    );
 
     let task = store
         .start_task(id, &secrets("again"), true, NOW + 20)
@@ -169,47 +165,236 @@ pub async fn test_updates_and_unknown_ids(store: Arc<dyn TaskStore>) {
         BandwidthWindow::parse(1, "03:00", "04:00", 2_097_152).unwrap(),
     ])
     .unwrap();
-    store.update_bandwidth_policy(id, &policy).await.unwrap();
-    store.update_priority(id, TaskPriority::Low).await.unwrap();
-    let reason = ("TRF.0001".to_owned(), "internal".to_owned());
-    store
-        .set_error_reason(id, Some(reason.clone()))
+    let task = store.update_bandwidth_policy(id, &policy).await.unwrap();
+    assert_eq!(task.spec.bandwidth_policy, policy);
+    let changed = store
+        .batch_update_tasks(
+            PROJECT,
+            &BatchTarget::Tasks(vec![id]),
+            &policy,
+            Some(TaskPriority::Low),
+        )
         .await
         .unwrap();
-    let record = FailedObjectRecord {
-        result: true,
-        list_file_key: "failed/list.txt".into(),
-        error_code: String::new(),
-    };
-    store.set_failed_object_record(id, &record).await.unwrap();
-    store.add_total_time(id, 1500).await.unwrap();
-    store.add_total_time(id, 500).await.unwrap();
+    assert_eq!(changed, vec![id]);
     let task = store.get_task(id).await.unwrap().unwrap();
-    assert_eq!(task.spec.bandwidth_policy, policy);
     assert_eq!(task.spec.task_priority, TaskPriority::Low);
-    assert_eq!(task.error_reason, Some(reason));
-    assert_eq!(task.failed_object_record, Some(record));
-    assert_eq!(task.total_time_ms, 2000);
-    store.set_error_reason(id, None).await.unwrap();
-    assert_eq!(
-        store.get_task(id).await.unwrap().unwrap().error_reason,
-        None
-    );
 
     let unknown = TaskId(99);
     let not_found = |result: tern_core::Result<()>| {
         assert_eq!(result.unwrap_err().kind(), ErrorKind::NotFound);
     };
-    not_found(store.update_bandwidth_policy(unknown, &policy).await);
-    not_found(store.update_priority(unknown, TaskPriority::High).await);
-    not_found(store.set_error_reason(unknown, None).await);
     not_found(
         store
-            .set_failed_object_record(unknown, &FailedObjectRecord::default())
-            .await,
+            .update_bandwidth_policy(unknown, &policy)
+            .await
+            .map(drop),
     );
-    not_found(store.add_total_time(unknown, 1).await);
     not_found(store.record_batch(unknown, &OutcomeBatch::default()).await);
+    not_found(
+        store
+            .finish_run(unknown, &RunEnding::Stopped, 1, NOW)
+            .await
+            .map(drop),
+    );
+    // One unknown id refuses the whole batch: the known task keeps its priority.
+    not_found(
+        store
+            .batch_update_tasks(
+                PROJECT,
+                &BatchTarget::Tasks(vec![id, unknown]),
+                &BandwidthPolicy::default(),
+                Some(TaskPriority::High),
+            )
+            .await
+            .map(drop),
+    );
+    let task = store.get_task(id).await.unwrap().unwrap();
+    assert_eq!(task.spec.task_priority, TaskPriority::Low);
+    assert_eq!(task.spec.bandwidth_policy, policy);
+}
+
+pub async fn test_finish_run_writes_status_reason_record_and_time_together(
+    store: Arc<dyn TaskStore>,
+) {
+    // Completed with failures: failed, with the reason and the failed-object record.
+    let id = task_in(&store, TaskStatus::Migrating).await;
+    let batch = OutcomeBatch {
+        outcomes: vec![succeeded("a", 1), failed("b", 2, "boom")],
+        ..OutcomeBatch::default()
+    };
+    store.record_batch(id, &batch).await.unwrap();
+    let record = FailedObjectRecord {
+        result: true,
+        list_file_key: "oms/failed_object_lists/x/failed-objects-list.txt".into(),
+        error_code: String::new(),
+    };
+    let completed = RunEnding::Completed {
+        failed_object_record: Some(record.clone()),
+    };
+    let task = store.finish_run(id, &completed, 1500, NOW).await.unwrap();
+    assert_eq!(task.status, TaskStatus::Failed);
+    let reason = task.error_reason.clone().unwrap();
+    assert_eq!(reason.code, FailureCode::ObjectsFailed);
+    assert!(reason.message.starts_with("1 objects failed"), "{reason}");
+    assert_eq!(task.failed_object_record, Some(record));
+    assert_eq!(task.total_time_ms, 1500);
+    assert_eq!(store.secrets(id).await.unwrap(), None);
+    assert_eq!(store.get_task(id).await.unwrap(), Some(task.clone()));
+    // A second end is refused and changes nothing (not the time either).
+    let err = store.finish_run(id, &completed, 99, NOW).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidState);
+    assert_eq!(store.get_task(id).await.unwrap(), Some(task));
+
+    // A stop that came in while the run wrote its lists: the run's end still wins.
+    let pausing = task_in(&store, TaskStatus::Pausing).await;
+    let completed = RunEnding::Completed {
+        failed_object_record: None,
+    };
+    let task = store.finish_run(pausing, &completed, 5, NOW).await.unwrap();
+    assert_eq!(task.status, TaskStatus::Succeeded);
+    assert_eq!(task.error_reason, None);
+
+    // The user's stop winds down to paused; a stopped end of a migrating task is refused.
+    let stopped = task_in(&store, TaskStatus::Pausing).await;
+    let task = store
+        .finish_run(stopped, &RunEnding::Stopped, 5, NOW)
+        .await
+        .unwrap();
+    assert_eq!(task.status, TaskStatus::Paused);
+    let migrating = task_in(&store, TaskStatus::Migrating).await;
+    let err = store
+        .finish_run(migrating, &RunEnding::Stopped, 5, NOW)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidState);
+    assert_eq!(
+        store
+            .get_task(migrating)
+            .await
+            .unwrap()
+            .unwrap()
+            .total_time_ms,
+        0,
+        "a refused end adds no time"
+    );
+}
+
+pub async fn test_start_is_decided_by_core(store: Arc<dyn TaskStore>) {
+    // Only a failed task re-migrates its failed objects.
+    let paused = task_in(&store, TaskStatus::Paused).await;
+    let err = store
+        .start_task(paused, &secrets("p"), true, NOW)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            tern_core::Error::TaskRefused {
+                event: TaskEvent::Retry,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // A source created with credentials needs them again.
+    let failed = task_in(&store, TaskStatus::Failed).await;
+    let mut without_source = secrets("x");
+    without_source.src = tern_core::Credentials::default();
+    let err = store
+        .start_task(failed, &without_source, false, NOW)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    let task = store.get_task(failed).await.unwrap().unwrap();
+    assert_eq!(
+        task.status,
+        TaskStatus::Failed,
+        "a refused start changes nothing"
+    );
+    let mut anonymous = spec("anon");
+    anonymous.src.signed = false;
+    let anon = store
+        .create_task(PROJECT, &anonymous, &without_source, NOW)
+        .await
+        .unwrap();
+    store
+        .transition(anon.id, TaskEvent::Stop, NOW)
+        .await
+        .unwrap();
+    let task = store
+        .start_task(anon.id, &without_source, false, NOW)
+        .await
+        .unwrap();
+    assert_eq!(task.status, TaskStatus::Waiting);
+}
+
+pub async fn test_check_only_events_follow_apply(store: Arc<dyn TaskStore>) {
+    let policy = BandwidthPolicy::default();
+    for from in (1..=7).filter_map(TaskStatus::from_code) {
+        let id = task_in(&store, from).await;
+        let updated = store.update_bandwidth_policy(id, &policy).await;
+        assert_eq!(
+            updated.is_ok(),
+            from.apply(TaskEvent::UpdateBandwidth).is_ok(),
+            "{from:?}"
+        );
+        let changed = store
+            .batch_update_tasks(
+                PROJECT,
+                &BatchTarget::Tasks(vec![id]),
+                &policy,
+                Some(TaskPriority::High),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            changed.contains(&id),
+            from.apply(TaskEvent::UpdateBandwidth).is_ok()
+        );
+        let priority = store
+            .get_task(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .spec
+            .task_priority;
+        let expected = if from.apply(TaskEvent::UpdatePriority).is_ok() {
+            TaskPriority::High
+        } else {
+            TaskPriority::Medium
+        };
+        assert_eq!(priority, expected, "{from:?}");
+        let deleted = store.delete_task(id).await;
+        assert_eq!(
+            deleted.is_ok(),
+            from.apply(TaskEvent::Delete).is_ok(),
+            "{from:?}"
+        );
+        if let Err(err) = deleted {
+            assert!(
+                matches!(
+                    err,
+                    tern_core::Error::TaskRefused {
+                        event: TaskEvent::Delete,
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+            assert!(store.get_task(id).await.unwrap().is_some());
+        }
+    }
+    // Another project's task reads like a missing one in a batch.
+    let other = store
+        .create_task("project-b", &spec("b"), &secrets("b"), NOW)
+        .await
+        .unwrap();
+    let err = store
+        .batch_update_tasks(PROJECT, &BatchTarget::Tasks(vec![other.id]), &policy, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
 }
 
 pub async fn test_tokens_and_credentials_round_trip(store: Arc<dyn TaskStore>) {
