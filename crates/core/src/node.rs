@@ -110,8 +110,9 @@ impl FromStr for CloudType {
     }
 }
 
-/// How tern authenticates to one node. Every secret is a [`Secret`], so `Debug` never leaks it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// How tern authenticates to one node. Every secret is a [`Secret`], and `Debug` shows only the
+/// first characters of the access key id, so printing credentials never leaks them.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Credentials {
     /// Access key id (not secret by itself, but never logged with its secret).
     pub access_key: String,
@@ -141,6 +142,35 @@ impl Credentials {
             && self.secret_key.is_empty()
             && self.connection_string.is_none()
             && self.json_auth_file.is_none()
+    }
+}
+
+/// Characters of an access key id that `Debug` shows: enough to tell keys apart in a log, too few
+/// to use or look up the key (AWS ids share their first four, `AKIA`).
+const SHOWN_ACCESS_KEY_PREFIX: usize = 4;
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Credentials {
+            access_key,
+            secret_key,
+            security_token,
+            connection_string,
+            json_auth_file,
+        } = self;
+        let shown: String = access_key.chars().take(SHOWN_ACCESS_KEY_PREFIX).collect();
+        let access_key = if shown.len() < access_key.len() {
+            format!("{shown}***")
+        } else {
+            shown
+        };
+        f.debug_struct("Credentials")
+            .field("access_key", &access_key)
+            .field("secret_key", secret_key)
+            .field("security_token", security_token)
+            .field("connection_string", connection_string)
+            .field("json_auth_file", json_auth_file)
+            .finish()
     }
 }
 
@@ -178,9 +208,10 @@ mod tests {
 
     #[test]
     fn test_credentials_debug_hides_secrets() {
-        let creds = Credentials::access_key("AKID", "SUPERSECRET");
+        let creds = Credentials::access_key("AKIDEXAMPLE1234", "SUPERSECRET");
         let printed = format!("{creds:?}");
-        assert!(printed.contains("AKID"));
-        assert!(!printed.contains("SUPERSECRET"));
+        assert!(printed.contains("\"AKID***\""), "{printed}");
+        assert!(!printed.contains("AKIDEXAMPLE1234"), "{printed}");
+        assert!(!printed.contains("SUPERSECRET"), "{printed}");
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use opendal::layers::{RetryLayer, TimeoutLayer};
 use opendal::{services, Operator};
-use tern_core::Protocol;
+use tern_core::{Credentials, Protocol};
 
 use crate::error::{Error, Result};
 use crate::location::Location;
@@ -76,32 +76,27 @@ impl Storage {
     }
 }
 
+/// Builds the service operator for a location.
+///
+/// tern never signs with ambient credentials: no environment variable, no file under `HOME`
+/// (`~/.aws`, `~/.alibabacloud`, `~/.tencentcloud`, gcloud's), no instance metadata. Each
+/// service gets exactly the credentials of the location; none means unsigned requests. Where an
+/// OpenDAL service cannot be told to skip its environment loaders, the location is served
+/// another way (see each arm), and `tests/ambient_credentials.rs` proves it per protocol.
 fn build_operator(location: &Location) -> Result<Operator> {
     let creds = &location.credentials;
+    check_key_pair(creds)?;
+    let anonymous = creds.is_anonymous();
     let endpoint = location.endpoint.as_deref();
     let root = format!("/{}", location.root.trim_start_matches('/'));
     let built = match location.protocol {
-        Protocol::S3 => {
-            let mut builder = services::S3::default()
-                .bucket(&location.bucket)
-                .root(&root)
-                .region(location.region.as_deref().unwrap_or("us-east-1"))
-                .disable_config_load()
-                .disable_ec2_metadata();
-            if let Some(endpoint) = endpoint {
-                builder = builder.endpoint(endpoint);
-            }
-            if creds.is_anonymous() {
-                builder = builder.skip_signature();
-            } else {
-                builder = builder
-                    .access_key_id(&creds.access_key)
-                    .secret_access_key(creds.secret_key.expose());
-            }
-            if let Some(token) = &creds.security_token {
-                builder = builder.session_token(token.expose());
-            }
-            Operator::new(builder)
+        Protocol::S3 => Operator::new(s3_builder(location, &root, false)),
+        // OpenDAL's OBS signer always consults `HUAWEI_CLOUD_*`/`OBS_*` variables when it has no
+        // key of its own, and COS's always reads `~/.tencentcloud` and refuses to send unsigned
+        // requests. Both speak S3, so anonymous access goes through the S3 service, with the
+        // bucket in the host name as the native services put it.
+        Protocol::Obs | Protocol::Cos if anonymous => {
+            Operator::new(s3_builder(location, &root, true))
         }
         Protocol::Obs => {
             let builder = services::Obs::default()
@@ -116,9 +111,15 @@ fn build_operator(location: &Location) -> Result<Operator> {
             let mut builder = services::Oss::default()
                 .bucket(&location.bucket)
                 .root(&root)
-                .endpoint(endpoint.unwrap_or_default())
-                .access_key_id(&creds.access_key)
-                .access_key_secret(creds.secret_key.expose());
+                .endpoint(endpoint.unwrap_or_default());
+            if anonymous {
+                // Skips the whole credential chain (env, profile files, ECS RAM role).
+                builder = builder.skip_signature();
+            } else {
+                builder = builder
+                    .access_key_id(&creds.access_key)
+                    .access_key_secret(creds.secret_key.expose());
+            }
             if let Some(token) = &creds.security_token {
                 builder = builder.security_token(token.expose());
             }
@@ -156,11 +157,26 @@ fn build_operator(location: &Location) -> Result<Operator> {
             Operator::new(builder)
         }
         Protocol::Azblob => {
+            // Without a key or SAS of its own, OpenDAL's Azure signer falls back to
+            // `AZURE_STORAGE_*` variables, Azure CLI files and the instance metadata service.
+            let has_own_credential = match &creds.connection_string {
+                Some(conn) => connection_string_has_credential(conn.expose())?,
+                None => false,
+            };
             let mut builder = match &creds.connection_string {
                 Some(conn) => services::Azblob::from_connection_string(conn.expose())
-                    .map_err(|err| Error::invalid("connection_string", err.to_string()))?,
+                    // The parser's message quotes the offending field, which may be the key.
+                    .map_err(|_| {
+                        Error::invalid(
+                            "connection_string",
+                            "malformed connection string: expected Name=Value fields separated by ';'",
+                        )
+                    })?,
                 None => services::Azblob::default(),
             };
+            if !has_own_credential {
+                builder = builder.skip_signature();
+            }
             builder = builder.container(&location.bucket).root(&root);
             if let Some(endpoint) = endpoint {
                 builder = builder.endpoint(endpoint);
@@ -177,6 +193,114 @@ fn build_operator(location: &Location) -> Result<Operator> {
         }
     };
     built.map_err(|err| Error::invalid("endpoint", format!("{}: {err}", location.describe())))
+}
+
+/// Builds an S3 service that reads nothing from the environment: given keys only, otherwise
+/// unsigned. `virtual_host` puts the bucket in the host name (OBS and COS native style).
+fn s3_builder(location: &Location, root: &str, virtual_host: bool) -> services::S3 {
+    let creds = &location.credentials;
+    let mut builder = services::S3::default()
+        .bucket(&location.bucket)
+        .root(root)
+        .region(location.region.as_deref().unwrap_or("us-east-1"))
+        .disable_config_load()
+        .disable_ec2_metadata();
+    if virtual_host {
+        builder = builder.enable_virtual_host_style();
+    }
+    if let Some(endpoint) = location.endpoint.as_deref() {
+        builder = builder.endpoint(endpoint);
+    }
+    if creds.is_anonymous() {
+        builder = builder.skip_signature();
+    } else {
+        builder = builder
+            .access_key_id(&creds.access_key)
+            .secret_access_key(creds.secret_key.expose());
+        if let Some(token) = &creds.security_token {
+            builder = builder.session_token(token.expose());
+        }
+    }
+    builder
+}
+
+/// Refuses half a key pair (and a token without one): a service given half would fall back to
+/// whatever else it can find, which for tern must never happen.
+fn check_key_pair(creds: &Credentials) -> Result<()> {
+    let has_ak = !creds.access_key.is_empty();
+    let has_sk = !creds.secret_key.is_empty();
+    match (has_ak, has_sk) {
+        (true, false) => Err(Error::invalid("sk", "an ak was given without its sk")),
+        (false, true) => Err(Error::invalid("ak", "an sk was given without its ak")),
+        (false, false) if creds.security_token.is_some() => Err(Error::invalid(
+            "security_token",
+            "a security token needs the ak and sk it belongs to",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Settings an Azure Storage connection string may hold ([Microsoft's list]). Anything else is a
+/// typo, and a typo near `AccountKey` must not quietly turn into anonymous access.
+///
+/// [Microsoft's list]: https://learn.microsoft.com/en-us/azure/storage/common/storage-configure-connection-string
+const CONNECTION_STRING_SETTINGS: [&str; 11] = [
+    "DefaultEndpointsProtocol",
+    "AccountName",
+    "AccountKey",
+    "SharedAccessSignature",
+    "EndpointSuffix",
+    "BlobEndpoint",
+    "QueueEndpoint",
+    "TableEndpoint",
+    "FileEndpoint",
+    "UseDevelopmentStorage",
+    "DevelopmentStorageProxyUri",
+];
+
+/// Checks an Azure connection string and tells whether it carries a credential OpenDAL will use:
+/// a shared access signature, an account name with its key, or the development-storage
+/// shorthand (Azurite's well-known key). A key without its account name is refused: OpenDAL
+/// would ignore it and look for credentials in the environment. Errors never quote the string,
+/// which may hold the key.
+fn connection_string_has_credential(conn: &str) -> Result<bool> {
+    let mut has_name = false;
+    let mut has_key = false;
+    let mut has_sas = false;
+    let mut development = false;
+    let fields = conn
+        .split(';')
+        .map(str::trim)
+        .filter(|field| !field.is_empty());
+    for (index, field) in fields.enumerate() {
+        let known = field
+            .split_once('=')
+            .map(|(name, value)| (name.trim(), value.trim()))
+            .filter(|(name, _)| CONNECTION_STRING_SETTINGS.contains(name));
+        let Some((name, value)) = known else {
+            return Err(Error::invalid(
+                "connection_string",
+                format!(
+                    "field {} is not a Name=Value setting of an Azure Storage connection string",
+                    index + 1
+                ),
+            ));
+        };
+        match name {
+            "AccountName" => has_name = !value.is_empty(),
+            "AccountKey" => has_key = !value.is_empty(),
+            "SharedAccessSignature" => has_sas = !value.is_empty(),
+            "UseDevelopmentStorage" => development = value == "true",
+            _ => {}
+        }
+    }
+    if has_key && !has_name && !development {
+        return Err(Error::invalid(
+            "connection_string",
+            "an AccountKey was given without its AccountName",
+        ));
+    }
+    Ok(has_sas || development || (has_name && has_key))
 }
 
 fn base64_encode(input: &[u8]) -> String {
@@ -213,26 +337,148 @@ mod tests {
         assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
     }
 
+    const SECRET_AK: &str = "TERNDESCRIBEAKID0001";
+    const SECRET_SK: &str = "TERNDESCRIBESECRETKEY0002";
+    const SECRET_TOKEN: &str = "TERNDESCRIBETOKEN0003";
+    /// Base64 of "TERNDESCRIBEAZUREACCOUNTKEY4", so OpenDAL accepts it as an account key.
+    const SECRET_AZURE_KEY: &str = "VEVSTkRFU0NSSUJFQVpVUkVBQ0NPVU5US0VZNA==";
+    const SECRET_PRIVATE_KEY: &str = "TERNDESCRIBEPRIVATEKEY0005";
+    const ALL_SECRETS: [&str; 5] = [
+        SECRET_AK,
+        SECRET_SK,
+        SECRET_TOKEN,
+        SECRET_AZURE_KEY,
+        SECRET_PRIVATE_KEY,
+    ];
+
+    fn assert_no_secret(what: &str, text: &str) {
+        for secret in ALL_SECRETS {
+            assert!(!text.contains(secret), "{what} shows {secret}: {text}");
+        }
+    }
+
+    fn location_with_every_secret(protocol: Protocol, connection_string: &str) -> Location {
+        let json = format!(
+            r#"{{"type":"service_account","client_email":"a@b.iam.gserviceaccount.com","private_key":"-----BEGIN PRIVATE KEY-----\n{SECRET_PRIVATE_KEY}\n-----END PRIVATE KEY-----\n"}}"#
+        );
+        Location {
+            protocol,
+            bucket: "bucket".into(),
+            endpoint: Some("http://127.0.0.1:1".into()),
+            region: Some("us-east-1".into()),
+            root: "dir/".into(),
+            credentials: Credentials {
+                access_key: SECRET_AK.into(),
+                secret_key: SECRET_SK.into(),
+                security_token: Some(SECRET_TOKEN.into()),
+                connection_string: Some(connection_string.into()),
+                json_auth_file: Some(json.into()),
+            },
+        }
+    }
+
     #[test]
-    fn test_every_protocol_builds_without_network() {
+    fn test_no_secret_shows_in_descriptions_debug_or_errors() {
+        let good_connection_string = format!(
+            "DefaultEndpointsProtocol=http;AccountName=acct;AccountKey={SECRET_AZURE_KEY};\
+             BlobEndpoint=http://127.0.0.1:1/acct"
+        );
         for protocol in [
             Protocol::S3,
             Protocol::Obs,
             Protocol::Oss,
             Protocol::Cos,
             Protocol::Gcs,
+            Protocol::Azblob,
+            Protocol::Http,
         ] {
-            let location = Location {
-                protocol,
-                bucket: "bucket".into(),
-                endpoint: Some("http://127.0.0.1:1".into()),
-                region: Some("us-east-1".into()),
-                root: "dir/".into(),
-                credentials: tern_core::Credentials::access_key("ak", "sk"),
-            };
-            let storage = Storage::open(&location).unwrap();
+            let location = location_with_every_secret(protocol, &good_connection_string);
+            assert_no_secret("Location::describe", &location.describe());
+            assert_no_secret("Location Debug", &format!("{location:?}"));
+            let storage =
+                Storage::open(&location).unwrap_or_else(|err| panic!("{protocol:?} opens: {err}"));
             assert_eq!(storage.protocol(), protocol);
-            assert!(!storage.describe().contains("sk"));
+            assert_no_secret("Storage::describe", storage.describe());
+            assert_no_secret("Storage Debug", &format!("{storage:?}"));
         }
+
+        // Opening fails; the error names the field but never echoes the secret in it.
+        let malformed = [
+            // A ':' typed for '=': OpenDAL's parser quotes the whole field in its error, or, when
+            // the key's base64 padding supplies an '=', takes it for an unknown setting.
+            format!("AccountName=acct;AccountKey:{SECRET_SK}"),
+            format!("AccountName=acct;AccountKey:{SECRET_AZURE_KEY}"),
+            // Not base64: OpenDAL refuses the key.
+            format!("AccountName=acct;AccountKey={SECRET_SK}-;BlobEndpoint=http://127.0.0.1:1"),
+            // A key without its account name.
+            format!("AccountKey={SECRET_AZURE_KEY};BlobEndpoint=http://127.0.0.1:1"),
+        ];
+        for connection_string in &malformed {
+            let location = location_with_every_secret(Protocol::Azblob, connection_string);
+            let err = Storage::open(&location).expect_err(connection_string);
+            assert_no_secret("open error", &err.to_string());
+            assert_no_secret("open error Debug", &format!("{err:?}"));
+            assert_eq!(err.kind(), tern_core::ErrorKind::InvalidArgument);
+        }
+    }
+
+    #[test]
+    fn test_half_a_key_pair_is_refused_naming_the_missing_field() {
+        let mut location = location_with_every_secret(Protocol::S3, "");
+        location.credentials = Credentials::access_key(SECRET_AK, "");
+        for protocol in [
+            Protocol::S3,
+            Protocol::Obs,
+            Protocol::Oss,
+            Protocol::Cos,
+            Protocol::Gcs,
+            Protocol::Azblob,
+        ] {
+            location.protocol = protocol;
+            location.credentials = Credentials::access_key(SECRET_AK, "");
+            let err = Storage::open(&location).expect_err("ak without sk");
+            assert!(
+                matches!(&err, Error::InvalidLocation { field, .. } if field == "sk"),
+                "{err}"
+            );
+            assert_no_secret("half-pair error", &err.to_string());
+
+            location.credentials = Credentials::access_key("", SECRET_SK);
+            let err = Storage::open(&location).expect_err("sk without ak");
+            assert!(
+                matches!(&err, Error::InvalidLocation { field, .. } if field == "ak"),
+                "{err}"
+            );
+
+            location.credentials = Credentials {
+                security_token: Some(SECRET_TOKEN.into()),
+                ..Credentials::default()
+            };
+            let err = Storage::open(&location).expect_err("token without a key pair");
+            assert!(
+                matches!(&err, Error::InvalidLocation { field, .. } if field == "security_token"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn test_connection_string_credential_detection() {
+        let has = |conn: &str| connection_string_has_credential(conn).ok();
+        assert_eq!(has("AccountName=a;AccountKey=a2V5"), Some(true));
+        assert_eq!(
+            has("BlobEndpoint=http://x;SharedAccessSignature=sv=1&sig=x"),
+            Some(true)
+        );
+        assert_eq!(has("UseDevelopmentStorage=true"), Some(true));
+        assert_eq!(has("AccountName=a;BlobEndpoint=http://x"), Some(false));
+        assert_eq!(
+            has("AccountName=a;AccountKey=;SharedAccessSignature="),
+            Some(false)
+        );
+        assert_eq!(has("AccountKey=a2V5;BlobEndpoint=http://x"), None);
+        assert_eq!(has("AccountName=a;AccountKey:a2V5=="), None);
+        assert_eq!(has("AccountName=a;Accountkey=a2V5"), None);
+        assert_eq!(has("AccountName=a;AccountKey=a2V5;"), Some(true));
     }
 }

@@ -11,6 +11,7 @@
 mod fault;
 mod listxml;
 mod process;
+mod recorder;
 mod s3client;
 mod sigv4;
 #[cfg(test)]
@@ -25,6 +26,7 @@ use tokio::sync::OnceCell;
 pub use crate::fault::{Fault, FaultProxy};
 pub use crate::process::free_port;
 use crate::process::{Launch, Ready, ServerProcess};
+pub use crate::recorder::{RecordedRequest, RecordingServer};
 pub use crate::s3client::{ObjectData, ObjectHead, S3Client};
 
 const ACCESS_KEY: &str = "terntestaccesskey";

@@ -174,3 +174,42 @@ async fn test_list_keys_follows_continuation_tokens() {
     got.sort();
     assert_eq!(got, want);
 }
+
+#[tokio::test]
+async fn test_recording_server_keeps_direct_and_proxied_requests() {
+    let recorder = crate::RecordingServer::start().await.expect("recorder");
+    recorder.respond("/token", 200, "application/json", "{}");
+
+    let direct = reqwest::Client::new()
+        .get(format!("{}/bucket/key?list-type=2", recorder.endpoint()))
+        .header("Authorization", "Bearer abc")
+        .send()
+        .await
+        .expect("direct request");
+    assert_eq!(direct.status().as_u16(), 404);
+
+    let proxied_client = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::http(recorder.endpoint()).expect("proxy"))
+        .build()
+        .expect("client");
+    let proxied = proxied_client
+        .post("http://bucket.example.invalid/token")
+        .body("assertion=xyz")
+        .send()
+        .await
+        .expect("proxied request");
+    assert_eq!(proxied.status().as_u16(), 200);
+
+    let requests = recorder.requests();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert_eq!(requests[0].method, "GET");
+    assert_eq!(requests[0].path_and_query, "/bucket/key?list-type=2");
+    assert_eq!(requests[0].header("authorization"), Some("Bearer abc"));
+    assert!(requests[0].mentions("BEARER ABC"));
+    assert_eq!(requests[1].host, "bucket.example.invalid");
+    assert_eq!(requests[1].path_and_query, "/token");
+    assert!(requests[1].mentions("xyz"));
+    assert!(!requests[1].mentions("abc"));
+    recorder.clear();
+    assert!(recorder.requests().is_empty());
+}
