@@ -31,6 +31,8 @@ pub struct TernServer {
     pub data_dir: PathBuf,
     pub config: PathBuf,
     pub log: PathBuf,
+    /// `TERN_LOG` of the process (`info` unless a test asks for more).
+    pub log_filter: String,
 }
 
 /// Writes a config naming the S3 server as a source region (AWS) and a destination region
@@ -59,6 +61,11 @@ impl TernServer {
 
     /// Starts `tern serve` with a config file of the caller's.
     pub fn start_with_config(dir: &Path, config: PathBuf) -> TernServer {
+        Self::start_with_log_filter(dir, config, "info")
+    }
+
+    /// Starts `tern serve` with a config file and a `TERN_LOG` filter of the caller's.
+    pub fn start_with_log_filter(dir: &Path, config: PathBuf, log_filter: &str) -> TernServer {
         let data_dir = dir.join("data");
         let log = dir.join("serve.log");
         let mut server = TernServer {
@@ -71,6 +78,7 @@ impl TernServer {
             data_dir,
             config,
             log,
+            log_filter: log_filter.to_owned(),
         };
         server.spawn(true);
         server
@@ -88,7 +96,7 @@ impl TernServer {
             .arg(&self.config)
             .arg("--data-dir")
             .arg(&self.data_dir)
-            .env("TERN_LOG", "info")
+            .env("TERN_LOG", &self.log_filter)
             .env_remove("AWS_ACCESS_KEY_ID")
             .env_remove("AWS_SECRET_ACCESS_KEY")
             .stdout(Stdio::piped())

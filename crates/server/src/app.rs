@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use axum::extract::Request;
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -31,11 +32,14 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::meta::public_router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn(request_id))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
+        // Outside the timeout so that its bare 408 gets an OMS body too; inside `request_id` so
+        // that a replaced response still carries the request id.
+        .layer(middleware::from_fn(oms_error_body))
+        .layer(middleware::from_fn(request_id))
         .with_state(state)
 }
 
@@ -66,6 +70,39 @@ async fn method_not_allowed() -> Response {
     response
 }
 
+/// Gives every error response the OMS body.
+///
+/// Handlers and our extractors already answer `{"error_code","error_msg"}`; this is the safety
+/// net for what answers before or around them (the timeout layer's bare 408, any axum rejection
+/// a future handler lets through). The status is kept; the code comes from the error table.
+async fn oms_error_body(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || is_json(&response) {
+        return response;
+    }
+    let error = if status.is_server_error() {
+        ApiError::Internal(format!("{status} answered without an OMS body"))
+    } else {
+        let reason = status
+            .canonical_reason()
+            .unwrap_or("refused")
+            .to_lowercase();
+        ApiError::invalid("request", reason)
+    };
+    let mut replaced = error.into_response();
+    *replaced.status_mut() = status;
+    replaced
+}
+
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"))
+}
+
 /// Adds `X-Request-Id` to every response; the SDK copies it into its exceptions.
 async fn request_id(request: Request, next: Next) -> Response {
     let id = format!("{:032x}", rand::random::<u128>());
@@ -74,4 +111,58 @@ async fn request_id(request: Request, next: Next) -> Response {
         response.headers_mut().insert("x-request-id", value);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::{to_bytes, Body};
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn through_safety_net(handler_response: fn() -> Response) -> (StatusCode, String) {
+        let router: Router = Router::new()
+            .route("/", get(move || async move { handler_response() }))
+            .layer(middleware::from_fn(oms_error_body));
+        let response = router
+            .oneshot(Request::get("/").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn test_plain_text_errors_get_the_oms_body_and_keep_their_status() {
+        let (status, body) =
+            through_safety_net(|| (StatusCode::REQUEST_TIMEOUT, "").into_response()).await;
+        assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["error_code"], "OMS.0001");
+        assert!(
+            body["error_msg"].as_str().unwrap().contains("timeout"),
+            "{body}"
+        );
+
+        let (status, body) = through_safety_net(|| {
+            (StatusCode::BAD_GATEWAY, "upstream said: secret detail").into_response()
+        })
+        .await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY);
+        assert!(!body.contains("secret detail"), "{body}");
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["error_code"], "OMS.0001");
+    }
+
+    #[tokio::test]
+    async fn test_oms_errors_and_successes_pass_untouched() {
+        let (status, body) =
+            through_safety_net(|| ApiError::TaskNotFound("7".into()).into_response()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body.contains("OMS.1009"), "{body}");
+        let (status, body) = through_safety_net(|| "plain ok".into_response()).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "plain ok"));
+    }
 }

@@ -8,8 +8,9 @@ use tern_core::{
 };
 
 use super::validate::{
-    bandwidth_policy, check_crypto, check_len, check_non_empty, check_one_of, optional_secret,
-    parse_enum, FORBIDDEN_DESCRIPTION_CHARS, MAX_KEY_LEN,
+    bandwidth_policy, check_bucket, check_crypto, check_len, check_non_empty, check_one_of,
+    optional_secret, parse_enum, FORBIDDEN_DESCRIPTION_CHARS, MAX_BUCKET_LEN, MAX_KEY_LEN,
+    MAX_REGION_LEN,
 };
 use super::{BandwidthPolicyDto, SmnConfig, SourceCdnReq, TaskEcho};
 use crate::ApiError;
@@ -17,6 +18,9 @@ use crate::ApiError;
 /// Largest `migrate_since` accepted: 9999-12-31T23:59:59Z in seconds. A larger value is almost
 /// surely milliseconds sent by mistake (responses use ms, requests seconds).
 const MAX_MIGRATE_SINCE_S: i64 = 253_402_300_799;
+/// Longest `list_file.list_file_num` echoed back. OMS states no limit for this number-as-text;
+/// 255 is the limit of its other short free-text fields (`app_id`, `description`).
+const MAX_LIST_FILE_NUM_LEN: usize = 255;
 /// `dst_storage_policy` values (REFERENCE.md §4).
 const DST_STORAGE_POLICIES: [&str; 5] = [
     "STANDARD",
@@ -294,16 +298,21 @@ impl SrcNodeReq {
         }
         let region = self.region.unwrap_or_default();
         let bucket = self.bucket.unwrap_or_default();
-        if !is_url_list {
+        if is_url_list {
+            // A URL list ignores region and bucket, but what is stored is still bounded.
+            check_len("src_node.region", &region, 0, MAX_REGION_LEN)?;
+            check_len("src_node.bucket", &bucket, 0, MAX_BUCKET_LEN)?;
+        } else {
             // "Required" = present; empty AK/SK are allowed (0..100) and mean anonymous access.
             check_non_empty("src_node.region", &region)?;
+            check_len("src_node.region", &region, 1, MAX_REGION_LEN)?;
             if !has_ak {
                 return Err(ApiError::required("src_node.ak"));
             }
             if !has_sk {
                 return Err(ApiError::required("src_node.sk"));
             }
-            check_non_empty("src_node.bucket", &bucket)?;
+            check_bucket("src_node.bucket", &bucket, cloud_type)?;
         }
 
         let mut list_file_num = None;
@@ -323,6 +332,14 @@ impl SrcNodeReq {
                 0,
                 1024,
             )?;
+            if let Some(num) = &list_file.list_file_num {
+                check_len(
+                    "src_node.list_file.list_file_num",
+                    num,
+                    0,
+                    MAX_LIST_FILE_NUM_LEN,
+                )?;
+            }
             list_file_num = list_file.list_file_num;
             // OMS requires the list file in the destination region; an empty bucket means the
             // destination bucket itself.
@@ -421,8 +438,9 @@ impl DstNodeReq {
         check_len("dst_node.sk", self.sk.expose(), 0, 100)?;
         let security_token =
             optional_secret("dst_node.security_token", self.security_token, 0, 16384)?;
-        check_non_empty("dst_node.bucket", &self.bucket)?;
+        check_bucket("dst_node.bucket", &self.bucket, cloud_type)?;
         check_non_empty("dst_node.region", &self.region)?;
+        check_len("dst_node.region", &self.region, 1, MAX_REGION_LEN)?;
         let save_prefix = self.save_prefix.unwrap_or_default();
         check_len("dst_node.save_prefix", &save_prefix, 0, MAX_KEY_LEN)?;
         check_crypto(

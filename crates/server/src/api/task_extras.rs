@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use tern_core::Secret;
 
-use super::validate::{check_crypto, check_non_empty, check_one_of, optional_secret};
+use super::validate::{check_crypto, check_len, check_non_empty, check_one_of, optional_secret};
 use super::SourceCdnResp;
 use crate::ApiError;
 
@@ -25,6 +25,16 @@ const CDN_AUTHENTICATION_TYPES: [&str; 11] = [
 /// Longest CDN authentication key (StartTaskReq's `source_cdn_authentication_key` limit, applied
 /// at create too so a key accepted here can be re-supplied on start).
 pub(crate) const MAX_CDN_KEY_LEN: usize = 255;
+/// Longest CDN domain: a DNS name is at most 255 octets (RFC 1035 §2.3.4). OMS states no limit.
+const MAX_CDN_DOMAIN_LEN: usize = 255;
+/// Longest SMN topic URN, `urn:smn:<region>:<project_id>:<topic>`: SMN topic names have 1..255
+/// characters, regions 100 (as for OMS regions) and project ids 64 (as tern's); 512 leaves room.
+/// OMS states no limit.
+const MAX_TOPIC_URN_LEN: usize = 512;
+/// Longest SMN message template name (SMN `CreateMessageTemplate`: 1..64). OMS states no limit.
+const MAX_MESSAGE_TEMPLATE_NAME_LEN: usize = 64;
+/// `trigger_conditions` is a subset of {SUCCESS, FAILURE}.
+const MAX_TRIGGER_CONDITIONS: usize = 2;
 
 /// `source_cdn` of `create_task`.
 #[derive(Debug, Clone, Deserialize)]
@@ -93,6 +103,7 @@ impl SourceCdnReq {
             &CDN_AUTHENTICATION_TYPES,
         )?;
         check_non_empty("source_cdn.domain", &self.domain)?;
+        check_len("source_cdn.domain", &self.domain, 1, MAX_CDN_DOMAIN_LEN)?;
         check_one_of("source_cdn.protocol", &self.protocol, &["http", "https"])?;
         check_crypto(
             "source_cdn.crypto_type",
@@ -128,6 +139,21 @@ impl SmnConfig {
     /// Checks topic, trigger conditions and language.
     pub(crate) fn validate(&self) -> Result<(), ApiError> {
         check_non_empty("smn_config.topic_urn", &self.topic_urn)?;
+        check_len(
+            "smn_config.topic_urn",
+            &self.topic_urn,
+            1,
+            MAX_TOPIC_URN_LEN,
+        )?;
+        if self.trigger_conditions.len() > MAX_TRIGGER_CONDITIONS {
+            return Err(ApiError::invalid(
+                "smn_config.trigger_conditions",
+                format!(
+                    "{} values given, at most {MAX_TRIGGER_CONDITIONS} (SUCCESS, FAILURE)",
+                    self.trigger_conditions.len()
+                ),
+            ));
+        }
         for (index, condition) in self.trigger_conditions.iter().enumerate() {
             check_one_of(
                 &format!("smn_config.trigger_conditions[{index}]"),
@@ -137,6 +163,14 @@ impl SmnConfig {
         }
         if let Some(language) = &self.language {
             check_one_of("smn_config.language", language, &["zh-cn", "en-us"])?;
+        }
+        if let Some(name) = &self.message_template_name {
+            check_len(
+                "smn_config.message_template_name",
+                name,
+                0,
+                MAX_MESSAGE_TEMPLATE_NAME_LEN,
+            )?;
         }
         Ok(())
     }

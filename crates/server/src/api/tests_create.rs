@@ -149,6 +149,67 @@ fn test_length_limits_at_and_past_the_boundary() {
 }
 
 #[test]
+fn test_bucket_region_cdn_and_smn_lengths_are_bounded() {
+    // Fields OMS gives no length: a 300,000-character bucket was stored before these limits.
+    let limits: [(&str, usize, usize); 7] = [
+        ("src_node.bucket", 1, 63),
+        ("dst_node.bucket", 1, 63),
+        ("src_node.region", 1, 100),
+        ("dst_node.region", 1, 100),
+        ("smn_config.topic_urn", 1, 512),
+        ("smn_config.message_template_name", 0, 64),
+        ("source_cdn.domain", 1, 255),
+    ];
+    let cdn =
+        json!({"authentication_type": "NONE", "domain": "cdn.example.com", "protocol": "https"});
+    for (field, min, max) in limits {
+        let mut body = base();
+        set(&mut body, "source_cdn", cdn.clone());
+        set(&mut body, field, text(max));
+        assert!(create(&body).is_ok(), "{field} at {max}");
+        set(&mut body, field, text(min));
+        assert!(create(&body).is_ok(), "{field} at {min}");
+        set(&mut body, field, text(max + 1));
+        assert_invalid(create(&body), field);
+        set(&mut body, field, text(300_000));
+        assert_invalid(create(&body), field);
+    }
+    // Google bucket names with dots may have 222 characters.
+    let google = [
+        ("src_node.cloud_type", json!("Google")),
+        ("src_node.json_auth_file", json!("{}")),
+    ];
+    let mut changes = google.to_vec();
+    changes.push(("src_node.bucket", text(222)));
+    assert!(with(&changes).is_ok());
+    changes.push(("src_node.bucket", text(223)));
+    assert_invalid(with(&changes), "src_node.bucket");
+    assert_invalid(
+        with(&[(
+            "smn_config.trigger_conditions",
+            json!(["SUCCESS", "FAILURE", "SUCCESS"]),
+        )]),
+        "smn_config.trigger_conditions",
+    );
+}
+
+#[test]
+fn test_url_list_source_bucket_and_region_are_bounded_too() {
+    for (field, max) in [("src_node.bucket", 63), ("src_node.region", 100)] {
+        let mut body = url_list();
+        set(&mut body, field, text(max));
+        assert!(create(&body).is_ok(), "{field} at {max}");
+        set(&mut body, field, text(max + 1));
+        assert_invalid(create(&body), field);
+    }
+    let mut body = url_list();
+    set(&mut body, "src_node.list_file.list_file_num", json!("3"));
+    assert!(create(&body).is_ok());
+    set(&mut body, "src_node.list_file.list_file_num", text(256));
+    assert_invalid(create(&body), "src_node.list_file.list_file_num");
+}
+
+#[test]
 fn test_list_file_limits() {
     for (field, min, max) in [
         ("src_node.list_file.list_file_key", 1, 1024),

@@ -297,20 +297,32 @@ fn test_create_refusals_name_the_field() {
 
 #[test]
 fn test_create_lengths_and_required_fields() {
-    let limits: [(&str, usize); 8] = [
+    let limits: [(&str, usize); 14] = [
         ("description", 255),
         ("src_node.ak", 100),
         ("src_node.sk", 100),
         ("src_node.connection_string", 2048),
         ("src_node.json_auth_file", 65535),
         ("src_node.app_id", 255),
+        ("src_node.bucket", 63),
+        ("src_node.region", 100),
         ("dst_node.ak", 100),
         ("dst_node.sk", 100),
+        ("dst_node.bucket", 63),
+        ("dst_node.region", 100),
+        ("smn_config.topic_urn", 512),
+        ("smn_config.message_template_name", 64),
     ];
     for (field, max) in limits {
         assert!(with(&[(field, text(max))]).is_ok(), "{field} at {max}");
         assert_invalid(with(&[(field, text(max + 1))]), field);
     }
+    let cdn = json!({"authentication_type": "NONE", "domain": text(255), "protocol": "http"});
+    assert!(with(&[("source_cdn", cdn.clone())]).is_ok());
+    assert_invalid(
+        with(&[("source_cdn", cdn), ("source_cdn.domain", text(256))]),
+        "source_cdn.domain",
+    );
     for field in "src_node.region src_node.ak src_node.sk src_node.bucket".split(' ') {
         let mut body = base();
         remove(&mut body, field);

@@ -11,6 +11,16 @@ use crate::ApiError;
 pub(crate) const KMS_KEY_ID_LEN: usize = 36;
 /// Longest destination key OMS allows (`save_prefix` + key).
 pub(crate) const MAX_KEY_LEN: usize = 1024;
+/// Longest bucket name. OMS states no limit for `bucket`; S3, OBS, OSS, COS, BOS, Azure
+/// containers and most GCS buckets allow 3..63. The minimum stays 1 (presence): the SDK's own
+/// `create_task` example names buckets `b` and `d`, and a bucket that does not exist fails the
+/// run anyway.
+pub(crate) const MAX_BUCKET_LEN: usize = 63;
+/// Longest Google Cloud Storage bucket name: names with dots may have 222 characters.
+pub(crate) const MAX_GCS_BUCKET_LEN: usize = 222;
+/// Longest region id: OMS gives sync tasks' `src_region` / `dst_region` 0..100 and states no
+/// limit for tasks' `region`, so tasks take the same.
+pub(crate) const MAX_REGION_LEN: usize = 100;
 /// Characters `description` must not contain (CreateTaskReq; OMS.0078).
 pub(crate) const FORBIDDEN_DESCRIPTION_CHARS: [char; 6] = ['^', '<', '>', '&', '"', '\''];
 
@@ -30,6 +40,21 @@ pub(crate) fn check_len(field: &str, value: &str, min: usize, max: usize) -> Res
         ));
     }
     Ok(())
+}
+
+/// Checks a bucket name of a node whose bucket is required: 1..63 characters (222 for Google).
+pub(crate) fn check_bucket(
+    field: &str,
+    value: &str,
+    cloud_type: tern_core::CloudType,
+) -> Result<(), ApiError> {
+    let max = if cloud_type == tern_core::CloudType::Google {
+        MAX_GCS_BUCKET_LEN
+    } else {
+        MAX_BUCKET_LEN
+    };
+    check_non_empty(field, value)?;
+    check_len(field, value, 1, max)
 }
 
 /// Checks a required text field: present is guaranteed by the type, so refuses it empty.
@@ -146,6 +171,19 @@ mod tests {
             check_len("f", "", 1, 10).unwrap_err().to_string(),
             "invalid f: length 0 is below 1"
         );
+    }
+
+    #[test]
+    fn test_check_bucket_limits_by_cloud() {
+        use tern_core::CloudType;
+        let long = "b".repeat(MAX_BUCKET_LEN + 1);
+        assert!(check_bucket("f", &"b".repeat(MAX_BUCKET_LEN), CloudType::Aws).is_ok());
+        let error = check_bucket("src_node.bucket", &long, CloudType::Aws).unwrap_err();
+        assert_eq!(error.error_code(), "OMS.0001");
+        assert!(error.to_string().contains("src_node.bucket"), "{error}");
+        assert!(check_bucket("f", &long, CloudType::Google).is_ok());
+        assert!(check_bucket("f", &"b".repeat(MAX_GCS_BUCKET_LEN + 1), CloudType::Google).is_err());
+        assert!(check_bucket("f", "", CloudType::Aws).is_err());
     }
 
     #[test]

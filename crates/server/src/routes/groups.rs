@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use tern_core::{GroupId, GroupStatus, TaskGroup};
@@ -14,7 +14,7 @@ use crate::api::{
 };
 use crate::authn::Caller;
 use crate::error::{ApiError, Result};
-use crate::extract::OmsJson;
+use crate::extract::{OmsJson, OmsPath, OmsQuery};
 use crate::routes::query::int_param;
 use crate::routes::tasks::check_regions_known;
 use crate::state::AppState;
@@ -72,7 +72,7 @@ async fn create_task_group(
 async fn list_task_group(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<HashMap<String, String>>,
+    OmsQuery(query): OmsQuery<HashMap<String, String>>,
 ) -> Result<Json<ListTaskGroupResponse>> {
     let limit = int_param(&query, "limit", 1, 100)?.unwrap_or(10);
     let offset = int_param(&query, "offset", 0, 2_147_483_647)?.unwrap_or(0);
@@ -101,7 +101,7 @@ async fn list_task_group(
 async fn show_task_group(
     State(state): State<AppState>,
     caller: Caller,
-    Path((_, group_id)): Path<(String, String)>,
+    OmsPath((_, group_id)): OmsPath<(String, String)>,
 ) -> Result<Json<TaskGroupResp>> {
     let group = owned_group(&state, &caller, &group_id).await?;
     let totals = state.store.group_totals(&group.id).await?;
@@ -111,7 +111,7 @@ async fn show_task_group(
 async fn delete_task_group(
     State(state): State<AppState>,
     caller: Caller,
-    Path((_, group_id)): Path<(String, String)>,
+    OmsPath((_, group_id)): OmsPath<(String, String)>,
 ) -> Result<()> {
     let group = owned_group(&state, &caller, &group_id).await?;
     state.scheduler.delete_group(&group.id).await?;
@@ -122,7 +122,7 @@ async fn delete_task_group(
 async fn start_task_group(
     State(state): State<AppState>,
     caller: Caller,
-    Path((_, group_id)): Path<(String, String)>,
+    OmsPath((_, group_id)): OmsPath<(String, String)>,
     OmsJson(body): OmsJson<StartTaskGroupReq>,
 ) -> Result<()> {
     let group = owned_group(&state, &caller, &group_id).await?;
@@ -135,7 +135,7 @@ async fn start_task_group(
 async fn stop_task_group(
     State(state): State<AppState>,
     caller: Caller,
-    Path((_, group_id)): Path<(String, String)>,
+    OmsPath((_, group_id)): OmsPath<(String, String)>,
 ) -> Result<()> {
     let group = owned_group(&state, &caller, &group_id).await?;
     state.scheduler.stop_group(&group.id).await?;
@@ -146,7 +146,7 @@ async fn stop_task_group(
 async fn retry_task_group(
     State(state): State<AppState>,
     caller: Caller,
-    Path((_, group_id)): Path<(String, String)>,
+    OmsPath((_, group_id)): OmsPath<(String, String)>,
     OmsJson(body): OmsJson<RetryTaskGroupReq>,
 ) -> Result<()> {
     let group = owned_group(&state, &caller, &group_id).await?;
@@ -166,7 +166,7 @@ async fn retry_task_group(
 async fn update_task_group(
     State(state): State<AppState>,
     caller: Caller,
-    Path((_, group_id)): Path<(String, String)>,
+    OmsPath((_, group_id)): OmsPath<(String, String)>,
     OmsJson(body): OmsJson<UpdateBandwidthPolicyReq>,
 ) -> Result<()> {
     let group = owned_group(&state, &caller, &group_id).await?;

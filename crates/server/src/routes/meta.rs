@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use tern_core::CloudType;
@@ -10,6 +10,7 @@ use tern_core::CloudType;
 use crate::api::{Link, ListApiVersionsResponse, ShowApiInfoResponse, ShowRegionInfoResp, Version};
 use crate::authn::Caller;
 use crate::error::{ApiError, Result};
+use crate::extract::{OmsPath, OmsQuery};
 use crate::state::AppState;
 
 /// The version routes; they need no authentication.
@@ -55,7 +56,7 @@ async fn list_api_versions() -> Json<ListApiVersionsResponse> {
     })
 }
 
-async fn show_api_info(Path(version): Path<String>) -> Result<Json<ShowApiInfoResponse>> {
+async fn show_api_info(OmsPath(version): OmsPath<String>) -> Result<Json<ShowApiInfoResponse>> {
     if version != "v2" {
         return Err(ApiError::invalid(
             "version",
@@ -67,7 +68,7 @@ async fn show_api_info(Path(version): Path<String>) -> Result<Json<ShowApiInfoRe
 
 async fn show_cloud_type(
     _caller: Caller,
-    Query(query): Query<HashMap<String, String>>,
+    OmsQuery(query): OmsQuery<HashMap<String, String>>,
 ) -> Result<Json<Vec<String>>> {
     match query.get("type").map(String::as_str) {
         Some("src") => Ok(Json(

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use tern_core::{Task, TaskFilter, TaskId, TaskStatus};
@@ -14,7 +14,7 @@ use crate::api::{
 };
 use crate::authn::Caller;
 use crate::error::{ApiError, Result};
-use crate::extract::OmsJson;
+use crate::extract::{OmsJson, OmsPath, OmsQuery};
 use crate::routes::query::{int_param, text_param};
 use crate::state::AppState;
 
@@ -63,7 +63,7 @@ async fn create_task(
 async fn list_tasks(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<HashMap<String, String>>,
+    OmsQuery(query): OmsQuery<HashMap<String, String>>,
 ) -> Result<Json<ListTasksResponse>> {
     let limit = int_param(&query, "limit", 1, 100)?.unwrap_or(10);
     let offset = int_param(&query, "offset", 0, 2_147_483_647)?.unwrap_or(0);
@@ -97,7 +97,7 @@ async fn list_tasks(
 async fn show_task(
     State(state): State<AppState>,
     caller: Caller,
-    Path((_, task_id)): Path<(String, String)>,
+    OmsPath((_, task_id)): OmsPath<(String, String)>,
 ) -> Result<Json<TaskResp>> {
     let task = owned_task(&state, &caller, &task_id).await?;
     Ok(Json(TaskResp::from_task(&task, now_ms())))
@@ -106,7 +106,7 @@ async fn show_task(
 async fn delete_task(
     State(state): State<AppState>,
     caller: Caller,
-    Path((_, task_id)): Path<(String, String)>,
+    OmsPath((_, task_id)): OmsPath<(String, String)>,
 ) -> Result<()> {
     let task = owned_task(&state, &caller, &task_id).await?;
     state.store.delete_task(task.id).await?;
@@ -117,7 +117,7 @@ async fn delete_task(
 async fn start_task(
     State(state): State<AppState>,
     caller: Caller,
-    Path((_, task_id)): Path<(String, String)>,
+    OmsPath((_, task_id)): OmsPath<(String, String)>,
     OmsJson(body): OmsJson<StartTaskReq>,
 ) -> Result<()> {
     let task = owned_task(&state, &caller, &task_id).await?;
@@ -133,7 +133,7 @@ async fn start_task(
 async fn stop_task(
     State(state): State<AppState>,
     caller: Caller,
-    Path((_, task_id)): Path<(String, String)>,
+    OmsPath((_, task_id)): OmsPath<(String, String)>,
 ) -> Result<()> {
     let task = owned_task(&state, &caller, &task_id).await?;
     state.scheduler.stop_task(task.id).await?;
@@ -144,7 +144,7 @@ async fn stop_task(
 async fn update_bandwidth_policy(
     State(state): State<AppState>,
     caller: Caller,
-    Path((_, task_id)): Path<(String, String)>,
+    OmsPath((_, task_id)): OmsPath<(String, String)>,
     OmsJson(body): OmsJson<UpdateBandwidthPolicyReq>,
 ) -> Result<()> {
     let task = owned_task(&state, &caller, &task_id).await?;
