@@ -179,7 +179,7 @@ fn build_operator(location: &Location) -> Result<Operator> {
     built.map_err(|err| Error::invalid("endpoint", format!("{}: {err}", location.describe())))
 }
 
-fn base64_encode(input: &[u8]) -> String {
+pub(crate) fn base64_encode(input: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {

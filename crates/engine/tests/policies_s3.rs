@@ -229,7 +229,7 @@ async fn test_consistency_checks_record_how_each_object_was_verified() {
         (
             ConsistencyCheck::SizeLastModified,
             "declared",
-            Some(Verification::SizeAndMd5),
+            Some(Verification::SourceAndDestinationMd5),
         ),
         (
             ConsistencyCheck::NoCheck,
