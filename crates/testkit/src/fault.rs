@@ -236,6 +236,8 @@ async fn relay(state: &ProxyState, request: Request) -> Result<Response> {
         .unwrap_or_else(|| "/".to_owned());
     let url = format!("{}{path_and_query}", state.upstream);
     let method = reqwest::Method::from_bytes(request.method().as_str().as_bytes())?;
+    // A HEAD answer has no body to measure: its Content-Length must be relayed as sent.
+    let is_head = method == reqwest::Method::HEAD;
     let mut builder = state.client.request(method, &url);
     for (name, value) in request.headers() {
         if name.as_str() != "content-length" {
@@ -250,10 +252,13 @@ async fn relay(state: &ProxyState, request: Request) -> Result<Response> {
     let mut response = Response::new(Body::from(bytes));
     *response.status_mut() = status;
     for (name, value) in &headers {
-        if matches!(
-            name.as_str(),
-            "transfer-encoding" | "connection" | "content-length"
-        ) {
+        let relayed_length = is_head && name.as_str() == "content-length";
+        if !relayed_length
+            && matches!(
+                name.as_str(),
+                "transfer-encoding" | "connection" | "content-length"
+            )
+        {
             continue;
         }
         if let (Ok(name), Ok(value)) = (
