@@ -7,6 +7,11 @@
 //! objects stream through a multipart writer that uploads `part_concurrency` parts at once; S3 fixes metadata when the
 //! upload starts, so their CRC64 is stored only when the source declared one up front (it is
 //! then verified against the bytes read), and is always reported in the outcome.
+//!
+//! A multipart upload that does not complete is aborted, so no half-finished upload lingers
+//! (and is billed) at the destination: explicitly on a read, write or completion error, a short
+//! read, or when the run stops (`stop`); and from `Drop` as a fallback when the copy's future is
+//! dropped between writes (see `MultipartUpload`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +21,8 @@ use futures::TryStreamExt;
 use md5::{Digest, Md5};
 use opendal::{Buffer, Metadata, Operator};
 use tern_core::{ConsistencyCheck, FailureCode, Protocol, Verification};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::error::{failure_code, Side};
 use crate::listing::{object_meta, CRC64_METADATA_KEY};
@@ -64,6 +71,13 @@ impl CopyFailure {
         }
     }
 
+    fn stopped() -> Self {
+        CopyFailure {
+            code: FailureCode::Internal,
+            message: "the run was stopped".to_owned(),
+        }
+    }
+
     fn verification(message: String) -> Self {
         CopyFailure {
             code: FailureCode::VerificationFailed,
@@ -85,6 +99,10 @@ pub struct CopyContext<'a> {
     pub throttle: &'a Throttle,
     /// Bytes read so far, for progress reports.
     pub progress: &'a AtomicU64,
+    /// Cancelled when the run stops: a multipart copy then aborts its upload and ends.
+    pub stop: &'a CancellationToken,
+    /// Where aborts of multipart uploads whose copy was dropped run; the run waits for it.
+    pub cleanup: &'a TaskTracker,
 }
 
 /// Copies `key` from the source to `dst_key` at the destination.
@@ -100,6 +118,8 @@ pub async fn copy_object(
         options,
         throttle,
         progress,
+        stop,
+        cleanup,
     } = ctx;
     if needs_raw_path(key) || needs_raw_path(dst_key) {
         return copy_raw_key(ctx, key, dst_key, listed_size).await;
@@ -166,31 +186,49 @@ pub async fn copy_object(
         if let Some(meta) = user_metadata {
             writer = writer.user_metadata(meta);
         }
-        let mut writer = writer
+        let writer = writer
             .await
             .map_err(|err| CopyFailure::storage(Side::Destination, &err))?;
+        let mut upload = MultipartUpload::new(writer, cleanup, dst_key);
         let streamed: Result<(), CopyFailure> = async {
-            while let Some(buffer) = stream
-                .try_next()
-                .await
-                .map_err(|err| CopyFailure::storage(Side::Source, &err))?
-            {
-                account(&buffer, &mut crc, &mut bytes_read, throttle, progress).await;
-                writer
+            loop {
+                // Reads and throttle waits give way to `stop`; a part write does not: dropping
+                // it mid-flight leaves OpenDAL's writer unusable, so the upload could not be
+                // aborted any more.
+                let next = tokio::select! {
+                    biased;
+                    _ = stop.cancelled() => return Err(CopyFailure::stopped()),
+                    next = stream.try_next() => next,
+                };
+                let Some(buffer) = next.map_err(|err| CopyFailure::storage(Side::Source, &err))?
+                else {
+                    break;
+                };
+                tokio::select! {
+                    biased;
+                    _ = stop.cancelled() => return Err(CopyFailure::stopped()),
+                    _ = account(&buffer, &mut crc, &mut bytes_read, throttle, progress) => {}
+                }
+                upload
                     .write(buffer)
                     .await
                     .map_err(|err| CopyFailure::storage(Side::Destination, &err))?;
+            }
+            // Completing a short read would leave a truncated object at the destination.
+            if options.check != ConsistencyCheck::NoCheck && bytes_read != expected_size {
+                return Err(CopyFailure::verification(format!(
+                    "read {bytes_read} bytes but the source announced {expected_size}"
+                )));
             }
             Ok(())
         }
         .await;
         if let Err(failure) = streamed {
-            // Abort so that no half-finished multipart upload lingers at the destination.
-            let _ = writer.abort().await;
+            upload.abort().await;
             return Err(failure);
         }
-        writer
-            .close()
+        upload
+            .complete()
             .await
             .map_err(|err| CopyFailure::storage(Side::Destination, &err))?;
         WriteResult {
@@ -311,6 +349,95 @@ async fn put_whole(
     }
 }
 
+/// A multipart upload in progress, aborted unless it completes.
+///
+/// OpenDAL's `Writer` does nothing when dropped, so an upload whose copy fails or stops would stay
+/// open at the destination with its parts stored. Errors and `stop` abort explicitly; `Drop`
+/// hands the abort to the run's `cleanup` tracker, which the run waits for before it returns.
+/// That fallback works only when the future was dropped between writes: OpenDAL's retry layer
+/// loses the writer when a write future is dropped mid-flight ("retry layer is in bad state"),
+/// and an upload dropped while CreateMultipartUpload is in flight has no id yet. Bucket
+/// lifecycle rules for incomplete uploads cover those.
+struct MultipartUpload {
+    writer: Option<opendal::Writer>,
+    cleanup: TaskTracker,
+    key: String,
+}
+
+impl MultipartUpload {
+    fn new(writer: opendal::Writer, cleanup: &TaskTracker, key: &str) -> Self {
+        MultipartUpload {
+            writer: Some(writer),
+            cleanup: cleanup.clone(),
+            key: key.to_owned(),
+        }
+    }
+
+    async fn write(&mut self, buffer: Buffer) -> opendal::Result<()> {
+        match self.writer.as_mut() {
+            Some(writer) => writer.write(buffer).await,
+            None => Err(opendal::Error::new(
+                opendal::ErrorKind::Unexpected,
+                "multipart upload already finished",
+            )),
+        }
+    }
+
+    /// Completes the upload; aborts it when completion fails.
+    async fn complete(mut self) -> opendal::Result<Metadata> {
+        let Some(mut writer) = self.writer.take() else {
+            return Err(opendal::Error::new(
+                opendal::ErrorKind::Unexpected,
+                "multipart upload already finished",
+            ));
+        };
+        match writer.close().await {
+            Ok(meta) => Ok(meta),
+            Err(err) => {
+                abort_upload(writer, &self.key).await;
+                Err(err)
+            }
+        }
+    }
+
+    /// Aborts the upload now.
+    async fn abort(mut self) {
+        if let Some(writer) = self.writer.take() {
+            abort_upload(writer, &self.key).await;
+        }
+    }
+}
+
+impl Drop for MultipartUpload {
+    fn drop(&mut self) {
+        let Some(writer) = self.writer.take() else {
+            return;
+        };
+        let key = std::mem::take(&mut self.key);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                self.cleanup
+                    .spawn_on(async move { abort_upload(writer, &key).await }, &runtime);
+            }
+            Err(_) => tracing::warn!(
+                key = %key,
+                "multipart upload dropped outside a runtime; it stays open at the destination"
+            ),
+        }
+    }
+}
+
+async fn abort_upload(mut writer: opendal::Writer, key: &str) {
+    match writer.abort().await {
+        Ok(()) => tracing::debug!(key = %key, "multipart upload aborted"),
+        Err(err) => tracing::warn!(
+            key = %key,
+            error = %err,
+            "aborting a multipart upload failed; it stays open at the destination"
+        ),
+    }
+}
+
 /// Most parts one multipart upload may have (S3, OBS, OSS and COS all stop at 10,000).
 const MAX_PARTS: u64 = 10_000;
 
@@ -335,6 +462,8 @@ async fn copy_raw_key(
         options,
         throttle,
         progress,
+        stop: _,
+        cleanup: _,
     } = ctx;
     if listed_size > options.part_size as u64 {
         return Err(CopyFailure {

@@ -14,6 +14,7 @@ use tern_core::{
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::compare::{decide, Decision, ObjectMeta};
 use crate::copy::{copy_object, CopyContext, CopyOptions};
@@ -31,6 +32,8 @@ pub const DEFAULT_CHECKERS: usize = 16;
 pub const DEFAULT_PART_SIZE: usize = 8 * 1024 * 1024;
 /// Parts of one large object in flight by default.
 pub const DEFAULT_PART_CONCURRENCY: usize = 4;
+/// How long a stopped run waits for the multipart uploads it cut short to be aborted.
+const CLEANUP_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// How a run behaves.
 #[derive(Debug, Clone)]
@@ -158,19 +161,50 @@ impl Migration {
     ///
     /// Errors are run-fatal only (unreadable listing, bad list file, cancellation); per-object
     /// failures are [`Outcome::Failed`] events. A dropped receiver does not stop the run.
+    ///
+    /// On cancellation no new object starts and no further event is sent; copies in flight stop
+    /// reading, abort their multipart uploads and end, and the run waits for them (at most
+    /// `CLEANUP_GRACE`, then drops them) before it returns [`Error::Cancelled`].
     pub async fn run(
         &self,
         events: mpsc::Sender<Event>,
         cancel: CancellationToken,
     ) -> Result<Summary> {
-        tokio::select! {
+        // Tracks every copy task and every abort a dropped copy hands over (copy.rs).
+        let cleanup = TaskTracker::new();
+        // Copies watch `stop`: cancelled with `cancel`, at the end of the run, or when this
+        // future is dropped.
+        let stop = cancel.child_token();
+        let _stop_when_dropped = stop.clone().drop_guard();
+        let mut pipeline = Box::pin(self.run_to_end(events, &cleanup, &stop));
+        let result = tokio::select! {
             biased;
             _ = cancel.cancelled() => Err(Error::Cancelled),
-            summary = self.run_to_end(events) => summary,
+            summary = &mut pipeline => summary,
+        };
+        // The pipeline is no longer polled: copy tasks still running end on `stop`.
+        stop.cancel();
+        cleanup.close();
+        if tokio::time::timeout(CLEANUP_GRACE, cleanup.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                pending = cleanup.len(),
+                "copies still stopping when the run ended; dropping them"
+            );
         }
+        // Aborts any copy task still running (AbortOnDrop).
+        drop(pipeline);
+        result
     }
 
-    async fn run_to_end(&self, events: mpsc::Sender<Event>) -> Result<Summary> {
+    async fn run_to_end(
+        &self,
+        events: mpsc::Sender<Event>,
+        cleanup: &TaskTracker,
+        stop: &CancellationToken,
+    ) -> Result<Summary> {
         let start_after = self.start_after.as_deref();
         let listed = list_selection(
             &self.source,
@@ -207,6 +241,8 @@ impl Migration {
             })
             .map_ok(|(item, dst)| {
                 let this = self.clone();
+                let cleanup = cleanup.clone();
+                let stop = stop.clone();
                 let key = match &item {
                     Listed::Found(object) => object.key.clone(),
                     Listed::Missing { key, .. } => key.clone(),
@@ -219,7 +255,10 @@ impl Migration {
                     // A panic in one object's copy fails that object, not the run. The guard
                     // aborts the copy when the run is dropped (stop, shutdown), so no copy goes
                     // on after its task is paused.
-                    let mut copy = AbortOnDrop(tokio::spawn(async move { this.process(item, dst).await }));
+                    let tracked = cleanup.clone();
+                    let mut copy = AbortOnDrop(
+                        tracked.spawn(async move { this.process(item, dst, &stop, &cleanup).await }),
+                    );
                     match (&mut copy.0).await {
                         Ok(step) => Ok(step),
                         Err(join_error) => {
@@ -303,7 +342,13 @@ impl Migration {
         }
     }
 
-    async fn process(&self, item: Listed, dst: DstState) -> Step {
+    async fn process(
+        &self,
+        item: Listed,
+        dst: DstState,
+        stop: &CancellationToken,
+        cleanup: &TaskTracker,
+    ) -> Step {
         let object = match item {
             Listed::Found(object) => object,
             Listed::Missing { key, code, message } => {
@@ -353,6 +398,8 @@ impl Migration {
             },
             throttle: &self.throttle,
             progress: &self.progress_bytes,
+            stop,
+            cleanup,
         };
         match copy_object(ctx, &object.key, &dst_key, object.meta.size).await {
             Ok(copied) => finished(Outcome::Succeeded {

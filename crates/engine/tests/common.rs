@@ -57,6 +57,8 @@ pub fn body_for(key: &str, len: usize) -> Vec<u8> {
 pub fn copy_context<'a>(
     run: &'a Migration,
     progress: &'a std::sync::atomic::AtomicU64,
+    stop: &'a tokio_util::sync::CancellationToken,
+    cleanup: &'a tokio_util::task::TaskTracker,
 ) -> tern_engine::copy::CopyContext<'a> {
     tern_engine::copy::CopyContext {
         source: &run.source,
@@ -69,5 +71,7 @@ pub fn copy_context<'a>(
         },
         throttle: &run.throttle,
         progress,
+        stop,
+        cleanup,
     }
 }

@@ -200,3 +200,51 @@ async fn test_bit_flipped_in_source_read_fails_verification_and_never_lands() {
         (objects.len() - corrupted.len()) as u64
     );
 }
+
+#[tokio::test]
+async fn test_source_read_failing_mid_multipart_aborts_the_upload() {
+    let server = S3Server::shared(S3Flavor::SeaweedFs).await.unwrap();
+    let src = server.new_bucket("mpfail-src").await.unwrap();
+    let dst = server.new_bucket("mpfail-dst").await.unwrap();
+    let client = server.client();
+    let body = body_for("big", 4 * PART + 4321);
+    client
+        .put_object(&src, "big.bin", body, None, &[])
+        .await
+        .unwrap();
+    // The first two parts read fine; the third part's ranged GET is refused (not retried).
+    let proxy = FaultProxy::start(
+        server.endpoint(),
+        Fault::DenyRangedGetFrom {
+            path_containing: "big.bin".into(),
+            from_offset: 2 * PART as u64,
+        },
+    )
+    .await
+    .unwrap();
+    let mut migration = Migration::new(
+        storage_at(server, proxy.endpoint(), &src),
+        storage_at(server, server.endpoint(), &dst),
+        Selection::Prefixes(vec![String::new()]),
+    );
+    migration.options.part_size = PART;
+    migration.options.part_concurrency = 2;
+    let (summary, outcomes) = run_collecting(&migration).await.unwrap();
+    let outcomes = by_key(outcomes);
+    assert_eq!(summary.counters.total_num, 1);
+    assert!(
+        matches!(
+            outcomes["big.bin"],
+            Outcome::Failed {
+                code: FailureCode::SourcePermissionDenied,
+                ..
+            }
+        ),
+        "{:?}",
+        outcomes["big.bin"]
+    );
+    assert!(proxy.injected() >= 1, "the read was never refused");
+    assert!(client.get_object(&dst, "big.bin").await.unwrap().is_none());
+    let open = client.list_multipart_uploads(&dst).await.unwrap();
+    assert!(open.is_empty(), "uploads left open: {open:?}");
+}
