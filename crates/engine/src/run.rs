@@ -170,20 +170,19 @@ impl Migration {
         events: mpsc::Sender<Event>,
         cancel: CancellationToken,
     ) -> Result<Summary> {
-        // Tracks every copy task and every abort a dropped copy hands over (copy.rs).
-        let cleanup = TaskTracker::new();
-        // Copies watch `stop`: cancelled with `cancel`, at the end of the run, or when this
-        // future is dropped.
-        let stop = cancel.child_token();
-        let _stop_when_dropped = stop.clone().drop_guard();
-        let mut pipeline = Box::pin(self.run_to_end(events, &cleanup, &stop));
+        let copier = Arc::new(Copier::for_run(self, &cancel));
+        // Copies watch `copier.stop`: cancelled with `cancel`, at the end of the run, or when
+        // this future is dropped.
+        let _stop_when_dropped = copier.stop.clone().drop_guard();
+        let mut pipeline = Box::pin(self.run_to_end(events, Arc::clone(&copier)));
         let result = tokio::select! {
             biased;
             _ = cancel.cancelled() => Err(Error::Cancelled),
             summary = &mut pipeline => summary,
         };
         // The pipeline is no longer polled: copy tasks still running end on `stop`.
-        stop.cancel();
+        copier.stop.cancel();
+        let cleanup = &copier.cleanup;
         cleanup.close();
         if tokio::time::timeout(CLEANUP_GRACE, cleanup.wait())
             .await
@@ -202,8 +201,7 @@ impl Migration {
     async fn run_to_end(
         &self,
         events: mpsc::Sender<Event>,
-        cleanup: &TaskTracker,
-        stop: &CancellationToken,
+        copier: Arc<Copier>,
     ) -> Result<Summary> {
         let start_after = self.start_after.as_deref();
         let listed = list_selection(
@@ -239,10 +237,10 @@ impl Migration {
                     Ok((item, dst))
                 }
             })
-            .map_ok(|(item, dst)| {
-                let this = self.clone();
-                let cleanup = cleanup.clone();
-                let stop = stop.clone();
+            .map_ok(move |(item, dst)| {
+                // One shared, immutable copier per run: cloning it per object is a reference
+                // count, not a copy of the plan (selection vectors, options, storages).
+                let copier = Arc::clone(&copier);
                 let key = match &item {
                     Listed::Found(object) => object.key.clone(),
                     Listed::Missing { key, .. } => key.clone(),
@@ -255,10 +253,9 @@ impl Migration {
                     // A panic in one object's copy fails that object, not the run. The guard
                     // aborts the copy when the run is dropped (stop, shutdown), so no copy goes
                     // on after its task is paused.
-                    let tracked = cleanup.clone();
-                    let mut copy = AbortOnDrop(
-                        tracked.spawn(async move { this.process(item, dst, &stop, &cleanup).await }),
-                    );
+                    let tracker = copier.cleanup.clone();
+                    let mut copy =
+                        AbortOnDrop(tracker.spawn(async move { copier.process(item, dst).await }));
                     match (&mut copy.0).await {
                         Ok(step) => Ok(step),
                         Err(join_error) => {
@@ -341,14 +338,49 @@ impl Migration {
                 .boxed()
         }
     }
+}
 
-    async fn process(
-        &self,
-        item: Listed,
-        dst: DstState,
-        stop: &CancellationToken,
-        cleanup: &TaskTracker,
-    ) -> Step {
+/// What every object of one run needs, fixed when the run starts and shared by `Arc`, so that
+/// the objects in flight share one plan instead of each cloning the [`Migration`].
+struct Copier {
+    source: Storage,
+    destination: Storage,
+    dst_prefix: String,
+    options: MigrationOptions,
+    throttle: Arc<Throttle>,
+    progress_bytes: Arc<AtomicU64>,
+    /// Cancelled when the run stops; copies end at their next read.
+    stop: CancellationToken,
+    /// Every copy task, and every abort a dropped copy hands over (copy.rs).
+    cleanup: TaskTracker,
+}
+
+impl Copier {
+    fn for_run(migration: &Migration, cancel: &CancellationToken) -> Self {
+        let Migration {
+            source,
+            destination,
+            selection: _,
+            dst_prefix,
+            options,
+            throttle,
+            progress_bytes,
+            start_after: _,
+            end_at: _,
+        } = migration;
+        Copier {
+            source: source.clone(),
+            destination: destination.clone(),
+            dst_prefix: dst_prefix.clone(),
+            options: options.clone(),
+            throttle: Arc::clone(throttle),
+            progress_bytes: Arc::clone(progress_bytes),
+            stop: cancel.child_token(),
+            cleanup: TaskTracker::new(),
+        }
+    }
+
+    async fn process(&self, item: Listed, dst: DstState) -> Step {
         let object = match item {
             Listed::Found(object) => object,
             Listed::Missing { key, code, message } => {
@@ -398,8 +430,8 @@ impl Migration {
             },
             throttle: &self.throttle,
             progress: &self.progress_bytes,
-            stop,
-            cleanup,
+            stop: &self.stop,
+            cleanup: &self.cleanup,
         };
         match copy_object(ctx, &object.key, &dst_key, object.meta.size).await {
             Ok(copied) => finished(Outcome::Succeeded {
