@@ -71,6 +71,7 @@ async fn test_slow_down_is_retried_until_every_object_arrives() {
     migration.options.part_size = PART;
     let (summary, outcomes) = run_collecting(&migration).await.unwrap();
     assert_eq!(summary.counters.successful_num, 120, "{outcomes:?}");
+    let outcomes = by_key(outcomes);
     assert!(
         src_proxy.injected() >= 40 && dst_proxy.injected() >= 40,
         "faults were not injected"
@@ -82,6 +83,7 @@ async fn test_slow_down_is_retried_until_every_object_arrives() {
             "{key} differs"
         );
     }
+    common::assert_run_accounts_for_source(&client, &src, &dst, "", &summary, &outcomes).await;
 }
 
 #[tokio::test]
@@ -116,7 +118,11 @@ async fn test_access_denied_fails_that_object_and_the_run_goes_on() {
         "{:?}",
         outcomes["f/0007"]
     );
-    assert!(summary.counters.is_balanced());
+    // 20 uploaded, 20 listed by the testkit, one outcome each; the 19 copies byte-identical.
+    assert_eq!(summary.counters.total_num, 20);
+    let client = server.client();
+    common::assert_run_accounts_for_source(&client, &src, &dst, "", &summary, &outcomes).await;
+    assert!(client.get_object(&dst, "f/0007").await.unwrap().is_none());
 }
 
 #[tokio::test]
