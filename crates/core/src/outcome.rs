@@ -46,7 +46,14 @@ pub enum Verification {
     /// Bytes written equal the source size and the destination is not older than the source.
     SizeLastModified,
     /// As [`Verification::SizeLastModified`], and the destination's ETag equals the MD5 of the bytes sent.
+    /// The source declared no comparable MD5 (multipart `-N` ETag, none at all, or too large to hash).
     SizeAndMd5,
+    /// As [`Verification::SizeLastModified`], and the MD5 of the bytes read equals the MD5 the
+    /// source declared (single-part ETag or Content-MD5); the destination returned no MD5 to compare.
+    SourceMd5,
+    /// The MD5 of the bytes read equals the MD5 the source declared, and the destination's
+    /// ETag equals it too: the bytes at the destination are the source's, end to end.
+    SourceAndDestinationMd5,
     /// The CRC64 of the bytes read equals the CRC64 the source declared.
     Crc64,
     /// `crc64` was asked for but the source declared none; size and last-modified were checked.
@@ -60,6 +67,8 @@ impl Verification {
             Verification::NotChecked => "no_check",
             Verification::SizeLastModified => "size_last_modified",
             Verification::SizeAndMd5 => "size_md5",
+            Verification::SourceMd5 => "md5_source",
+            Verification::SourceAndDestinationMd5 => "md5_source_and_destination",
             Verification::Crc64 => "crc64",
             Verification::Crc64UnavailableSizeLastModified => {
                 "crc64_unavailable_size_last_modified"

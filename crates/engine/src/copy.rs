@@ -2,10 +2,16 @@
 //!
 //! Objects up to one part size are read whole (bounded by the part size) and written with one
 //! PUT, so tern knows their CRC64 before the write and stores it as `tern-crc64` metadata; up to
-//! [`MD5_CHECK_MAX_BYTES`] the PUT's ETag is checked against the MD5 of the bytes sent. Larger
+//! [`MD5_CHECK_MAX_BYTES`] the MD5 of the bytes read is checked against the MD5 the source
+//! declares (see [`DeclaredMd5`]) before the write, and the PUT's ETag against it after. Larger
 //! objects stream through a multipart writer that uploads `part_concurrency` parts at once; S3 fixes metadata when the
 //! upload starts, so their CRC64 is stored only when the source declared one up front (it is
 //! then verified against the bytes read), and is always reported in the outcome.
+//!
+//! A multipart upload that does not complete is aborted, so no half-finished upload lingers
+//! (and is billed) at the destination: explicitly on a read, write or completion error, a short
+//! read, or when the run stops (`stop`); and from `Drop` as a fallback when the copy's future is
+//! dropped between writes (see `MultipartUpload`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,12 +20,14 @@ use bytes::Bytes;
 use futures::TryStreamExt;
 use md5::{Digest, Md5};
 use opendal::{Buffer, Metadata, Operator};
-use tern_core::{ConsistencyCheck, FailureCode, Verification};
+use tern_core::{ConsistencyCheck, FailureCode, Protocol, Verification};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::error::{failure_code, Side};
 use crate::listing::{object_meta, CRC64_METADATA_KEY};
 use crate::rawpath::{needs_raw_path, read_exact, stat_exact, write_exact};
-use crate::storage::Storage;
+use crate::storage::{base64_encode, Storage};
 use crate::throttle::Throttle;
 
 /// Knobs of one object copy.
@@ -63,6 +71,13 @@ impl CopyFailure {
         }
     }
 
+    fn stopped() -> Self {
+        CopyFailure {
+            code: FailureCode::Internal,
+            message: "the run was stopped".to_owned(),
+        }
+    }
+
     fn verification(message: String) -> Self {
         CopyFailure {
             code: FailureCode::VerificationFailed,
@@ -84,6 +99,10 @@ pub struct CopyContext<'a> {
     pub throttle: &'a Throttle,
     /// Bytes read so far, for progress reports.
     pub progress: &'a AtomicU64,
+    /// Cancelled when the run stops: a multipart copy then aborts its upload and ends.
+    pub stop: &'a CancellationToken,
+    /// Where aborts of multipart uploads whose copy was dropped run; the run waits for it.
+    pub cleanup: &'a TaskTracker,
 }
 
 /// Copies `key` from the source to `dst_key` at the destination.
@@ -99,6 +118,8 @@ pub async fn copy_object(
         options,
         throttle,
         progress,
+        stop,
+        cleanup,
     } = ctx;
     if needs_raw_path(key) || needs_raw_path(dst_key) {
         return copy_raw_key(ctx, key, dst_key, listed_size).await;
@@ -165,34 +186,55 @@ pub async fn copy_object(
         if let Some(meta) = user_metadata {
             writer = writer.user_metadata(meta);
         }
-        let mut writer = writer
+        let writer = writer
             .await
             .map_err(|err| CopyFailure::storage(Side::Destination, &err))?;
+        let mut upload = MultipartUpload::new(writer, cleanup, dst_key);
         let streamed: Result<(), CopyFailure> = async {
-            while let Some(buffer) = stream
-                .try_next()
-                .await
-                .map_err(|err| CopyFailure::storage(Side::Source, &err))?
-            {
-                account(&buffer, &mut crc, &mut bytes_read, throttle, progress).await;
-                writer
+            loop {
+                // Reads and throttle waits give way to `stop`; a part write does not: dropping
+                // it mid-flight leaves OpenDAL's writer unusable, so the upload could not be
+                // aborted any more.
+                let next = tokio::select! {
+                    biased;
+                    _ = stop.cancelled() => return Err(CopyFailure::stopped()),
+                    next = stream.try_next() => next,
+                };
+                let Some(buffer) = next.map_err(|err| CopyFailure::storage(Side::Source, &err))?
+                else {
+                    break;
+                };
+                tokio::select! {
+                    biased;
+                    _ = stop.cancelled() => return Err(CopyFailure::stopped()),
+                    _ = account(&buffer, &mut crc, &mut bytes_read, throttle, progress) => {}
+                }
+                upload
                     .write(buffer)
                     .await
                     .map_err(|err| CopyFailure::storage(Side::Destination, &err))?;
+            }
+            // Completing a short read would leave a truncated object at the destination.
+            if options.check != ConsistencyCheck::NoCheck && bytes_read != expected_size {
+                return Err(CopyFailure::verification(format!(
+                    "read {bytes_read} bytes but the source announced {expected_size}"
+                )));
             }
             Ok(())
         }
         .await;
         if let Err(failure) = streamed {
-            // Abort so that no half-finished multipart upload lingers at the destination.
-            let _ = writer.abort().await;
+            upload.abort().await;
             return Err(failure);
         }
-        writer
-            .close()
+        upload
+            .complete()
             .await
             .map_err(|err| CopyFailure::storage(Side::Destination, &err))?;
-        WriteResult { etag_md5: None }
+        WriteResult {
+            etag_md5: None,
+            source_md5_checked: false,
+        }
     } else {
         let mut chunks: Vec<Bytes> = Vec::new();
         let mut md5 = (listed_size <= MD5_CHECK_MAX_BYTES).then(Md5::new);
@@ -210,6 +252,12 @@ pub async fn copy_object(
             }
         }
         // A small object is checked before it is written, so a corrupt read never lands.
+        let read_md5 = md5.map(|md5| md5.finalize());
+        let source_md5_checked = check_source_md5(
+            options.check,
+            DeclaredMd5::of(source.protocol(), source_meta.as_ref()),
+            read_md5.as_ref().map(|digest| digest.as_slice()),
+        )?;
         if let (ConsistencyCheck::Crc64, Some(declared)) = (options.check, declared_crc64) {
             if declared != crc.sum64() {
                 return Err(CopyFailure::verification(format!(
@@ -228,7 +276,8 @@ pub async fn copy_object(
         )
         .await?;
         WriteResult {
-            etag_md5: md5.map(|md5| (meta.etag().map(str::to_owned), hex::encode(md5.finalize()))),
+            etag_md5: read_md5.map(|digest| (meta.etag().map(str::to_owned), hex::encode(digest))),
+            source_md5_checked,
         }
     };
     let crc64 = crc.sum64();
@@ -300,6 +349,95 @@ async fn put_whole(
     }
 }
 
+/// A multipart upload in progress, aborted unless it completes.
+///
+/// OpenDAL's `Writer` does nothing when dropped, so an upload whose copy fails or stops would stay
+/// open at the destination with its parts stored. Errors and `stop` abort explicitly; `Drop`
+/// hands the abort to the run's `cleanup` tracker, which the run waits for before it returns.
+/// That fallback works only when the future was dropped between writes: OpenDAL's retry layer
+/// loses the writer when a write future is dropped mid-flight ("retry layer is in bad state"),
+/// and an upload dropped while CreateMultipartUpload is in flight has no id yet. Bucket
+/// lifecycle rules for incomplete uploads cover those.
+struct MultipartUpload {
+    writer: Option<opendal::Writer>,
+    cleanup: TaskTracker,
+    key: String,
+}
+
+impl MultipartUpload {
+    fn new(writer: opendal::Writer, cleanup: &TaskTracker, key: &str) -> Self {
+        MultipartUpload {
+            writer: Some(writer),
+            cleanup: cleanup.clone(),
+            key: key.to_owned(),
+        }
+    }
+
+    async fn write(&mut self, buffer: Buffer) -> opendal::Result<()> {
+        match self.writer.as_mut() {
+            Some(writer) => writer.write(buffer).await,
+            None => Err(opendal::Error::new(
+                opendal::ErrorKind::Unexpected,
+                "multipart upload already finished",
+            )),
+        }
+    }
+
+    /// Completes the upload; aborts it when completion fails.
+    async fn complete(mut self) -> opendal::Result<Metadata> {
+        let Some(mut writer) = self.writer.take() else {
+            return Err(opendal::Error::new(
+                opendal::ErrorKind::Unexpected,
+                "multipart upload already finished",
+            ));
+        };
+        match writer.close().await {
+            Ok(meta) => Ok(meta),
+            Err(err) => {
+                abort_upload(writer, &self.key).await;
+                Err(err)
+            }
+        }
+    }
+
+    /// Aborts the upload now.
+    async fn abort(mut self) {
+        if let Some(writer) = self.writer.take() {
+            abort_upload(writer, &self.key).await;
+        }
+    }
+}
+
+impl Drop for MultipartUpload {
+    fn drop(&mut self) {
+        let Some(writer) = self.writer.take() else {
+            return;
+        };
+        let key = std::mem::take(&mut self.key);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                self.cleanup
+                    .spawn_on(async move { abort_upload(writer, &key).await }, &runtime);
+            }
+            Err(_) => tracing::warn!(
+                key = %key,
+                "multipart upload dropped outside a runtime; it stays open at the destination"
+            ),
+        }
+    }
+}
+
+async fn abort_upload(mut writer: opendal::Writer, key: &str) {
+    match writer.abort().await {
+        Ok(()) => tracing::debug!(key = %key, "multipart upload aborted"),
+        Err(err) => tracing::warn!(
+            key = %key,
+            error = %err,
+            "aborting a multipart upload failed; it stays open at the destination"
+        ),
+    }
+}
+
 /// Most parts one multipart upload may have (S3, OBS, OSS and COS all stop at 10,000).
 const MAX_PARTS: u64 = 10_000;
 
@@ -324,6 +462,8 @@ async fn copy_raw_key(
         options,
         throttle,
         progress,
+        stop: _,
+        cleanup: _,
     } = ctx;
     if listed_size > options.part_size as u64 {
         return Err(CopyFailure {
@@ -348,6 +488,12 @@ async fn copy_raw_key(
     for chunk in buffer.clone() {
         md5.update(&chunk);
     }
+    let read_md5 = md5.finalize();
+    let source_md5_checked = check_source_md5(
+        options.check,
+        DeclaredMd5::of(source.protocol(), Some(&source_meta)),
+        Some(read_md5.as_slice()),
+    )?;
     let plan = WritePlan::new(destination.operator(), Some(&source_meta), options.metadata);
     let user_metadata = plan.user_metadata_with_crc64(Some(crc.sum64()));
     let written = write_exact(
@@ -371,10 +517,8 @@ async fn copy_raw_key(
             crc64,
             multipart: false,
             written: WriteResult {
-                etag_md5: Some((
-                    written.etag().map(str::to_owned),
-                    hex::encode(md5.finalize()),
-                )),
+                etag_md5: Some((written.etag().map(str::to_owned), hex::encode(read_md5))),
+                source_md5_checked,
             },
         },
     )
@@ -448,6 +592,86 @@ impl WritePlan {
 struct WriteResult {
     /// For single PUTs: the ETag returned and the MD5 of the bytes sent.
     etag_md5: Option<(Option<String>, String)>,
+    /// The MD5 of the bytes read was compared with (and equals) the MD5 the source declared.
+    source_md5_checked: bool,
+}
+
+/// An MD5 the source declares for an object's bytes, to compare with the MD5 of the bytes read.
+///
+/// Where it comes from, per service:
+/// - S3 and its kin (OBS, OSS, COS): the ETag of an object written in one PUT is the hex MD5 of
+///   its bytes. A multipart ETag (`<hex>-<parts>`) is an MD5 of part MD5s and cannot be
+///   compared, so it is not an MD5 here (the outcome then says what was compared instead).
+/// - Any service: a `Content-MD5` header (base64, as Azure Blob and OSS send it, or hex).
+///
+/// Caveat: AWS objects encrypted with SSE-KMS or SSE-C have 32-hex ETags that are not MD5s, and
+/// OpenDAL's metadata does not say how an object is encrypted; such objects fail with
+/// TRF.0062 naming both values rather than being copied unverified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct DeclaredMd5 {
+    /// `ETag` or `Content-MD5`, for messages.
+    header: &'static str,
+    /// The value as the source sent it (quotes removed).
+    value: String,
+}
+
+impl DeclaredMd5 {
+    /// The MD5 the source declares in `meta`, if any.
+    fn of(protocol: Protocol, meta: Option<&Metadata>) -> Option<DeclaredMd5> {
+        let meta = meta?;
+        if let Some(content_md5) = meta.content_md5().map(str::trim).filter(|v| !v.is_empty()) {
+            return Some(DeclaredMd5 {
+                header: "Content-MD5",
+                value: content_md5.to_owned(),
+            });
+        }
+        let etag_is_md5 = matches!(
+            protocol,
+            Protocol::S3 | Protocol::Obs | Protocol::Oss | Protocol::Cos
+        );
+        let etag = meta
+            .etag()?
+            .trim()
+            .trim_start_matches("W/")
+            .trim_matches('"');
+        (etag_is_md5 && is_hex_md5(etag)).then(|| DeclaredMd5 {
+            header: "ETag",
+            value: etag.to_owned(),
+        })
+    }
+
+    /// Tells whether `digest` (16 bytes) is the declared MD5, in hex or base64.
+    fn matches(&self, digest: &[u8]) -> bool {
+        self.value.eq_ignore_ascii_case(&hex::encode(digest)) || self.value == base64_encode(digest)
+    }
+}
+
+fn is_hex_md5(text: &str) -> bool {
+    text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Compares the MD5 of the bytes read with the one the source declared; `Ok(true)` when they
+/// were compared and agree, `Ok(false)` when there was nothing to compare (or `no_check`).
+fn check_source_md5(
+    check: ConsistencyCheck,
+    declared: Option<DeclaredMd5>,
+    read_md5: Option<&[u8]>,
+) -> Result<bool, CopyFailure> {
+    let (Some(declared), Some(read_md5)) = (declared, read_md5) else {
+        return Ok(false);
+    };
+    if check == ConsistencyCheck::NoCheck {
+        return Ok(false);
+    }
+    if !declared.matches(read_md5) {
+        return Err(CopyFailure::verification(format!(
+            "MD5 of the bytes read {} differs from the source's {} {}",
+            hex::encode(read_md5),
+            declared.header,
+            declared.value
+        )));
+    }
+    Ok(true)
 }
 
 struct Observed {
@@ -475,18 +699,26 @@ async fn verify(
             observed.bytes_read, observed.expected_size
         )));
     }
-    let mut verification = Verification::SizeLastModified;
+    let mut verification = if observed.written.source_md5_checked {
+        Verification::SourceMd5
+    } else {
+        Verification::SizeLastModified
+    };
     match &observed.written.etag_md5 {
         Some((Some(etag), sent_md5)) => {
             let etag = etag.trim_matches('"').to_ascii_lowercase();
-            // Only a plain 32-hex ETag is an MD5; anything else (SSE-KMS, composite) proves nothing.
-            if etag.len() == 32 && etag.bytes().all(|b| b.is_ascii_hexdigit()) {
+            // Only a plain 32-hex ETag is an MD5; anything else (composite, Azure's) proves nothing.
+            if is_hex_md5(&etag) {
                 if &etag != sent_md5 {
                     return Err(CopyFailure::verification(format!(
                         "destination ETag {etag} differs from the MD5 {sent_md5} of the bytes sent"
                     )));
                 }
-                verification = Verification::SizeAndMd5;
+                verification = if observed.written.source_md5_checked {
+                    Verification::SourceAndDestinationMd5
+                } else {
+                    Verification::SizeAndMd5
+                };
             }
         }
         _ if observed.multipart => {
@@ -519,6 +751,91 @@ async fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn meta_with(etag: Option<&str>, content_md5: Option<&str>) -> Metadata {
+        let mut meta = opendal::MetadataBuilder::file(3);
+        if let Some(etag) = etag {
+            meta.etag(etag);
+        }
+        if let Some(content_md5) = content_md5 {
+            meta.content_md5(content_md5);
+        }
+        meta.build()
+    }
+
+    #[test]
+    fn test_declared_md5_reads_single_part_etags_and_content_md5_only() {
+        let md5_of_abc: [u8; 16] = Md5::digest(b"abc").into();
+        let hex_md5 = hex::encode(md5_of_abc);
+        let quoted = format!("\"{}\"", hex_md5.to_ascii_uppercase());
+        let etag = DeclaredMd5::of(Protocol::S3, Some(&meta_with(Some(&quoted), None))).unwrap();
+        assert_eq!(etag.header, "ETag");
+        assert!(etag.matches(&md5_of_abc));
+        assert!(!etag.matches(&Md5::digest(b"abd")));
+        // A multipart ETag is an MD5 of part MD5s: not comparable.
+        let multipart = format!("\"{hex_md5}-3\"");
+        assert_eq!(
+            DeclaredMd5::of(Protocol::S3, Some(&meta_with(Some(&multipart), None))),
+            None
+        );
+        // Outside S3 and its kin an ETag is opaque, whatever it looks like.
+        assert_eq!(
+            DeclaredMd5::of(Protocol::Azblob, Some(&meta_with(Some(&quoted), None))),
+            None
+        );
+        assert_eq!(
+            DeclaredMd5::of(Protocol::Http, Some(&meta_with(Some(&hex_md5), None))),
+            None
+        );
+        // Content-MD5 (base64, as Azure sends it) counts anywhere.
+        let base64 = base64_encode(&md5_of_abc);
+        let declared = DeclaredMd5::of(
+            Protocol::Azblob,
+            Some(&meta_with(Some("0x8D"), Some(&base64))),
+        )
+        .unwrap();
+        assert_eq!(declared.header, "Content-MD5");
+        assert!(declared.matches(&md5_of_abc));
+        assert_eq!(DeclaredMd5::of(Protocol::S3, None), None);
+    }
+
+    #[test]
+    fn test_source_md5_mismatch_is_a_verification_failure_naming_both_values() {
+        let declared = DeclaredMd5 {
+            header: "ETag",
+            value: hex::encode(Md5::digest(b"sent")),
+        };
+        let read = Md5::digest(b"rotten");
+        let failure = check_source_md5(
+            ConsistencyCheck::SizeLastModified,
+            Some(declared.clone()),
+            Some(read.as_slice()),
+        )
+        .unwrap_err();
+        assert_eq!(failure.code, FailureCode::VerificationFailed);
+        assert!(
+            failure.message.contains(&declared.value),
+            "{}",
+            failure.message
+        );
+        assert!(
+            failure.message.contains(&hex::encode(read)),
+            "{}",
+            failure.message
+        );
+        assert_eq!(
+            check_source_md5(
+                ConsistencyCheck::NoCheck,
+                Some(declared.clone()),
+                Some(&read)
+            ),
+            Ok(false)
+        );
+        assert_eq!(
+            check_source_md5(ConsistencyCheck::SizeLastModified, Some(declared), None),
+            Ok(false)
+        );
+    }
 
     #[test]
     fn test_part_size_grows_to_stay_under_ten_thousand_parts() {

@@ -14,6 +14,7 @@ use tern_core::{
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::compare::{decide, Decision, ObjectMeta};
 use crate::copy::{copy_object, CopyContext, CopyOptions};
@@ -31,6 +32,8 @@ pub const DEFAULT_CHECKERS: usize = 16;
 pub const DEFAULT_PART_SIZE: usize = 8 * 1024 * 1024;
 /// Parts of one large object in flight by default.
 pub const DEFAULT_PART_CONCURRENCY: usize = 4;
+/// How long a stopped run waits for the multipart uploads it cut short to be aborted.
+const CLEANUP_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// How a run behaves.
 #[derive(Debug, Clone)]
@@ -158,19 +161,48 @@ impl Migration {
     ///
     /// Errors are run-fatal only (unreadable listing, bad list file, cancellation); per-object
     /// failures are [`Outcome::Failed`] events. A dropped receiver does not stop the run.
+    ///
+    /// On cancellation no new object starts and no further event is sent; copies in flight stop
+    /// reading, abort their multipart uploads and end, and the run waits for them (at most
+    /// `CLEANUP_GRACE`, then drops them) before it returns [`Error::Cancelled`].
     pub async fn run(
         &self,
         events: mpsc::Sender<Event>,
         cancel: CancellationToken,
     ) -> Result<Summary> {
-        tokio::select! {
+        let copier = Arc::new(Copier::for_run(self, &cancel));
+        // Copies watch `copier.stop`: cancelled with `cancel`, at the end of the run, or when
+        // this future is dropped.
+        let _stop_when_dropped = copier.stop.clone().drop_guard();
+        let mut pipeline = Box::pin(self.run_to_end(events, Arc::clone(&copier)));
+        let result = tokio::select! {
             biased;
             _ = cancel.cancelled() => Err(Error::Cancelled),
-            summary = self.run_to_end(events) => summary,
+            summary = &mut pipeline => summary,
+        };
+        // The pipeline is no longer polled: copy tasks still running end on `stop`.
+        copier.stop.cancel();
+        let cleanup = &copier.cleanup;
+        cleanup.close();
+        if tokio::time::timeout(CLEANUP_GRACE, cleanup.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                pending = cleanup.len(),
+                "copies still stopping when the run ended; dropping them"
+            );
         }
+        // Aborts any copy task still running (AbortOnDrop).
+        drop(pipeline);
+        result
     }
 
-    async fn run_to_end(&self, events: mpsc::Sender<Event>) -> Result<Summary> {
+    async fn run_to_end(
+        &self,
+        events: mpsc::Sender<Event>,
+        copier: Arc<Copier>,
+    ) -> Result<Summary> {
         let start_after = self.start_after.as_deref();
         let listed = list_selection(
             &self.source,
@@ -205,8 +237,10 @@ impl Migration {
                     Ok((item, dst))
                 }
             })
-            .map_ok(|(item, dst)| {
-                let this = self.clone();
+            .map_ok(move |(item, dst)| {
+                // One shared, immutable copier per run: cloning it per object is a reference
+                // count, not a copy of the plan (selection vectors, options, storages).
+                let copier = Arc::clone(&copier);
                 let key = match &item {
                     Listed::Found(object) => object.key.clone(),
                     Listed::Missing { key, .. } => key.clone(),
@@ -219,7 +253,9 @@ impl Migration {
                     // A panic in one object's copy fails that object, not the run. The guard
                     // aborts the copy when the run is dropped (stop, shutdown), so no copy goes
                     // on after its task is paused.
-                    let mut copy = AbortOnDrop(tokio::spawn(async move { this.process(item, dst).await }));
+                    let tracker = copier.cleanup.clone();
+                    let mut copy =
+                        AbortOnDrop(tracker.spawn(async move { copier.process(item, dst).await }));
                     match (&mut copy.0).await {
                         Ok(step) => Ok(step),
                         Err(join_error) => {
@@ -302,6 +338,47 @@ impl Migration {
                 .boxed()
         }
     }
+}
+
+/// What every object of one run needs, fixed when the run starts and shared by `Arc`, so that
+/// the objects in flight share one plan instead of each cloning the [`Migration`].
+struct Copier {
+    source: Storage,
+    destination: Storage,
+    dst_prefix: String,
+    options: MigrationOptions,
+    throttle: Arc<Throttle>,
+    progress_bytes: Arc<AtomicU64>,
+    /// Cancelled when the run stops; copies end at their next read.
+    stop: CancellationToken,
+    /// Every copy task, and every abort a dropped copy hands over (copy.rs).
+    cleanup: TaskTracker,
+}
+
+impl Copier {
+    fn for_run(migration: &Migration, cancel: &CancellationToken) -> Self {
+        let Migration {
+            source,
+            destination,
+            selection: _,
+            dst_prefix,
+            options,
+            throttle,
+            progress_bytes,
+            start_after: _,
+            end_at: _,
+        } = migration;
+        Copier {
+            source: source.clone(),
+            destination: destination.clone(),
+            dst_prefix: dst_prefix.clone(),
+            options: options.clone(),
+            throttle: Arc::clone(throttle),
+            progress_bytes: Arc::clone(progress_bytes),
+            stop: cancel.child_token(),
+            cleanup: TaskTracker::new(),
+        }
+    }
 
     async fn process(&self, item: Listed, dst: DstState) -> Step {
         let object = match item {
@@ -353,6 +430,8 @@ impl Migration {
             },
             throttle: &self.throttle,
             progress: &self.progress_bytes,
+            stop: &self.stop,
+            cleanup: &self.cleanup,
         };
         match copy_object(ctx, &object.key, &dst_key, object.meta.size).await {
             Ok(copied) => finished(Outcome::Succeeded {

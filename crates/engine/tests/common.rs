@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 
 use tern_core::{Credentials, ObjectOutcome, Outcome, Protocol};
-use tern_engine::{Location, Migration, Selection, Storage};
-use tern_testkit::S3Server;
+use tern_engine::{Location, Migration, Selection, Storage, Summary};
+use tern_testkit::{S3Client, S3Server};
 
 /// The part size the tests use: S3's minimum, so multipart objects stay small.
 pub const PART: usize = 5 * 1024 * 1024;
@@ -57,6 +57,8 @@ pub fn body_for(key: &str, len: usize) -> Vec<u8> {
 pub fn copy_context<'a>(
     run: &'a Migration,
     progress: &'a std::sync::atomic::AtomicU64,
+    stop: &'a tokio_util::sync::CancellationToken,
+    cleanup: &'a tokio_util::task::TaskTracker,
 ) -> tern_engine::copy::CopyContext<'a> {
     tern_engine::copy::CopyContext {
         source: &run.source,
@@ -69,5 +71,62 @@ pub fn copy_context<'a>(
         },
         throttle: &run.throttle,
         progress,
+        stop,
+        cleanup,
+    }
+}
+
+/// Checks a finished run of the whole `src` bucket against what the test knows without the
+/// engine: the source's keys as the testkit's own client lists them, and the bytes at both ends.
+///
+/// Each source key has exactly one outcome and no other key has one; the counters equal the
+/// listing's count and the outcomes' counts by kind (so none was counted twice or lost); every
+/// object reported successful is byte-identical at `dst` (under `dst_prefix`).
+pub async fn assert_run_accounts_for_source(
+    client: &S3Client,
+    src: &str,
+    dst: &str,
+    dst_prefix: &str,
+    summary: &Summary,
+    outcomes: &BTreeMap<String, Outcome>,
+) {
+    let mut listed = client.list_keys(src, "").await.expect("source listing");
+    listed.sort();
+    let reported: Vec<String> = outcomes.keys().cloned().collect();
+    assert_eq!(reported, listed, "outcomes do not match the source listing");
+    let counters = &summary.counters;
+    assert_eq!(counters.total_num, listed.len() as u64, "total_num");
+    let count =
+        |wanted: fn(&Outcome) -> bool| outcomes.values().filter(|o| wanted(o)).count() as u64;
+    assert_eq!(
+        counters.successful_num,
+        count(|o| matches!(o, Outcome::Succeeded { .. })),
+        "successful_num"
+    );
+    assert_eq!(
+        counters.skipped_num,
+        count(|o| matches!(o, Outcome::Skipped(_))),
+        "skipped_num"
+    );
+    assert_eq!(
+        counters.failed_num,
+        count(|o| matches!(o, Outcome::Failed { .. })),
+        "failed_num"
+    );
+    for (key, outcome) in outcomes {
+        if matches!(outcome, Outcome::Succeeded { .. }) {
+            let source = client.get_object(src, key).await.expect("source read");
+            let copied = client
+                .get_object(dst, &format!("{dst_prefix}{key}"))
+                .await
+                .expect("destination read");
+            let (Some(source), Some(copied)) = (source, copied) else {
+                panic!("{key}: reported successful but missing at the source or destination");
+            };
+            assert!(
+                source.body == copied.body,
+                "{key}: destination bytes differ"
+            );
+        }
     }
 }

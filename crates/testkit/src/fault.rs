@@ -24,6 +24,19 @@ pub enum Fault {
     SlowDownFirstTry,
     /// Requests whose path contains this text get 403 AccessDenied.
     DenyPathContaining(String),
+    /// Every `n`-th successful GET of an object (not a bucket listing) reaches the client with
+    /// one bit flipped in its body; status, headers and length are unchanged, as when a bit
+    /// rots on the way. [`FaultProxy::corrupted_paths`] names the objects hit.
+    FlipBitInEveryNthObjectGet(u64),
+    /// GETs whose path contains `path_containing` and whose `Range` starts at or after
+    /// `from_offset` get 403 AccessDenied (not retried): a large object's read fails after
+    /// its first parts were read.
+    DenyRangedGetFrom {
+        /// Text the request path must contain.
+        path_containing: String,
+        /// First byte offset refused.
+        from_offset: u64,
+    },
 }
 
 struct ProxyState {
@@ -33,6 +46,8 @@ struct ProxyState {
     requests: AtomicU64,
     injected: AtomicU64,
     seen: std::sync::Mutex<std::collections::HashSet<String>>,
+    object_gets: AtomicU64,
+    corrupted: std::sync::Mutex<Vec<String>>,
 }
 
 /// A running proxy; stops when dropped.
@@ -56,6 +71,8 @@ impl FaultProxy {
             requests: AtomicU64::new(0),
             injected: AtomicU64::new(0),
             seen: std::sync::Mutex::new(std::collections::HashSet::new()),
+            object_gets: AtomicU64::new(0),
+            corrupted: std::sync::Mutex::new(Vec::new()),
         });
         let app = axum::Router::new()
             .fallback(forward)
@@ -80,9 +97,18 @@ impl FaultProxy {
         self.state.requests.load(Ordering::Relaxed)
     }
 
-    /// Requests answered with an injected error so far.
+    /// Requests answered with an injected error (or a corrupted body) so far.
     pub fn injected(&self) -> u64 {
         self.state.injected.load(Ordering::Relaxed)
+    }
+
+    /// Request paths (`/bucket/key`, as sent) whose GET body was corrupted, in order.
+    pub fn corrupted_paths(&self) -> Vec<String> {
+        self.state
+            .corrupted
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 }
 
@@ -118,6 +144,16 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
             seen.insert(request_key)
         }
         Fault::DenyPathContaining(text) => path.contains(text.as_str()),
+        Fault::DenyRangedGetFrom {
+            path_containing,
+            from_offset,
+        } => {
+            request.method() == axum::http::Method::GET
+                && path.contains(path_containing.as_str())
+                && range_start(request.headers()).is_some_and(|start| start >= *from_offset)
+        }
+        // Decided on the response (only successful object GETs are corrupted).
+        Fault::FlipBitInEveryNthObjectGet(_) => false,
     };
     if inject {
         state.injected.fetch_add(1, Ordering::Relaxed);
@@ -127,15 +163,69 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
                 "SlowDown",
                 "Please reduce your request rate.",
             ),
-            Fault::DenyPathContaining(_) => {
+            Fault::DenyPathContaining(_) | Fault::DenyRangedGetFrom { .. } => {
                 s3_error(StatusCode::FORBIDDEN, "AccessDenied", "Access Denied")
+            }
+            Fault::FlipBitInEveryNthObjectGet(_) => {
+                unreachable!("bit flips are decided on the response")
             }
         };
     }
+    let flip_every = match state.fault {
+        Fault::FlipBitInEveryNthObjectGet(n) if n > 0 => Some(n),
+        _ => None,
+    };
+    // `/bucket/key`: a GET with a key reads an object; `/bucket?list-type=2` lists.
+    let object_get = request.method() == axum::http::Method::GET
+        && path
+            .trim_start_matches('/')
+            .split_once('/')
+            .is_some_and(|(_, key)| !key.is_empty());
     match relay(&state, request).await {
-        Ok(response) => response,
+        Ok(response) => match flip_every {
+            Some(every) if object_get => maybe_flip_bit(&state, every, &path, response).await,
+            _ => response,
+        },
         Err(err) => s3_error(StatusCode::BAD_GATEWAY, "ProxyError", &err.to_string()),
     }
+}
+
+/// The first byte of a `Range: bytes=FIRST-…` header.
+fn range_start(headers: &axum::http::HeaderMap) -> Option<u64> {
+    let range = headers.get("range")?.to_str().ok()?;
+    let (first, _) = range.strip_prefix("bytes=")?.split_once('-')?;
+    first.trim().parse().ok()
+}
+
+/// Flips the lowest bit of the middle byte of every `every`-th successful, non-empty object GET.
+async fn maybe_flip_bit(
+    state: &ProxyState,
+    every: u64,
+    path: &str,
+    response: Response,
+) -> Response {
+    if !response.status().is_success() {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = to_bytes(body, usize::MAX).await else {
+        return s3_error(StatusCode::BAD_GATEWAY, "ProxyError", "reading the body");
+    };
+    let mut body = bytes.to_vec();
+    if !body.is_empty() {
+        let number = state.object_gets.fetch_add(1, Ordering::Relaxed) + 1;
+        if number.is_multiple_of(every) {
+            let middle = body.len() / 2;
+            body[middle] ^= 1;
+            state.injected.fetch_add(1, Ordering::Relaxed);
+            state
+                .corrupted
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(path.to_owned());
+        }
+    }
+    Response::from_parts(parts, Body::from(body))
 }
 
 async fn relay(state: &ProxyState, request: Request) -> Result<Response> {
@@ -146,6 +236,8 @@ async fn relay(state: &ProxyState, request: Request) -> Result<Response> {
         .unwrap_or_else(|| "/".to_owned());
     let url = format!("{}{path_and_query}", state.upstream);
     let method = reqwest::Method::from_bytes(request.method().as_str().as_bytes())?;
+    // A HEAD answer has no body to measure: its Content-Length must be relayed as sent.
+    let is_head = method == reqwest::Method::HEAD;
     let mut builder = state.client.request(method, &url);
     for (name, value) in request.headers() {
         if name.as_str() != "content-length" {
@@ -160,10 +252,13 @@ async fn relay(state: &ProxyState, request: Request) -> Result<Response> {
     let mut response = Response::new(Body::from(bytes));
     *response.status_mut() = status;
     for (name, value) in &headers {
-        if matches!(
-            name.as_str(),
-            "transfer-encoding" | "connection" | "content-length"
-        ) {
+        let relayed_length = is_head && name.as_str() == "content-length";
+        if !relayed_length
+            && matches!(
+                name.as_str(),
+                "transfer-encoding" | "connection" | "content-length"
+            )
+        {
             continue;
         }
         if let (Ok(name), Ok(value)) = (

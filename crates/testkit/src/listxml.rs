@@ -37,6 +37,46 @@ pub(crate) fn parse_list_page(xml: &str) -> Result<ListPage> {
     Ok(ListPage { keys, next_token })
 }
 
+/// One page of a ListMultipartUploads answer.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct UploadsPage {
+    /// `(key, upload id)` of each upload in progress.
+    pub uploads: Vec<(String, String)>,
+    /// `(key-marker, upload-id-marker)` of the next page, when truncated.
+    pub next_markers: Option<(String, String)>,
+}
+
+/// Parses a ListMultipartUploads XML answer (uploads in progress, next-page markers).
+pub(crate) fn parse_uploads_page(xml: &str) -> Result<UploadsPage> {
+    if !xml.contains("<ListMultipartUploadsResult") {
+        bail!("not a ListMultipartUploadsResult document");
+    }
+    let mut uploads = Vec::new();
+    let mut rest = xml;
+    while let Some(start) = rest.find("<Upload>") {
+        let after = &rest[start + "<Upload>".len()..];
+        let end = after.find("</Upload>").context("unterminated <Upload>")?;
+        let block = &after[..end];
+        let key = element_text(block, "Key").context("<Upload> without <Key>")?;
+        let id = element_text(block, "UploadId").context("<Upload> without <UploadId>")?;
+        uploads.push((xml_unescape(key)?, xml_unescape(id)?));
+        rest = &after[end..];
+    }
+    let truncated = element_text(xml, "IsTruncated").is_some_and(|v| v.trim() == "true");
+    let next_markers = if truncated {
+        let key =
+            element_text(xml, "NextKeyMarker").context("truncated without <NextKeyMarker>")?;
+        let id = element_text(xml, "NextUploadIdMarker").unwrap_or_default();
+        Some((xml_unescape(key)?, xml_unescape(id)?))
+    } else {
+        None
+    };
+    Ok(UploadsPage {
+        uploads,
+        next_markers,
+    })
+}
+
 /// The raw (still escaped) text of the first `<name>…</name>` element in `xml`.
 fn element_text<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
     let open = format!("<{name}>");
@@ -110,6 +150,34 @@ mod tests {
             Some(ListPage {
                 keys: vec!["a & b".to_string(), "x/<y>".to_string()],
                 next_token: Some("tok&1".to_string()),
+            })
+        );
+    }
+
+    #[test]
+    fn test_parse_uploads_page() {
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>b</Bucket>
+<KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker><NextKeyMarker>big&amp;2</NextKeyMarker>
+<NextUploadIdMarker>id2</NextUploadIdMarker><MaxUploads>2</MaxUploads><IsTruncated>true</IsTruncated>
+<Upload><Key>big1</Key><UploadId>id1</UploadId><Initiated>2025-01-01T00:00:00Z</Initiated></Upload>
+<Upload><Key>big&amp;2</Key><UploadId>id2</UploadId></Upload></ListMultipartUploadsResult>"#;
+        assert_eq!(
+            parse_uploads_page(xml).ok(),
+            Some(UploadsPage {
+                uploads: vec![
+                    ("big1".to_string(), "id1".to_string()),
+                    ("big&2".to_string(), "id2".to_string())
+                ],
+                next_markers: Some(("big&2".to_string(), "id2".to_string())),
+            })
+        );
+        let empty = "<ListMultipartUploadsResult><IsTruncated>false</IsTruncated></ListMultipartUploadsResult>";
+        assert_eq!(
+            parse_uploads_page(empty).ok(),
+            Some(UploadsPage {
+                uploads: vec![],
+                next_markers: None
             })
         );
     }

@@ -8,7 +8,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, Response, StatusCode, Url};
 use time::OffsetDateTime;
 
-use crate::listxml::parse_list_page;
+use crate::listxml::{parse_list_page, parse_uploads_page};
 use crate::sigv4::{self, Credentials, SignedRequest};
 
 /// Minimal path-style S3 client with AWS SigV4 signing (hmac + sha2), used by tests to seed and check buckets.
@@ -207,6 +207,56 @@ impl S3Client {
                 Some(next) if token.as_deref() != Some(next.as_str()) => token = Some(next),
                 Some(next) => bail!("{what}: server repeated continuation token {next:?}"),
                 None => return Ok(keys),
+            }
+        }
+    }
+
+    /// Starts a multipart upload (CreateMultipartUpload) and returns its upload id.
+    pub async fn create_multipart_upload(&self, bucket: &str, key: &str) -> Result<String> {
+        let resp = self
+            .send(
+                Method::POST,
+                bucket,
+                Some(key),
+                &[("uploads", "")],
+                Vec::new(),
+                Vec::new(),
+            )
+            .await?;
+        let what = format!("create multipart upload {bucket:?}/{key:?}");
+        let xml = check(resp, &what).await?.text().await?;
+        let start = xml
+            .find("<UploadId>")
+            .with_context(|| format!("{what}: no <UploadId> in {xml}"))?;
+        let rest = &xml[start + "<UploadId>".len()..];
+        let end = rest
+            .find("</UploadId>")
+            .with_context(|| format!("{what}: unterminated <UploadId> in {xml}"))?;
+        Ok(rest[..end].to_string())
+    }
+
+    /// Multipart uploads in progress in `bucket` (ListMultipartUploads, every page), as
+    /// `(key, upload id)`.
+    pub async fn list_multipart_uploads(&self, bucket: &str) -> Result<Vec<(String, String)>> {
+        let mut uploads = Vec::new();
+        let mut markers: Option<(String, String)> = None;
+        loop {
+            let mut query = vec![("uploads", "")];
+            if let Some((key, id)) = &markers {
+                query.push(("key-marker", key));
+                query.push(("upload-id-marker", id));
+            }
+            let resp = self
+                .send(Method::GET, bucket, None, &query, Vec::new(), Vec::new())
+                .await?;
+            let what = format!("list multipart uploads in {bucket:?}");
+            let xml = check(resp, &what).await?.text().await?;
+            let page = parse_uploads_page(&xml).with_context(|| format!("{what}: {xml}"))?;
+            uploads.extend(page.uploads);
+            match page.next_markers {
+                Some(next) if markers.as_ref() != Some(&next) => markers = Some(next),
+                Some(next) => bail!("{what}: server repeated markers {next:?}"),
+                None => return Ok(uploads),
             }
         }
     }

@@ -213,3 +213,23 @@ async fn test_recording_server_keeps_direct_and_proxied_requests() {
     recorder.clear();
     assert!(recorder.requests().is_empty());
 }
+
+/// Which servers list multipart uploads in progress (the engine's abort tests rely on it).
+#[tokio::test]
+async fn test_started_multipart_upload_is_listed_on_both_servers() {
+    for flavor in [S3Flavor::SeaweedFs, S3Flavor::Moto] {
+        let server = S3Server::shared(flavor).await.expect("server starts");
+        let bucket = server.new_bucket("uploads").await.expect("bucket");
+        let client = server.client();
+        assert_eq!(
+            client.list_multipart_uploads(&bucket).await.expect("list"),
+            vec![]
+        );
+        let id = client
+            .create_multipart_upload(&bucket, "dir/big.bin")
+            .await
+            .expect("create upload");
+        let listed = client.list_multipart_uploads(&bucket).await.expect("list");
+        assert_eq!(listed, vec![("dir/big.bin".to_string(), id)], "{flavor:?}");
+    }
+}
