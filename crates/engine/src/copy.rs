@@ -238,12 +238,22 @@ pub async fn copy_object(
     } else {
         let mut chunks: Vec<Bytes> = Vec::new();
         let mut md5 = (listed_size <= MD5_CHECK_MAX_BYTES).then(Md5::new);
-        while let Some(buffer) = stream
-            .try_next()
-            .await
-            .map_err(|err| CopyFailure::storage(Side::Source, &err))?
-        {
-            account(&buffer, &mut crc, &mut bytes_read, throttle, progress).await;
+        loop {
+            // A single PUT has no upload to abort, so everything, the write included, gives
+            // way to `stop`: a paused task's throttled objects must not go on being copied.
+            let next = tokio::select! {
+                biased;
+                _ = stop.cancelled() => return Err(CopyFailure::stopped()),
+                next = stream.try_next() => next,
+            };
+            let Some(buffer) = next.map_err(|err| CopyFailure::storage(Side::Source, &err))? else {
+                break;
+            };
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => return Err(CopyFailure::stopped()),
+                _ = account(&buffer, &mut crc, &mut bytes_read, throttle, progress) => {}
+            }
             for chunk in buffer {
                 if let Some(md5) = md5.as_mut() {
                     md5.update(&chunk);
@@ -267,14 +277,18 @@ pub async fn copy_object(
             }
         }
         let user_metadata = plan.user_metadata_with_crc64(Some(crc.sum64()));
-        let meta = put_whole(
+        let put = put_whole(
             destination,
             dst_key,
             &chunks,
             plan.content_type.as_deref(),
             user_metadata.as_ref(),
-        )
-        .await?;
+        );
+        let meta = tokio::select! {
+            biased;
+            _ = stop.cancelled() => return Err(CopyFailure::stopped()),
+            meta = put => meta?,
+        };
         WriteResult {
             etag_md5: read_md5.map(|digest| (meta.etag().map(str::to_owned), hex::encode(digest))),
             source_md5_checked,

@@ -134,6 +134,9 @@ pub struct Migration {
 /// What one pipeline slot produced.
 enum Step {
     Finished(ObjectOutcome),
+    /// The run stopped before this object's copy completed: it gets no outcome now, and a
+    /// resumed run copies it.
+    Stopped,
     Planned {
         key: String,
         size: u64,
@@ -162,8 +165,9 @@ impl Migration {
     /// Errors are run-fatal only (unreadable listing, bad list file, cancellation); per-object
     /// failures are [`Outcome::Failed`] events. A dropped receiver does not stop the run.
     ///
-    /// On cancellation no new object starts and no further event is sent; copies in flight stop
-    /// reading, abort their multipart uploads and end, and the run waits for them (at most
+    /// On cancellation no new object starts; copies in flight stop reading, abort their
+    /// multipart uploads and end. A copy that completed anyway (a single PUT already sent) still
+    /// reports its outcome, so nothing written goes unrecorded. The run waits for them (at most
     /// `CLEANUP_GRACE`, then drops them) before it returns [`Error::Cancelled`].
     pub async fn run(
         &self,
@@ -175,10 +179,24 @@ impl Migration {
         // this future is dropped.
         let _stop_when_dropped = copier.stop.clone().drop_guard();
         let mut pipeline = Box::pin(self.run_to_end(events, Arc::clone(&copier)));
-        let result = tokio::select! {
+        let ended = tokio::select! {
             biased;
-            _ = cancel.cancelled() => Err(Error::Cancelled),
-            summary = &mut pipeline => summary,
+            _ = cancel.cancelled() => None,
+            summary = &mut pipeline => Some(summary),
+        };
+        let result = match ended {
+            Some(summary) => summary,
+            None => {
+                // The listing ends at `stop` (a child of `cancel`); drain the copies in flight
+                // so the outcomes of those that completed are sent.
+                if tokio::time::timeout(CLEANUP_GRACE, &mut pipeline)
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!("copies in flight did not end in time after the stop");
+                }
+                Err(Error::Cancelled)
+            }
         };
         // The pipeline is no longer polled: copy tasks still running end on `stop`.
         copier.stop.cancel();
@@ -226,6 +244,7 @@ impl Migration {
 
         let listed_events = events.clone();
         let steps = paired
+            .take_until(copier.stop.clone().cancelled_owned())
             .and_then(move |(item, dst)| {
                 let events = listed_events.clone();
                 async move {
@@ -278,6 +297,7 @@ impl Migration {
         let mut summary = Summary::default();
         while let Some(step) = steps.try_next().await? {
             match step {
+                Step::Stopped => {}
                 Step::Finished(outcome) => {
                     summary.counters.total_num += 1;
                     summary.counters.total_size += outcome.size;
@@ -438,6 +458,8 @@ impl Copier {
                 verification: copied.verification,
                 crc64: copied.crc64,
             }),
+            // A copy cut short by the stop is not a failure of the object.
+            Err(_) if self.stop.is_cancelled() => Step::Stopped,
             Err(failure) => {
                 tracing::warn!(key = %object.key, code = %failure.code, message = %failure.message, "object failed");
                 finished(Outcome::Failed {
