@@ -183,6 +183,7 @@ fn list_file_selection(path: &str) -> Result<Selection> {
     Ok(Selection::ListFile {
         storage: Storage::open(&location)?,
         path: name.to_string_lossy().into_owned(),
+        lines: None,
     })
 }
 

@@ -25,7 +25,7 @@ pub mod throttle;
 
 pub use compare::{decide, Decision, ObjectMeta};
 pub use error::{Error, Result};
-pub use listing::Selection;
+pub use listing::{KeySource, Selection};
 pub use location::Location;
 pub use run::{run_collecting, Event, Migration, MigrationOptions, Summary};
 pub use storage::Storage;

@@ -1,8 +1,10 @@
 //! Listing the source as a stream, page by page, never holding the whole key space.
 
+use std::sync::Arc;
+
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use opendal::{Entry, Metadata};
-use tern_core::FailureCode;
+use tern_core::{FailureCode, LineRange};
 
 use crate::compare::ObjectMeta;
 use crate::error::{failure_code, Error, Result, Side};
@@ -51,7 +53,37 @@ pub enum Selection {
         storage: Storage,
         /// Its path.
         path: String,
+        /// Only these key lines (the slice a LIST group gave one task); `None`: every line.
+        lines: Option<LineRange>,
     },
+    /// Keys streamed from elsewhere (a retry's failed keys, page by page from the ledger),
+    /// each looked up at the source.
+    Keys(KeySource),
+}
+
+/// A source of keys that can be streamed again for each listing, so a selection never holds
+/// its keys in memory.
+#[derive(Clone)]
+pub struct KeySource(Arc<dyn Fn() -> BoxStream<'static, Result<String>> + Send + Sync>);
+
+impl KeySource {
+    /// Wraps a function that starts a fresh stream of the keys each time it is called.
+    pub fn new(
+        start: impl Fn() -> BoxStream<'static, Result<String>> + Send + Sync + 'static,
+    ) -> Self {
+        KeySource(Arc::new(start))
+    }
+
+    /// Starts streaming the keys.
+    pub fn stream(&self) -> BoxStream<'static, Result<String>> {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeySource(..)")
+    }
 }
 
 /// Converts OpenDAL metadata into what the comparison needs.
@@ -291,18 +323,36 @@ pub async fn list_selection(
         Selection::ListFile {
             storage: list_storage,
             path,
+            lines,
         } => {
             let keys = list_file_keys(list_storage, path).await?;
-            let storage = storage.clone();
-            Ok(keys
-                .map_ok(move |key| {
-                    let storage = storage.clone();
-                    async move { Ok(stat_key(&storage, key).await) }
-                })
-                .try_buffered(checkers.max(1))
-                .boxed())
+            let keys = match lines {
+                Some(range) => {
+                    let skip = usize::try_from(range.skip).unwrap_or(usize::MAX);
+                    let take = usize::try_from(range.take).unwrap_or(usize::MAX);
+                    keys.skip(skip).take(take).boxed()
+                }
+                None => keys,
+            };
+            Ok(stat_each(storage, keys, checkers))
         }
+        Selection::Keys(source) => Ok(stat_each(storage, source.stream(), checkers)),
     }
+}
+
+/// Looks each key of a stream up at the source, `checkers` at a time, in stream order.
+fn stat_each(
+    storage: &Storage,
+    keys: BoxStream<'static, Result<String>>,
+    checkers: usize,
+) -> BoxStream<'static, Result<Listed>> {
+    let storage = storage.clone();
+    keys.map_ok(move |key| {
+        let storage = storage.clone();
+        async move { Ok(stat_key(&storage, key).await) }
+    })
+    .try_buffered(checkers.max(1))
+    .boxed()
 }
 
 #[cfg(test)]

@@ -8,16 +8,21 @@ use std::time::Instant;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use tern_core::{
     FailedObjectRecord, FailureCode, FailureReason, NodeSpec, OutcomeBatch, OutcomeKind,
-    RegionTable, Task, TaskSecrets, TaskStore, TaskType,
+    RegionTable, Task, TaskId, TaskSecrets, TaskStore, TaskType,
 };
 use tern_engine::objectlist::{failed_row, plain_row, write_lines};
-use tern_engine::{Event, Location, Migration, MigrationOptions, Selection, Storage, Throttle};
+use tern_engine::{
+    Event, KeySource, Location, Migration, MigrationOptions, Selection, Storage, Throttle,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::checkpoint::CheckpointTracker;
 use crate::hooks::{Breakpoint, TestHooks};
 use crate::{now_ms, SchedulerConfig};
+
+/// Ledger rows read per page when a run streams them (object lists, failed-only retries).
+const LEDGER_PAGE: u64 = 1000;
 
 /// How a run ended, as far as the scheduler is concerned.
 #[derive(Debug)]
@@ -113,11 +118,15 @@ impl TaskRun {
             .map_err(invalid)?;
 
         let selection = if self.task.failed_only {
-            Selection::Objects(
-                self.failed_keys()
-                    .await
-                    .map_err(|e| FailureReason::new(FailureCode::Internal, e.to_string()))?,
-            )
+            // Streamed from the ledger page by page: a retry of a million failed objects
+            // holds one page, not a million keys.
+            let store = Arc::clone(&self.store);
+            let id = self.task.id;
+            Selection::Keys(KeySource::new(move || {
+                ledger_rows(Arc::clone(&store), id, OutcomeKind::Failed)
+                    .map_ok(|entry| entry.key)
+                    .boxed()
+            }))
         } else {
             match spec.task_type {
                 TaskType::Object => Selection::Objects(spec.src.object_keys.clone()),
@@ -143,6 +152,7 @@ impl TaskRun {
                     Selection::ListFile {
                         storage,
                         path: list_file.key,
+                        lines: spec.src.list_lines,
                     }
                 }
                 TaskType::UrlList => {
@@ -177,14 +187,6 @@ impl TaskRun {
             migration.end_at = range.end;
         }
         Ok(migration)
-    }
-
-    /// The ledger's failed keys of this task, for a `migrate_failed_object` run.
-    async fn failed_keys(&self) -> tern_engine::Result<Vec<String>> {
-        self.ledger_rows(OutcomeKind::Failed)
-            .map_ok(|entry| entry.key)
-            .try_collect()
-            .await
     }
 
     /// Runs the engine and commits its events in batches.
@@ -303,8 +305,7 @@ impl TaskRun {
         if task.spec.enable_failed_object_recording && task.counters.failed_num > 0 {
             let key = format!("oms/failed_object_lists/{id}/failed-objects-list.txt");
             let now = now_ms();
-            let rows = self
-                .ledger_rows(OutcomeKind::Failed)
+            let rows = ledger_rows(Arc::clone(&self.store), id, OutcomeKind::Failed)
                 .map(move |entry| entry.map(|e| failed_row(&e.detail, now, &e.key, &e.message)));
             record = Some(match write_lines(destination, &key, rows).await {
                 Ok(_) => FailedObjectRecord {
@@ -324,8 +325,7 @@ impl TaskRun {
             (OutcomeKind::Skipped, "skip"),
         ] {
             let key = format!("oms/{name}_object_lists/{id}/{name}-objects-list.txt");
-            let rows = self
-                .ledger_rows(kind)
+            let rows = ledger_rows(Arc::clone(&self.store), id, kind)
                 .map(|entry| entry.map(|e| plain_row(&e.key, e.size, &e.detail)));
             if let Err(err) = write_lines(destination, &key, rows).await {
                 tracing::warn!(task_id = %id, list = name, error = %err, "object list not written");
@@ -333,37 +333,35 @@ impl TaskRun {
         }
         Ok(record)
     }
+}
 
-    /// Streams ledger rows of one kind page by page.
-    fn ledger_rows(
-        &self,
-        kind: OutcomeKind,
-    ) -> impl futures::Stream<Item = tern_engine::Result<tern_core::LedgerEntry>> + Send + 'static
-    {
-        let store = Arc::clone(&self.store);
-        let id = self.task.id;
-        stream::try_unfold(
-            (store, None::<String>, false),
-            move |(store, after, ended)| async move {
-                if ended {
-                    return Ok(None);
-                }
-                let page = store
-                    .ledger_page(id, kind, after.as_deref(), 1000)
-                    .await
-                    .map_err(tern_engine::Error::Core)?;
-                let next_after = page.last().map(|e| e.key.clone());
-                let ended = page.len() < 1000;
-                Ok(Some((
-                    stream::iter(page.into_iter().map(Ok)),
-                    (store, next_after, ended),
-                )))
-            },
-        )
-        .map(|page: tern_engine::Result<_>| match page {
-            Ok(rows) => rows.boxed(),
-            Err(err) => stream::once(async move { Err(err) }).boxed(),
-        })
-        .flatten()
-    }
+/// Rows of one task's ledger of one kind, streamed page by page in key order.
+fn ledger_rows(
+    store: Arc<dyn TaskStore>,
+    id: TaskId,
+    kind: OutcomeKind,
+) -> impl futures::Stream<Item = tern_engine::Result<tern_core::LedgerEntry>> + Send + 'static {
+    stream::try_unfold(
+        (store, None::<String>, false),
+        move |(store, after, ended)| async move {
+            if ended {
+                return Ok(None);
+            }
+            let page = store
+                .ledger_page(id, kind, after.as_deref(), LEDGER_PAGE)
+                .await
+                .map_err(tern_engine::Error::Core)?;
+            let next_after = page.last().map(|e| e.key.clone());
+            let ended = (page.len() as u64) < LEDGER_PAGE;
+            Ok(Some((
+                stream::iter(page.into_iter().map(Ok)),
+                (store, next_after, ended),
+            )))
+        },
+    )
+    .map(|page: tern_engine::Result<_>| match page {
+        Ok(rows) => rows.boxed(),
+        Err(err) => stream::once(async move { Err(err) }).boxed(),
+    })
+    .flatten()
 }

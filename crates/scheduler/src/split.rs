@@ -4,12 +4,13 @@
 //! `group_task_max_objects` keys; each slice becomes one task, created in the same transaction
 //! as the splitter's progress, so a crash neither loses nor repeats a slice and memory never
 //! holds more than the current slice. PREFIX slices are key ranges of a prefix (the last slice
-//! of a prefix is open-ended); LIST slices are chunks of keys given as an object task.
+//! of a prefix is open-ended); LIST slices are windows of the list file's key lines, given as
+//! a list task that streams its window from the file.
 
 use futures::TryStreamExt;
 use tern_core::{
-    FailureCode, FailureReason, GroupSpec, GroupTaskType, KeyRange, NodeSpec, SourceSpec,
-    SplitProgress, TaskGroup, TaskPriority, TaskSecrets, TaskSpec, TaskType,
+    FailureCode, FailureReason, GroupSpec, GroupTaskType, KeyRange, LineRange, ListFileSpec,
+    NodeSpec, SourceSpec, SplitProgress, TaskGroup, TaskPriority, TaskSecrets, TaskSpec, TaskType,
 };
 use tern_engine::listing::{disjoint_prefixes, list_file_keys, list_prefix_after};
 use tern_engine::{Location, Storage};
@@ -152,9 +153,15 @@ impl Scheduler {
                     .map_err(|e| {
                         FailureReason::new(FailureCode::ListFileUnreadable, e.to_string())
                     })?;
+                // Tasks get a window of the file's key lines, not the keys: memory and task
+                // rows stay small whatever the file's size.
+                let task_file = ListFileSpec {
+                    bucket,
+                    key: list_file.key.clone(),
+                };
                 let mut keys = std::pin::pin!(keys);
-                let mut skipped = 0u64;
-                let mut chunk: Vec<String> = Vec::new();
+                let mut seen = 0u64;
+                let mut slice = 0u64;
                 loop {
                     if cancel.is_cancelled() {
                         return Ok(None);
@@ -163,20 +170,25 @@ impl Scheduler {
                         FailureReason::new(FailureCode::ListFileUnreadable, e.to_string())
                     })?;
                     let ended = next.is_none();
-                    if let Some(key) = next {
-                        if skipped < split.lines_done {
-                            skipped += 1;
+                    if next.is_some() {
+                        seen += 1;
+                        if seen <= split.lines_done {
                             continue;
                         }
-                        chunk.push(key);
+                        slice += 1;
                     }
-                    if chunk.len() as u64 >= max_objects || (ended && !chunk.is_empty()) {
-                        split.lines_done += chunk.len() as u64;
-                        split.assigned_num += chunk.len() as u64;
+                    if slice >= max_objects || (ended && slice > 0) {
+                        let lines = LineRange {
+                            skip: split.lines_done,
+                            take: slice,
+                        };
+                        split.lines_done += slice;
+                        split.assigned_num += slice;
                         split.task_num += 1;
-                        let keys = std::mem::take(&mut chunk);
+                        slice = 0;
+                        let window = Some((task_file.clone(), lines));
                         if !self
-                            .create_slice(group, "", None, Some(keys), &secrets, &split)
+                            .create_slice(group, "", None, window, &secrets, &split)
                             .await?
                         {
                             return Ok(None);
@@ -199,11 +211,11 @@ impl Scheduler {
         group: &TaskGroup,
         prefix: &str,
         range: Option<KeyRange>,
-        keys: Option<Vec<String>>,
+        lines: Option<(ListFileSpec, LineRange)>,
         secrets: &TaskSecrets,
         split: &SplitProgress,
     ) -> Result<bool, FailureReason> {
-        let spec = group_task_spec(group, prefix, range, keys);
+        let spec = group_task_spec(group, prefix, range, lines);
         match self
             .store
             .create_group_task(&group.id, &spec, secrets, split, now_ms())
@@ -245,7 +257,7 @@ fn group_task_spec(
     group: &TaskGroup,
     prefix: &str,
     range: Option<KeyRange>,
-    keys: Option<Vec<String>>,
+    lines: Option<(ListFileSpec, LineRange)>,
 ) -> TaskSpec {
     let GroupSpec {
         task_type: _,
@@ -263,16 +275,17 @@ fn group_task_spec(
         enable_requester_pays,
         echo_json,
     } = group.spec.clone();
-    let (task_type, object_keys) = match keys {
-        Some(keys) => (TaskType::Object, keys),
-        None => (TaskType::Prefix, vec![prefix.to_owned()]),
+    let (task_type, object_keys, list_file, list_lines) = match lines {
+        Some((file, lines)) => (TaskType::List, Vec::new(), Some(file), Some(lines)),
+        None => (TaskType::Prefix, vec![prefix.to_owned()], None, None),
     };
     TaskSpec {
         task_type,
         src: SourceSpec {
             object_keys,
-            list_file: None,
+            list_file,
             key_range: range,
+            list_lines,
             ..src
         },
         dst,

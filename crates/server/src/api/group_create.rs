@@ -127,7 +127,7 @@ impl CreateTaskGroupReq {
             enable_requester_pays: self.enable_requester_pays,
             task_priority: None,
         };
-        let (spec, secrets) = request.into_domain().map_err(group_wording)?;
+        let (spec, secrets) = request.into_domain_as(Some(task_type.as_str()))?;
         // Destructured in full so a new `TaskSpec` field cannot be dropped silently.
         let TaskSpec {
             task_type: _,
@@ -206,36 +206,11 @@ impl TaskGroupDstNode {
     }
 }
 
-/// Every group task type.
-const GROUP_TASK_TYPES: [GroupTaskType; 3] = [
-    GroupTaskType::Prefix,
-    GroupTaskType::List,
-    GroupTaskType::UrlList,
-];
-
 /// The task type whose rules a group type follows.
 fn task_type_of(task_type: GroupTaskType) -> TaskType {
     match task_type {
         GroupTaskType::Prefix => TaskType::Prefix,
         GroupTaskType::List => TaskType::List,
         GroupTaskType::UrlList => TaskType::UrlList,
-    }
-}
-
-/// Rewrites the task rules' `task_type url_list`-style wording into the group spelling the client
-/// sent (`task_type URL_LIST`); field names are the same for tasks and groups.
-fn group_wording(error: ApiError) -> ApiError {
-    match error {
-        ApiError::InvalidField { field, mut reason } => {
-            for group_type in GROUP_TASK_TYPES {
-                let task_words = format!("task_type {}", task_type_of(group_type).as_str());
-                if reason.contains(&task_words) {
-                    reason =
-                        reason.replace(&task_words, &format!("task_type {}", group_type.as_str()));
-                }
-            }
-            ApiError::InvalidField { field, reason }
-        }
-        other => other,
     }
 }

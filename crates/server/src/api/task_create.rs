@@ -136,6 +136,15 @@ pub struct ListFile {
 impl CreateTaskReq {
     /// Checks every rule of REFERENCE.md §2 and splits the request into spec and secrets.
     pub fn into_domain(self) -> Result<(TaskSpec, TaskSecrets), ApiError> {
+        self.into_domain_as(None)
+    }
+
+    /// As [`CreateTaskReq::into_domain`]; messages name the task type as `type_word` when given
+    /// (a task group's request spells its types `PREFIX`, `LIST`, `URL_LIST`).
+    pub(crate) fn into_domain_as(
+        self,
+        type_word: Option<&str>,
+    ) -> Result<(TaskSpec, TaskSecrets), ApiError> {
         let task_type: TaskType = match self.task_type.as_deref() {
             Some(value) => parse_enum("task_type", value)?,
             None => TaskType::default(),
@@ -180,7 +189,9 @@ impl CreateTaskReq {
         };
 
         let (dst, dst_credentials) = self.dst_node.into_domain()?;
-        let (src, src_credentials, list_file_num) = self.src_node.into_domain(task_type, &dst)?;
+        let type_word = type_word.unwrap_or(task_type.as_str());
+        let (src, src_credentials, list_file_num) =
+            self.src_node.into_domain(task_type, type_word, &dst)?;
         let (source_cdn, cdn_key) = match self.source_cdn {
             Some(cdn) => {
                 let (echo, key) = cdn.into_domain()?;
@@ -245,6 +256,7 @@ impl SrcNodeReq {
     fn into_domain(
         self,
         task_type: TaskType,
+        type_word: &str,
         dst: &DestinationSpec,
     ) -> Result<(SourceSpec, Credentials, Option<String>), ApiError> {
         let is_url_list = task_type == TaskType::UrlList;
@@ -257,13 +269,13 @@ impl SrcNodeReq {
         if is_url_list && cloud_type != CloudType::UrlSource {
             return Err(ApiError::invalid(
                 "src_node.cloud_type",
-                "must be URLSource for task_type url_list",
+                format!("must be URLSource for task_type {type_word}"),
             ));
         }
         if !is_url_list && cloud_type == CloudType::UrlSource {
             return Err(ApiError::invalid(
                 "src_node.cloud_type",
-                "URLSource requires task_type url_list",
+                "URLSource requires a URL-list task_type",
             ));
         }
         check_crypto(
@@ -358,7 +370,7 @@ impl SrcNodeReq {
 
         let object_keys = match task_type {
             TaskType::Object | TaskType::Prefix => {
-                check_object_keys(task_type, self.object_key, &dst.save_prefix)?
+                check_object_keys(task_type, type_word, self.object_key, &dst.save_prefix)?
             }
             TaskType::List | TaskType::UrlList => Vec::new(),
         };
@@ -391,6 +403,7 @@ impl SrcNodeReq {
 /// where it means the whole bucket); `save_prefix` + key within 1024 characters.
 fn check_object_keys(
     task_type: TaskType,
+    type_word: &str,
     keys: Option<Vec<String>>,
     save_prefix: &str,
 ) -> Result<Vec<String>, ApiError> {
@@ -398,7 +411,7 @@ fn check_object_keys(
     if keys.is_empty() {
         return Err(ApiError::invalid(
             "src_node.object_key",
-            format!("is required for task_type {}", task_type.as_str()),
+            format!("is required for task_type {type_word}"),
         ));
     }
     let prefix_len = save_prefix.chars().count();
@@ -407,7 +420,9 @@ fn check_object_keys(
         if key.is_empty() && task_type == TaskType::Object {
             return Err(ApiError::invalid(
                 field,
-                "must not be empty for task_type object (use task_type prefix with \"\" for the whole bucket)",
+                format!(
+                    "must not be empty for task_type {type_word} (use a prefix task_type with \"\" for the whole bucket)"
+                ),
             ));
         }
         let total = prefix_len + key.chars().count();

@@ -2,7 +2,8 @@
 //! decision comes from core ([`TaskStatus::end_run`], [`TaskStatus::apply`]).
 
 use tern_core::{
-    BandwidthPolicy, BatchTarget, Result, RunEnding, Task, TaskEvent, TaskId, TaskPriority,
+    BandwidthPolicy, BatchTarget, Error, GroupId, Result, RunEnding, Task, TaskEvent, TaskId,
+    TaskPriority,
 };
 
 use super::read::fetch_task;
@@ -103,14 +104,26 @@ impl SqliteTaskStore {
         let policy_json = bandwidth_json(policy)?;
         let mut tx = self.begin_write().await?;
         let targets: Vec<(i64, i32)> = match target {
-            BatchTarget::Group(group_id) => sqlx::query_as(
-                "SELECT id, status FROM tasks WHERE project_id = $1 AND group_id = $2",
-            )
-            .bind(project_id)
-            .bind(group_id)
-            .fetch_all(tx.conn())
-            .await
-            .map_err(db_error)?,
+            BatchTarget::Group(group_id) => {
+                let owner: Option<String> =
+                    sqlx::query_scalar("SELECT project_id FROM task_groups WHERE id = $1")
+                        .bind(group_id)
+                        .fetch_optional(tx.conn())
+                        .await
+                        .map_err(db_error)?;
+                // Another project's group reads exactly like a missing one.
+                if owner.as_deref() != Some(project_id) {
+                    return Err(Error::GroupNotFound(GroupId(group_id.clone())));
+                }
+                sqlx::query_as(
+                    "SELECT id, status FROM tasks WHERE project_id = $1 AND group_id = $2",
+                )
+                .bind(project_id)
+                .bind(group_id)
+                .fetch_all(tx.conn())
+                .await
+                .map_err(db_error)?
+            }
             BatchTarget::Tasks(ids) => {
                 let mut rows = Vec::with_capacity(ids.len());
                 for id in ids {

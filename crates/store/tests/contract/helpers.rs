@@ -159,7 +159,6 @@ pub async fn assert_counters_match_ledger(store: &Arc<dyn TaskStore>, id: TaskId
         from_list.counters, aggregate,
         "list_tasks counters vs ledger"
     );
-    assert!(aggregate.is_balanced());
     aggregate
 }
 

@@ -212,6 +212,31 @@ pub async fn test_updates_and_unknown_ids(store: Arc<dyn TaskStore>) {
     let task = store.get_task(id).await.unwrap().unwrap();
     assert_eq!(task.spec.task_priority, TaskPriority::Low);
     assert_eq!(task.spec.bandwidth_policy, policy);
+    // A group target must be a group of the project.
+    let group = create_group(&store, "batch", NOW).await;
+    for project in [PROJECT, "project-b"] {
+        let result = store
+            .batch_update_tasks(
+                project,
+                &BatchTarget::Group(if project == PROJECT {
+                    "no-such".into()
+                } else {
+                    group.0.clone()
+                }),
+                &policy,
+                None,
+            )
+            .await;
+        assert!(
+            matches!(result, Err(tern_core::Error::GroupNotFound(_))),
+            "{project}: {result:?}"
+        );
+    }
+    let empty = store
+        .batch_update_tasks(PROJECT, &BatchTarget::Group(group.0.clone()), &policy, None)
+        .await
+        .unwrap();
+    assert!(empty.is_empty(), "a group without tasks changes no task");
 }
 
 pub async fn test_finish_run_writes_status_reason_record_and_time_together(
