@@ -452,15 +452,17 @@ async fn test_retry_group_without_secrets_uses_the_ones_the_group_holds() {
     assert_eq!(secrets.src.access_key, "SRC_AK");
     assert_eq!(secrets.dst.access_key, "DST_AK");
 
-    // An empty body (what the SDK sends without a model) is a full re-run too.
-    let (other, failed, _) = failed_group(&test).await;
-    test.ok(Method::PUT, &group_uri(&other, "/retry"), &json!({}))
-        .await;
-    let task = test.task(failed).await;
-    assert_eq!(
-        (task.status, task.failed_only),
-        (TaskStatus::Retrying, false)
-    );
+    // `{}` and no body at all (what the SDK sends without a model) are full re-runs too.
+    for body in [json!({}), Value::Null] {
+        let (other, failed, _) = failed_group(&test).await;
+        test.ok(Method::PUT, &group_uri(&other, "/retry"), &body)
+            .await;
+        let task = test.task(failed).await;
+        assert_eq!(
+            (task.status, task.failed_only),
+            (TaskStatus::Retrying, false)
+        );
+    }
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use axum::body::{to_bytes, Body};
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{HeaderMap, Method, Request, StatusCode};
 use serde_json::{json, Value};
 use tern_core::{
     FailureCode, FailureReason, GroupEvent, GroupId, GroupSpec, RegionTable, RunEnding, SourceSpec,
@@ -39,6 +39,8 @@ pub struct Reply {
     pub content_type: String,
     /// The body bytes.
     pub bytes: Vec<u8>,
+    /// Every response header.
+    pub headers: HeaderMap,
 }
 
 impl Reply {
@@ -108,13 +110,16 @@ impl TestApp {
         if let Some(content_type) = content_type {
             request = request.header("content-type", content_type);
         }
-        let response = app(self.state.clone())
-            .oneshot(request.body(Body::from(body)).unwrap())
+        self.send_request(request.body(Body::from(body)).unwrap())
             .await
-            .unwrap();
+    }
+
+    /// Sends a request built by the caller (any headers) and reads the whole answer.
+    pub async fn send_request(&self, request: Request<Body>) -> Reply {
+        let response = app(self.state.clone()).oneshot(request).await.unwrap();
         let status = response.status();
-        let content_type = response
-            .headers()
+        let headers = response.headers().clone();
+        let content_type = headers
             .get("content-type")
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_default();
@@ -123,6 +128,7 @@ impl TestApp {
             status,
             content_type,
             bytes: bytes.to_vec(),
+            headers,
         }
     }
 
