@@ -272,10 +272,16 @@ impl SrcNodeReq {
                 format!("must be URLSource for task_type {type_word}"),
             ));
         }
+        // The URL-list spelling of the caller's kind of request (task: url_list; group: URL_LIST).
+        let url_list_word = if type_word.chars().any(|c| c.is_ascii_uppercase()) {
+            "URL_LIST"
+        } else {
+            "url_list"
+        };
         if !is_url_list && cloud_type == CloudType::UrlSource {
             return Err(ApiError::invalid(
                 "src_node.cloud_type",
-                "URLSource requires a URL-list task_type",
+                format!("URLSource requires task_type {url_list_word}"),
             ));
         }
         check_crypto(
