@@ -26,8 +26,16 @@ pub enum FlippedReads {
 /// Which requests fail, and how.
 #[derive(Debug, Clone)]
 pub enum Fault {
-    /// Every `n`-th request (1-based) gets 503 SlowDown.
-    SlowDownEvery(u64),
+    /// Every `every`-th request (1-based, counted over all requests) gets 503 SlowDown, but
+    /// one request (same method and URI: a retry) at most `max_per_request` times. Without
+    /// that bound a request retried while others interleave can be refused on every attempt
+    /// by chance, and a test of retries fails now and then for a reason that is not a bug.
+    SlowDownEvery {
+        /// Refuse every this many requests.
+        every: u64,
+        /// Most refusals of one request; keep it below the client's attempts.
+        max_per_request: u64,
+    },
     /// The first request of each method and path gets 503 SlowDown; its retries pass. Unlike
     /// `SlowDownEvery`, no request can be unlucky on every retry.
     SlowDownFirstTry,
@@ -66,7 +74,8 @@ struct ProxyState {
     client: reqwest::Client,
     requests: AtomicU64,
     injected: AtomicU64,
-    seen: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// `METHOD uri` → SlowDown answers sent to it so far.
+    refusals: std::sync::Mutex<std::collections::HashMap<String, u64>>,
     /// Object path → GETs of it so far, with its number in order of first GET.
     object_gets: std::sync::Mutex<std::collections::HashMap<String, ObjectReads>>,
     corrupted: std::sync::Mutex<Vec<String>>,
@@ -98,7 +107,7 @@ impl FaultProxy {
             client: reqwest::Client::new(),
             requests: AtomicU64::new(0),
             injected: AtomicU64::new(0),
-            seen: std::sync::Mutex::new(std::collections::HashSet::new()),
+            refusals: std::sync::Mutex::new(std::collections::HashMap::new()),
             object_gets: std::sync::Mutex::new(std::collections::HashMap::new()),
             corrupted: std::sync::Mutex::new(Vec::new()),
         });
@@ -118,6 +127,18 @@ impl FaultProxy {
     /// The proxy's endpoint, to give to the client under test.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// The most SlowDown answers one request (method and URI) got, its retries included.
+    pub fn most_refusals_of_one_request(&self) -> u64 {
+        self.state
+            .refusals
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .values()
+            .copied()
+            .max()
+            .unwrap_or(0)
     }
 
     /// Requests seen so far.
@@ -174,16 +195,17 @@ fn s3_error(status: StatusCode, code: &str, message: &str) -> Response {
 async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Response {
     let number = state.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let path = request.uri().path().to_owned();
+    let request_key = format!("{} {}", request.method(), request.uri());
     let inject = match &state.fault {
-        Fault::SlowDownEvery(n) => *n > 0 && number % n == 0,
-        Fault::SlowDownFirstTry => {
-            let request_key = format!("{} {}", request.method(), request.uri());
-            let mut seen = state
-                .seen
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            seen.insert(request_key)
+        Fault::SlowDownEvery {
+            every,
+            max_per_request,
+        } => {
+            *every > 0
+                && number.is_multiple_of(*every)
+                && refuse_again(&state, request_key, *max_per_request)
         }
+        Fault::SlowDownFirstTry => refuse_again(&state, request_key, 1),
         Fault::DenyPathContaining(text) => path.contains(text.as_str()),
         Fault::DenyRangedGetFrom {
             path_containing,
@@ -199,7 +221,7 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
     if inject {
         state.injected.fetch_add(1, Ordering::Relaxed);
         return match &state.fault {
-            Fault::SlowDownEvery(_) | Fault::SlowDownFirstTry => s3_error(
+            Fault::SlowDownEvery { .. } | Fault::SlowDownFirstTry => s3_error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "SlowDown",
                 "Please reduce your request rate.",
@@ -263,6 +285,20 @@ fn replace_etag(state: &ProxyState, mut response: Response) -> Response {
         state.injected.fetch_add(1, Ordering::Relaxed);
     }
     response
+}
+
+/// Counts one more refusal of `request_key` unless it was refused `max_per_request` times already.
+fn refuse_again(state: &ProxyState, request_key: String, max_per_request: u64) -> bool {
+    let mut refusals = state
+        .refusals
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let refused = refusals.entry(request_key).or_insert(0);
+    let refuse = *refused < max_per_request;
+    if refuse {
+        *refused += 1;
+    }
+    refuse
 }
 
 /// The first byte of a `Range: bytes=FIRST-…` header.
