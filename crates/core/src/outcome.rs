@@ -54,6 +54,15 @@ pub enum Verification {
     /// The MD5 of the bytes read equals the MD5 the source declared, and the destination's
     /// ETag equals it too: the bytes at the destination are the source's, end to end.
     SourceAndDestinationMd5,
+    /// As [`Verification::SizeAndMd5`], but the source declared a single-part ETag that is not the
+    /// MD5 of its bytes (SSE-KMS and SSE-C objects on AWS, some S3-compatible stores): two
+    /// independent reads of the source agreed on an MD5 other than the ETag, and the
+    /// destination's ETag equals that MD5. The source's ETag could not be used.
+    SizeAndMd5EtagNotContentMd5,
+    /// As [`Verification::SizeLastModified`], but the source declared a single-part ETag that is
+    /// not the MD5 of its bytes: two independent reads of the source agreed on an MD5 other than
+    /// the ETag, and the destination returned no MD5 to compare. The source's ETag could not be used.
+    SizeLastModifiedEtagNotContentMd5,
     /// The CRC64 of the bytes read equals the CRC64 the source declared.
     Crc64,
     /// `crc64` was asked for but the source declared none; size and last-modified were checked.
@@ -69,6 +78,10 @@ impl Verification {
             Verification::SizeAndMd5 => "size_md5",
             Verification::SourceMd5 => "md5_source",
             Verification::SourceAndDestinationMd5 => "md5_source_and_destination",
+            Verification::SizeAndMd5EtagNotContentMd5 => "size_md5_etag_not_content_md5",
+            Verification::SizeLastModifiedEtagNotContentMd5 => {
+                "size_last_modified_etag_not_content_md5"
+            }
             Verification::Crc64 => "crc64",
             Verification::Crc64UnavailableSizeLastModified => {
                 "crc64_unavailable_size_last_modified"

@@ -3,7 +3,9 @@
 //! Objects up to one part size are read whole (bounded by the part size) and written with one
 //! PUT, so tern knows their CRC64 before the write and stores it as `tern-crc64` metadata; up to
 //! [`MD5_CHECK_MAX_BYTES`] the MD5 of the bytes read is checked against the MD5 the source
-//! declares (see [`DeclaredMd5`]) before the write, and the PUT's ETag against it after. Larger
+//! declares (see [`DeclaredMd5`]) before the write, and the PUT's ETag against it after. When
+//! the first two differ the object is read again: a corrupt read never lands, and an ETag that
+//! is not an MD5 (SSE-KMS) does not fail the object (see [`settle_source_md5`]). Larger
 //! objects stream through a multipart writer that uploads `part_concurrency` parts at once; S3 fixes metadata when the
 //! upload starts, so their CRC64 is stored only when the source declared one up front (it is
 //! then verified against the bytes read), and is always reported in the outcome.
@@ -171,9 +173,9 @@ pub async fn copy_object(
         options.metadata,
     );
 
-    let mut crc = crc64fast::Digest::new();
-    let mut bytes_read: u64 = 0;
-    let written = if multipart {
+    let (written, crc64, bytes_read) = if multipart {
+        let mut crc = crc64fast::Digest::new();
+        let mut bytes_read: u64 = 0;
         let user_metadata = plan.user_metadata_with_crc64(declared_crc64);
         let mut writer = destination
             .operator()
@@ -231,13 +233,13 @@ pub async fn copy_object(
             .complete()
             .await
             .map_err(|err| CopyFailure::storage(Side::Destination, &err))?;
-        WriteResult {
+        let written = WriteResult {
             etag_md5: None,
-            source_md5_checked: false,
-        }
+            source: SourceCheck::NotCompared,
+        };
+        (written, crc.sum64(), bytes_read)
     } else {
-        let mut chunks: Vec<Bytes> = Vec::new();
-        let mut md5 = (listed_size <= MD5_CHECK_MAX_BYTES).then(Md5::new);
+        let mut first = WholeReadBuilder::new(listed_size <= MD5_CHECK_MAX_BYTES);
         loop {
             // A single PUT has no upload to abort, so everything, the write included, gives
             // way to `stop`: a paused task's throttled objects must not go on being copied.
@@ -252,35 +254,33 @@ pub async fn copy_object(
             tokio::select! {
                 biased;
                 _ = stop.cancelled() => return Err(CopyFailure::stopped()),
-                _ = account(&buffer, &mut crc, &mut bytes_read, throttle, progress) => {}
-            }
-            for chunk in buffer {
-                if let Some(md5) = md5.as_mut() {
-                    md5.update(&chunk);
-                }
-                chunks.push(chunk);
+                _ = first.take(buffer, throttle, Some(progress)) => {}
             }
         }
         // A small object is checked before it is written, so a corrupt read never lands.
-        let read_md5 = md5.map(|md5| md5.finalize());
-        let source_md5_checked = check_source_md5(
-            options.check,
-            DeclaredMd5::of(source.protocol(), source_meta.as_ref()),
-            read_md5.as_ref().map(|digest| digest.as_slice()),
-        )?;
+        let declared = DeclaredMd5::of(source.protocol(), source_meta.as_ref());
+        let settled = settle_source_md5(options.check, declared.as_ref(), first.finish(), || {
+            read_again_streamed(source, key, declared.as_ref(), options.part_size, throttle)
+        });
+        // Re-reads give way to the stop like the first read.
+        let (read, source_check) = tokio::select! {
+            biased;
+            _ = stop.cancelled() => return Err(CopyFailure::stopped()),
+            settled = settled => settled?,
+        };
         if let (ConsistencyCheck::Crc64, Some(declared)) = (options.check, declared_crc64) {
-            if declared != crc.sum64() {
+            if declared != read.crc64 {
                 return Err(CopyFailure::verification(format!(
                     "CRC64 of the bytes read {:016x} differs from the source's {declared:016x}",
-                    crc.sum64()
+                    read.crc64
                 )));
             }
         }
-        let user_metadata = plan.user_metadata_with_crc64(Some(crc.sum64()));
+        let user_metadata = plan.user_metadata_with_crc64(Some(read.crc64));
         let put = put_whole(
             destination,
             dst_key,
-            &chunks,
+            &read.chunks,
             plan.content_type.as_deref(),
             user_metadata.as_ref(),
         );
@@ -289,12 +289,14 @@ pub async fn copy_object(
             _ = stop.cancelled() => return Err(CopyFailure::stopped()),
             meta = put => meta?,
         };
-        WriteResult {
-            etag_md5: read_md5.map(|digest| (meta.etag().map(str::to_owned), hex::encode(digest))),
-            source_md5_checked,
-        }
+        let written = WriteResult {
+            etag_md5: read
+                .md5
+                .map(|digest| (meta.etag().map(str::to_owned), hex::encode(digest))),
+            source: source_check,
+        };
+        (written, read.crc64, read.bytes)
     };
-    let crc64 = crc.sum64();
     let verification = verify(
         destination,
         dst_key,
@@ -495,31 +497,28 @@ async fn copy_raw_key(
     let buffer = read_exact(source.operator(), key, size)
         .await
         .map_err(|err| CopyFailure::storage(Side::Source, &err))?;
-    let mut crc = crc64fast::Digest::new();
-    let mut bytes_read = 0;
-    account(&buffer, &mut crc, &mut bytes_read, throttle, progress).await;
-    let mut md5 = Md5::new();
-    for chunk in buffer.clone() {
-        md5.update(&chunk);
-    }
-    let read_md5 = md5.finalize();
-    let source_md5_checked = check_source_md5(
-        options.check,
-        DeclaredMd5::of(source.protocol(), Some(&source_meta)),
-        Some(read_md5.as_slice()),
-    )?;
+    let mut first = WholeReadBuilder::new(true);
+    first.take(buffer, throttle, Some(progress)).await;
+    let declared = DeclaredMd5::of(source.protocol(), Some(&source_meta));
+    let (read, source_check) =
+        settle_source_md5(options.check, declared.as_ref(), first.finish(), || {
+            read_again_raw(source, key, size, throttle)
+        })
+        .await?;
+    let read_md5 = read.md5.unwrap_or_default();
+    let bytes_read = read.bytes;
+    let crc64 = read.crc64;
     let plan = WritePlan::new(destination.operator(), Some(&source_meta), options.metadata);
-    let user_metadata = plan.user_metadata_with_crc64(Some(crc.sum64()));
+    let user_metadata = plan.user_metadata_with_crc64(Some(crc64));
     let written = write_exact(
         destination.operator(),
         dst_key,
-        buffer,
+        Buffer::from(read.chunks),
         plan.content_type,
         user_metadata,
     )
     .await
     .map_err(|err| CopyFailure::storage(Side::Destination, &err))?;
-    let crc64 = crc.sum64();
     let verification = verify(
         destination,
         dst_key,
@@ -532,7 +531,7 @@ async fn copy_raw_key(
             multipart: false,
             written: WriteResult {
                 etag_md5: Some((written.etag().map(str::to_owned), hex::encode(read_md5))),
-                source_md5_checked,
+                source: source_check,
             },
         },
     )
@@ -606,8 +605,248 @@ impl WritePlan {
 struct WriteResult {
     /// For single PUTs: the ETag returned and the MD5 of the bytes sent.
     etag_md5: Option<(Option<String>, String)>,
-    /// The MD5 of the bytes read was compared with (and equals) the MD5 the source declared.
-    source_md5_checked: bool,
+    /// What the MD5 of the bytes read was compared with at the source.
+    source: SourceCheck,
+}
+
+/// What the MD5 of the bytes read from the source was found to agree with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SourceCheck {
+    /// Nothing: the source declared no MD5, the object was too large to hash, or `no_check`.
+    NotCompared,
+    /// The MD5 the source declared.
+    Md5Matched,
+    /// The MD5 of another, independent read; the source's single-part ETag is not the MD5 of
+    /// its bytes (SSE-KMS, SSE-C, some S3-compatible stores).
+    EtagNotContentMd5,
+}
+
+/// An object read whole into memory (single-PUT copies: at most one part).
+#[derive(Debug)]
+struct WholeRead {
+    chunks: Vec<Bytes>,
+    bytes: u64,
+    crc64: u64,
+    /// MD5 of the bytes, when it was asked for.
+    md5: Option<[u8; 16]>,
+}
+
+/// Collects a [`WholeRead`] buffer by buffer, hashing on the way.
+struct WholeReadBuilder {
+    chunks: Vec<Bytes>,
+    bytes: u64,
+    crc: crc64fast::Digest,
+    md5: Option<Md5>,
+}
+
+impl WholeReadBuilder {
+    fn new(hash_md5: bool) -> Self {
+        WholeReadBuilder {
+            chunks: Vec::new(),
+            bytes: 0,
+            crc: crc64fast::Digest::new(),
+            md5: hash_md5.then(Md5::new),
+        }
+    }
+
+    /// Adds `buffer` after the run's bandwidth limit allows it; `progress` counts it when given
+    /// (a second read of the same object is not progress).
+    async fn take(&mut self, buffer: Buffer, throttle: &Throttle, progress: Option<&AtomicU64>) {
+        let len = buffer.len() as u64;
+        throttle.consume(len).await;
+        for chunk in buffer {
+            self.crc.write(&chunk);
+            if let Some(md5) = self.md5.as_mut() {
+                md5.update(&chunk);
+            }
+            self.chunks.push(chunk);
+        }
+        self.bytes += len;
+        if let Some(progress) = progress {
+            progress.fetch_add(len, Ordering::Relaxed);
+        }
+    }
+
+    fn finish(self) -> WholeRead {
+        WholeRead {
+            chunks: self.chunks,
+            bytes: self.bytes,
+            crc64: self.crc.sum64(),
+            md5: self.md5.map(|md5| md5.finalize().into()),
+        }
+    }
+}
+
+/// Whole reads of one small object, the first included, when the MD5 of the bytes read differs
+/// from the MD5 the source declares. Two reads that agree settle it; three leave room for one
+/// read corrupted in transit besides the first.
+const MAX_SOURCE_READS: usize = 3;
+
+/// Checks a small object's first read against the MD5 the source declares and, when they
+/// differ, reads it again (`read_again`, at most [`MAX_SOURCE_READS`] reads in all) to tell a
+/// read corrupted in transit from a declared value that is not the MD5 of the bytes.
+///
+/// Returns the read to write and what it was found to agree with (see [`judge_source_reads`]).
+/// The normal path costs nothing more: a first read that matches, or one with nothing to
+/// compare, is returned as it is.
+async fn settle_source_md5<F, Fut>(
+    check: ConsistencyCheck,
+    declared: Option<&DeclaredMd5>,
+    first: WholeRead,
+    mut read_again: F,
+) -> Result<(WholeRead, SourceCheck), CopyFailure>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<WholeRead, CopyFailure>>,
+{
+    let (Some(declared), Some(first_md5)) = (declared, first.md5) else {
+        return Ok((first, SourceCheck::NotCompared));
+    };
+    if check == ConsistencyCheck::NoCheck {
+        return Ok((first, SourceCheck::NotCompared));
+    }
+    if declared.matches(&first_md5) {
+        return Ok((first, SourceCheck::Md5Matched));
+    }
+    let mut read_md5s = vec![first_md5];
+    let mut latest = first;
+    loop {
+        match judge_source_reads(declared, &read_md5s) {
+            ReadVerdict::Use(source_check) => return Ok((latest, source_check)),
+            ReadVerdict::Fail(failure) => return Err(failure),
+            ReadVerdict::ReadAgain => {
+                tracing::debug!(
+                    reads = read_md5s.len(),
+                    declared = %declared.value,
+                    read_md5 = %hex::encode(read_md5s[read_md5s.len() - 1]),
+                    "md5 of the bytes read differs from the source's; reading again"
+                );
+                latest = read_again().await?;
+                read_md5s.push(latest.md5.ok_or_else(|| {
+                    CopyFailure::verification("a second read was not hashed".to_owned())
+                })?);
+            }
+        }
+    }
+}
+
+/// What to do after the reads so far of one small object.
+#[derive(Debug, PartialEq, Eq)]
+enum ReadVerdict {
+    /// Write the latest read; it agrees with what the [`SourceCheck`] names.
+    Use(SourceCheck),
+    /// Read the object once more.
+    ReadAgain,
+    /// Fail the object: the reads cannot be trusted.
+    Fail(CopyFailure),
+}
+
+/// Decides from the MD5s of the reads so far (oldest first; none but the latest equals the
+/// declared MD5) which read to trust.
+///
+/// - The latest read matches the declared MD5: an earlier read was corrupted in transit.
+/// - It equals an earlier read: two independent reads returned the same bytes, so the source
+///   serves these bytes and the declared value is not their MD5. A single-part ETag then is not
+///   an MD5 (SSE-KMS, SSE-C), and the object is copied with that said in its outcome; a
+///   Content-MD5 is an MD5 by definition, so the object fails.
+/// - All differ: read again, up to [`MAX_SOURCE_READS`], then fail (TRF.0062).
+///
+/// Bytes corrupted the same way on every read (rot at rest behind an ETag that is not an MD5)
+/// cannot be told from an ETag that is not an MD5; the outcome's verification names that case.
+fn judge_source_reads(declared: &DeclaredMd5, read_md5s: &[[u8; 16]]) -> ReadVerdict {
+    let Some((latest, earlier)) = read_md5s.split_last() else {
+        return ReadVerdict::ReadAgain;
+    };
+    if declared.matches(latest) {
+        return ReadVerdict::Use(SourceCheck::Md5Matched);
+    }
+    if earlier.contains(latest) {
+        return if declared.is_etag() {
+            ReadVerdict::Use(SourceCheck::EtagNotContentMd5)
+        } else {
+            ReadVerdict::Fail(CopyFailure::verification(format!(
+                "{} reads of the source agree on MD5 {} but its {} is {}",
+                read_md5s.len(),
+                hex::encode(latest),
+                declared.header,
+                declared.value
+            )))
+        };
+    }
+    if read_md5s.len() < MAX_SOURCE_READS {
+        return ReadVerdict::ReadAgain;
+    }
+    let md5s: Vec<String> = read_md5s.iter().map(hex::encode).collect();
+    ReadVerdict::Fail(CopyFailure::verification(format!(
+        "MD5s of {} reads of the source ({}) differ from each other and from its {} {}",
+        read_md5s.len(),
+        md5s.join(", "),
+        declared.header,
+        declared.value
+    )))
+}
+
+/// Reads a small object again with its own GET, for [`settle_source_md5`]. An object whose
+/// declared MD5 or size changed since the first read was replaced meanwhile: it fails, to be
+/// copied by the next run.
+async fn read_again_streamed(
+    source: &Storage,
+    key: &str,
+    declared: Option<&DeclaredMd5>,
+    part_size: usize,
+    throttle: &Throttle,
+) -> Result<WholeRead, CopyFailure> {
+    let reader = source
+        .operator()
+        .reader_with(key)
+        .await
+        .map_err(|err| CopyFailure::storage(Side::Source, &err))?;
+    let mut stream = reader
+        .into_stream(..)
+        .await
+        .map_err(|err| CopyFailure::storage(Side::Source, &err))?;
+    let meta = stream
+        .metadata()
+        .await
+        .map_err(|err| CopyFailure::storage(Side::Source, &err))?;
+    let declared_now = DeclaredMd5::of(source.protocol(), Some(&meta));
+    if declared_now.as_ref() != declared || meta.content_length() > part_size as u64 {
+        return Err(CopyFailure {
+            code: FailureCode::Internal,
+            message: format!(
+                "the source object changed while it was read (now {} bytes, {}); run again to copy it",
+                meta.content_length(),
+                declared_now.map_or_else(
+                    || "no MD5".to_owned(),
+                    |now| format!("{} {}", now.header, now.value)
+                )
+            ),
+        });
+    }
+    let mut read = WholeReadBuilder::new(true);
+    while let Some(buffer) = stream
+        .try_next()
+        .await
+        .map_err(|err| CopyFailure::storage(Side::Source, &err))?
+    {
+        read.take(buffer, throttle, None).await;
+    }
+    Ok(read.finish())
+}
+
+/// Reads a key that OpenDAL would rewrite again, for [`settle_source_md5`].
+async fn read_again_raw(
+    source: &Storage,
+    key: &str,
+    size: u64,
+    throttle: &Throttle,
+) -> Result<WholeRead, CopyFailure> {
+    let buffer = read_exact(source.operator(), key, size)
+        .await
+        .map_err(|err| CopyFailure::storage(Side::Source, &err))?;
+    let mut read = WholeReadBuilder::new(true);
+    read.take(buffer, throttle, None).await;
+    Ok(read.finish())
 }
 
 /// An MD5 the source declares for an object's bytes, to compare with the MD5 of the bytes read.
@@ -619,8 +858,9 @@ struct WriteResult {
 /// - Any service: a `Content-MD5` header (base64, as Azure Blob and OSS send it, or hex).
 ///
 /// Caveat: AWS objects encrypted with SSE-KMS or SSE-C have 32-hex ETags that are not MD5s, and
-/// OpenDAL's metadata does not say how an object is encrypted; such objects fail with
-/// TRF.0062 naming both values rather than being copied unverified.
+/// OpenDAL's metadata does not say how an object is encrypted. A mismatch is therefore settled
+/// by reading the object again ([`settle_source_md5`]): two reads that agree mean the ETag is not
+/// an MD5, and the outcome says so instead of claiming an MD5 check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct DeclaredMd5 {
     /// `ETag` or `Content-MD5`, for messages.
@@ -654,6 +894,11 @@ impl DeclaredMd5 {
         })
     }
 
+    /// Tells whether the value is an ETag (which may not be an MD5 after all), not a Content-MD5.
+    fn is_etag(&self) -> bool {
+        self.header == "ETag"
+    }
+
     /// Tells whether `digest` (16 bytes) is the declared MD5, in hex or base64.
     fn matches(&self, digest: &[u8]) -> bool {
         self.value.eq_ignore_ascii_case(&hex::encode(digest)) || self.value == base64_encode(digest)
@@ -662,30 +907,6 @@ impl DeclaredMd5 {
 
 fn is_hex_md5(text: &str) -> bool {
     text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// Compares the MD5 of the bytes read with the one the source declared; `Ok(true)` when they
-/// were compared and agree, `Ok(false)` when there was nothing to compare (or `no_check`).
-fn check_source_md5(
-    check: ConsistencyCheck,
-    declared: Option<DeclaredMd5>,
-    read_md5: Option<&[u8]>,
-) -> Result<bool, CopyFailure> {
-    let (Some(declared), Some(read_md5)) = (declared, read_md5) else {
-        return Ok(false);
-    };
-    if check == ConsistencyCheck::NoCheck {
-        return Ok(false);
-    }
-    if !declared.matches(read_md5) {
-        return Err(CopyFailure::verification(format!(
-            "MD5 of the bytes read {} differs from the source's {} {}",
-            hex::encode(read_md5),
-            declared.header,
-            declared.value
-        )));
-    }
-    Ok(true)
 }
 
 struct Observed {
@@ -713,10 +934,11 @@ async fn verify(
             observed.bytes_read, observed.expected_size
         )));
     }
-    let mut verification = if observed.written.source_md5_checked {
-        Verification::SourceMd5
-    } else {
-        Verification::SizeLastModified
+    let source = observed.written.source;
+    let mut verification = match source {
+        SourceCheck::NotCompared => Verification::SizeLastModified,
+        SourceCheck::Md5Matched => Verification::SourceMd5,
+        SourceCheck::EtagNotContentMd5 => Verification::SizeLastModifiedEtagNotContentMd5,
     };
     match &observed.written.etag_md5 {
         Some((Some(etag), sent_md5)) => {
@@ -728,10 +950,10 @@ async fn verify(
                         "destination ETag {etag} differs from the MD5 {sent_md5} of the bytes sent"
                     )));
                 }
-                verification = if observed.written.source_md5_checked {
-                    Verification::SourceAndDestinationMd5
-                } else {
-                    Verification::SizeAndMd5
+                verification = match source {
+                    SourceCheck::NotCompared => Verification::SizeAndMd5,
+                    SourceCheck::Md5Matched => Verification::SourceAndDestinationMd5,
+                    SourceCheck::EtagNotContentMd5 => Verification::SizeAndMd5EtagNotContentMd5,
                 };
             }
         }
@@ -813,42 +1035,136 @@ mod tests {
         assert_eq!(DeclaredMd5::of(Protocol::S3, None), None);
     }
 
-    #[test]
-    fn test_source_md5_mismatch_is_a_verification_failure_naming_both_values() {
-        let declared = DeclaredMd5 {
+    fn md5_of(bytes: &[u8]) -> [u8; 16] {
+        Md5::digest(bytes).into()
+    }
+
+    fn etag_of(bytes: &[u8]) -> DeclaredMd5 {
+        DeclaredMd5 {
             header: "ETag",
-            value: hex::encode(Md5::digest(b"sent")),
+            value: hex::encode(md5_of(bytes)),
+        }
+    }
+
+    fn whole_read_of(bytes: &'static [u8]) -> WholeRead {
+        WholeRead {
+            chunks: vec![Bytes::from_static(bytes)],
+            bytes: bytes.len() as u64,
+            crc64: 0,
+            md5: Some(md5_of(bytes)),
+        }
+    }
+
+    #[test]
+    fn test_reads_that_differ_from_the_declared_md5_are_judged_by_agreement() {
+        let sent = etag_of(b"sent");
+        let (rotten, other) = (md5_of(b"rotten"), md5_of(b"other"));
+        // One read differing from the ETag proves nothing yet.
+        assert_eq!(judge_source_reads(&sent, &[rotten]), ReadVerdict::ReadAgain);
+        // A later read matches the ETag: the first was corrupted on the way.
+        assert_eq!(
+            judge_source_reads(&sent, &[rotten, md5_of(b"sent")]),
+            ReadVerdict::Use(SourceCheck::Md5Matched)
+        );
+        // Two reads agree on other bytes: the ETag is not an MD5 of the content.
+        assert_eq!(
+            judge_source_reads(&sent, &[rotten, rotten]),
+            ReadVerdict::Use(SourceCheck::EtagNotContentMd5)
+        );
+        assert_eq!(
+            judge_source_reads(&sent, &[rotten, other, rotten]),
+            ReadVerdict::Use(SourceCheck::EtagNotContentMd5)
+        );
+        assert_eq!(
+            judge_source_reads(&sent, &[rotten, other]),
+            ReadVerdict::ReadAgain
+        );
+        // Three reads, all different: nothing can be trusted.
+        let ReadVerdict::Fail(failure) =
+            judge_source_reads(&sent, &[rotten, other, md5_of(b"third")])
+        else {
+            panic!("three different reads must fail");
         };
-        let read = Md5::digest(b"rotten");
-        let failure = check_source_md5(
+        assert_eq!(failure.code, FailureCode::VerificationFailed);
+        for named in [sent.value.clone(), hex::encode(rotten), hex::encode(other)] {
+            assert!(failure.message.contains(&named), "{}", failure.message);
+        }
+        assert!(failure.message.contains("ETag"), "{}", failure.message);
+        // A Content-MD5 is an MD5 by definition: reads agreeing against it fail.
+        let content_md5 = DeclaredMd5 {
+            header: "Content-MD5",
+            value: base64_encode(&md5_of(b"sent")),
+        };
+        let ReadVerdict::Fail(failure) = judge_source_reads(&content_md5, &[rotten, rotten]) else {
+            panic!("reads agreeing against a Content-MD5 must fail");
+        };
+        assert!(
+            failure.message.contains("Content-MD5"),
+            "{}",
+            failure.message
+        );
+    }
+
+    #[tokio::test]
+    async fn test_source_reread_happens_only_on_a_mismatch_and_is_bounded() {
+        use std::cell::Cell;
+        let sent = etag_of(b"sent");
+        let reads = Cell::new(0);
+        let read_again = |bodies: &'static [&'static [u8]]| {
+            let reads = &reads;
+            move || {
+                let body = bodies[reads.get()];
+                reads.set(reads.get() + 1);
+                async move { Ok(whole_read_of(body)) }
+            }
+        };
+        // A matching first read is used as it is.
+        let (read, check) = settle_source_md5(
             ConsistencyCheck::SizeLastModified,
-            Some(declared.clone()),
-            Some(read.as_slice()),
+            Some(&sent),
+            whole_read_of(b"sent"),
+            read_again(&[]),
         )
+        .await
+        .unwrap();
+        assert_eq!(
+            (read.bytes, check, reads.get()),
+            (4, SourceCheck::Md5Matched, 0)
+        );
+        // Nothing declared, or no_check: nothing compared, nothing read again.
+        for (check, declared) in [
+            (ConsistencyCheck::SizeLastModified, None),
+            (ConsistencyCheck::NoCheck, Some(&sent)),
+        ] {
+            let (_, source_check) =
+                settle_source_md5(check, declared, whole_read_of(b"rotten"), read_again(&[]))
+                    .await
+                    .unwrap();
+            assert_eq!((source_check, reads.get()), (SourceCheck::NotCompared, 0));
+        }
+        // A corrupt first read is replaced by the good second one.
+        let (read, check) = settle_source_md5(
+            ConsistencyCheck::SizeLastModified,
+            Some(&sent),
+            whole_read_of(b"rotten"),
+            read_again(&[b"sent"]),
+        )
+        .await
+        .unwrap();
+        assert_eq!(read.chunks, vec![Bytes::from_static(b"sent")]);
+        assert_eq!((check, reads.get()), (SourceCheck::Md5Matched, 1));
+        // Three different reads fail after the third.
+        reads.set(0);
+        let failure = settle_source_md5(
+            ConsistencyCheck::SizeLastModified,
+            Some(&sent),
+            whole_read_of(b"rotten"),
+            read_again(&[b"other", b"third", b"never read"]),
+        )
+        .await
         .unwrap_err();
         assert_eq!(failure.code, FailureCode::VerificationFailed);
-        assert!(
-            failure.message.contains(&declared.value),
-            "{}",
-            failure.message
-        );
-        assert!(
-            failure.message.contains(&hex::encode(read)),
-            "{}",
-            failure.message
-        );
-        assert_eq!(
-            check_source_md5(
-                ConsistencyCheck::NoCheck,
-                Some(declared.clone()),
-                Some(&read)
-            ),
-            Ok(false)
-        );
-        assert_eq!(
-            check_source_md5(ConsistencyCheck::SizeLastModified, Some(declared), None),
-            Ok(false)
-        );
+        assert_eq!(reads.get(), MAX_SOURCE_READS - 1);
     }
 
     #[test]

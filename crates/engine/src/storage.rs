@@ -12,7 +12,9 @@ use tern_core::{Credentials, Protocol};
 use crate::error::{Error, Result};
 use crate::location::Location;
 
-/// Attempts per request, counting the first, for temporary errors (5xx, SlowDown, resets, timeouts).
+/// Retries of one request after its first attempt, for temporary errors (5xx, SlowDown, resets,
+/// timeouts): a request is sent at most 1 + this many times (measured with the `faults_s3`
+/// proxy: a GET refused 6 times fails, `RateLimited (persistent)`).
 pub const DEFAULT_RETRY_TIMES: usize = 5;
 /// Time one I/O step may take before it counts as a timeout and is retried.
 pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(60);

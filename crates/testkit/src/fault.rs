@@ -14,20 +14,49 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 
+/// Which reads of a [`Fault::FlipBitInObjectGets`] object are corrupted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlippedReads {
+    /// Only the first: a transient fault, a second read gets the true bytes.
+    First,
+    /// Every one, each at a different bit, so no two reads agree.
+    EveryDifferently,
+}
+
 /// Which requests fail, and how.
 #[derive(Debug, Clone)]
 pub enum Fault {
-    /// Every `n`-th request (1-based) gets 503 SlowDown.
-    SlowDownEvery(u64),
+    /// Every `every`-th request (1-based, counted over all requests) gets 503 SlowDown, but
+    /// one request (same method and URI: a retry) at most `max_per_request` times. Without
+    /// that bound a request retried while others interleave can be refused on every attempt
+    /// by chance, and a test of retries fails now and then for a reason that is not a bug.
+    SlowDownEvery {
+        /// Refuse every this many requests.
+        every: u64,
+        /// Most refusals of one request; keep it below the client's attempts.
+        max_per_request: u64,
+    },
     /// The first request of each method and path gets 503 SlowDown; its retries pass. Unlike
     /// `SlowDownEvery`, no request can be unlucky on every retry.
     SlowDownFirstTry,
     /// Requests whose path contains this text get 403 AccessDenied.
     DenyPathContaining(String),
-    /// Every `n`-th successful GET of an object (not a bucket listing) reaches the client with
-    /// one bit flipped in its body; status, headers and length are unchanged, as when a bit
-    /// rots on the way. [`FaultProxy::corrupted_paths`] names the objects hit.
-    FlipBitInEveryNthObjectGet(u64),
+    /// Successful GETs of every `every_nth_object`-th object (numbered by their first GET; not
+    /// bucket listings) reach the client with one bit flipped in the body; status, headers and
+    /// length are unchanged, as when a bit is flipped on the way. [`FaultProxy::corrupted_paths`]
+    /// names the reads hit, [`FaultProxy::object_get_counts`] how often each object was read.
+    FlipBitInObjectGets {
+        /// Which objects: the `n`-th, `2n`-th, … distinct object path read.
+        every_nth_object: u64,
+        /// Which of their reads.
+        reads: FlippedReads,
+    },
+    /// GET and HEAD answers for objects whose path contains this text carry a different,
+    /// consistent single-part ETag: 32 hex digits that are not the MD5 of the body, as AWS
+    /// sends for SSE-KMS and SSE-C objects. Each hex digit `d` becomes `f - d`, so the fake
+    /// differs from the real ETag in every digit. Listings are relayed unchanged (the engine
+    /// takes ETags only from GET and HEAD answers).
+    EtagNotMd5ForPathContaining(String),
     /// GETs whose path contains `path_containing` and whose `Range` starts at or after
     /// `from_offset` get 403 AccessDenied (not retried): a large object's read fails after
     /// its first parts were read.
@@ -45,9 +74,17 @@ struct ProxyState {
     client: reqwest::Client,
     requests: AtomicU64,
     injected: AtomicU64,
-    seen: std::sync::Mutex<std::collections::HashSet<String>>,
-    object_gets: AtomicU64,
+    /// `METHOD uri` → SlowDown answers sent to it so far.
+    refusals: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+    /// Object path → GETs of it so far, with its number in order of first GET.
+    object_gets: std::sync::Mutex<std::collections::HashMap<String, ObjectReads>>,
     corrupted: std::sync::Mutex<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ObjectReads {
+    number: u64,
+    reads: u64,
 }
 
 /// A running proxy; stops when dropped.
@@ -70,8 +107,8 @@ impl FaultProxy {
             client: reqwest::Client::new(),
             requests: AtomicU64::new(0),
             injected: AtomicU64::new(0),
-            seen: std::sync::Mutex::new(std::collections::HashSet::new()),
-            object_gets: AtomicU64::new(0),
+            refusals: std::sync::Mutex::new(std::collections::HashMap::new()),
+            object_gets: std::sync::Mutex::new(std::collections::HashMap::new()),
             corrupted: std::sync::Mutex::new(Vec::new()),
         });
         let app = axum::Router::new()
@@ -92,6 +129,18 @@ impl FaultProxy {
         &self.endpoint
     }
 
+    /// The most SlowDown answers one request (method and URI) got, its retries included.
+    pub fn most_refusals_of_one_request(&self) -> u64 {
+        self.state
+            .refusals
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .values()
+            .copied()
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Requests seen so far.
     pub fn requests(&self) -> u64 {
         self.state.requests.load(Ordering::Relaxed)
@@ -102,7 +151,20 @@ impl FaultProxy {
         self.state.injected.load(Ordering::Relaxed)
     }
 
-    /// Request paths (`/bucket/key`, as sent) whose GET body was corrupted, in order.
+    /// Successful, non-empty GETs of each object path (`/bucket/key`, as sent) so far; counted
+    /// in the [`Fault::FlipBitInObjectGets`] mode only.
+    pub fn object_get_counts(&self) -> std::collections::HashMap<String, u64> {
+        self.state
+            .object_gets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+            .map(|(path, reads)| (path.clone(), reads.reads))
+            .collect()
+    }
+
+    /// Request paths (`/bucket/key`, as sent) whose GET body was corrupted, once per corrupted
+    /// read, in order.
     pub fn corrupted_paths(&self) -> Vec<String> {
         self.state
             .corrupted
@@ -133,16 +195,17 @@ fn s3_error(status: StatusCode, code: &str, message: &str) -> Response {
 async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Response {
     let number = state.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let path = request.uri().path().to_owned();
+    let request_key = format!("{} {}", request.method(), request.uri());
     let inject = match &state.fault {
-        Fault::SlowDownEvery(n) => *n > 0 && number % n == 0,
-        Fault::SlowDownFirstTry => {
-            let request_key = format!("{} {}", request.method(), request.uri());
-            let mut seen = state
-                .seen
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            seen.insert(request_key)
+        Fault::SlowDownEvery {
+            every,
+            max_per_request,
+        } => {
+            *every > 0
+                && number.is_multiple_of(*every)
+                && refuse_again(&state, request_key, *max_per_request)
         }
+        Fault::SlowDownFirstTry => refuse_again(&state, request_key, 1),
         Fault::DenyPathContaining(text) => path.contains(text.as_str()),
         Fault::DenyRangedGetFrom {
             path_containing,
@@ -152,13 +215,13 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
                 && path.contains(path_containing.as_str())
                 && range_start(request.headers()).is_some_and(|start| start >= *from_offset)
         }
-        // Decided on the response (only successful object GETs are corrupted).
-        Fault::FlipBitInEveryNthObjectGet(_) => false,
+        // Decided on the response (only successful object reads are changed).
+        Fault::FlipBitInObjectGets { .. } | Fault::EtagNotMd5ForPathContaining(_) => false,
     };
     if inject {
         state.injected.fetch_add(1, Ordering::Relaxed);
         return match &state.fault {
-            Fault::SlowDownEvery(_) | Fault::SlowDownFirstTry => s3_error(
+            Fault::SlowDownEvery { .. } | Fault::SlowDownFirstTry => s3_error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "SlowDown",
                 "Please reduce your request rate.",
@@ -166,28 +229,76 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
             Fault::DenyPathContaining(_) | Fault::DenyRangedGetFrom { .. } => {
                 s3_error(StatusCode::FORBIDDEN, "AccessDenied", "Access Denied")
             }
-            Fault::FlipBitInEveryNthObjectGet(_) => {
-                unreachable!("bit flips are decided on the response")
+            Fault::FlipBitInObjectGets { .. } | Fault::EtagNotMd5ForPathContaining(_) => {
+                unreachable!("decided on the response")
             }
         };
     }
-    let flip_every = match state.fault {
-        Fault::FlipBitInEveryNthObjectGet(n) if n > 0 => Some(n),
-        _ => None,
-    };
     // `/bucket/key`: a GET with a key reads an object; `/bucket?list-type=2` lists.
-    let object_get = request.method() == axum::http::Method::GET
-        && path
-            .trim_start_matches('/')
-            .split_once('/')
-            .is_some_and(|(_, key)| !key.is_empty());
-    match relay(&state, request).await {
-        Ok(response) => match flip_every {
-            Some(every) if object_get => maybe_flip_bit(&state, every, &path, response).await,
-            _ => response,
-        },
-        Err(err) => s3_error(StatusCode::BAD_GATEWAY, "ProxyError", &err.to_string()),
+    let object_path = path
+        .trim_start_matches('/')
+        .split_once('/')
+        .is_some_and(|(_, key)| !key.is_empty());
+    let object_get = object_path && request.method() == axum::http::Method::GET;
+    let object_head = object_path && request.method() == axum::http::Method::HEAD;
+    let response = match relay(&state, request).await {
+        Ok(response) => response,
+        Err(err) => return s3_error(StatusCode::BAD_GATEWAY, "ProxyError", &err.to_string()),
+    };
+    match &state.fault {
+        Fault::FlipBitInObjectGets {
+            every_nth_object,
+            reads,
+        } if object_get && *every_nth_object > 0 => {
+            maybe_flip_bit(&state, *every_nth_object, *reads, &path, response).await
+        }
+        Fault::EtagNotMd5ForPathContaining(text)
+            if (object_get || object_head) && path.contains(text.as_str()) =>
+        {
+            replace_etag(&state, response)
+        }
+        _ => response,
     }
+}
+
+/// Replaces a successful answer's single-part ETag with one that is not the body's MD5.
+fn replace_etag(state: &ProxyState, mut response: Response) -> Response {
+    if !response.status().is_success() {
+        return response;
+    }
+    let Some(etag) = response
+        .headers()
+        .get("etag")
+        .and_then(|value| value.to_str().ok())
+    else {
+        return response;
+    };
+    let fake: String = etag
+        .chars()
+        .map(|c| match c.to_digit(16) {
+            Some(digit) => char::from_digit(15 - digit, 16).unwrap_or(c),
+            None => c,
+        })
+        .collect();
+    if let Ok(value) = HeaderValue::from_str(&fake) {
+        response.headers_mut().insert("etag", value);
+        state.injected.fetch_add(1, Ordering::Relaxed);
+    }
+    response
+}
+
+/// Counts one more refusal of `request_key` unless it was refused `max_per_request` times already.
+fn refuse_again(state: &ProxyState, request_key: String, max_per_request: u64) -> bool {
+    let mut refusals = state
+        .refusals
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let refused = refusals.entry(request_key).or_insert(0);
+    let refuse = *refused < max_per_request;
+    if refuse {
+        *refused += 1;
+    }
+    refuse
 }
 
 /// The first byte of a `Range: bytes=FIRST-…` header.
@@ -197,10 +308,12 @@ fn range_start(headers: &axum::http::HeaderMap) -> Option<u64> {
     first.trim().parse().ok()
 }
 
-/// Flips the lowest bit of the middle byte of every `every`-th successful, non-empty object GET.
+/// Flips one bit of the chosen reads of every `every`-th object: the lowest bit of the middle
+/// byte, moved one byte on per earlier read of that object so that no two corrupted reads agree.
 async fn maybe_flip_bit(
     state: &ProxyState,
     every: u64,
+    flipped: FlippedReads,
     path: &str,
     response: Response,
 ) -> Response {
@@ -213,10 +326,26 @@ async fn maybe_flip_bit(
     };
     let mut body = bytes.to_vec();
     if !body.is_empty() {
-        let number = state.object_gets.fetch_add(1, Ordering::Relaxed) + 1;
-        if number.is_multiple_of(every) {
-            let middle = body.len() / 2;
-            body[middle] ^= 1;
+        let ObjectReads { number, reads } = {
+            let mut gets = state
+                .object_gets
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let next_number = gets.len() as u64 + 1;
+            let entry = gets.entry(path.to_owned()).or_insert(ObjectReads {
+                number: next_number,
+                reads: 0,
+            });
+            entry.reads += 1;
+            *entry
+        };
+        let chosen_read = match flipped {
+            FlippedReads::First => reads == 1,
+            FlippedReads::EveryDifferently => true,
+        };
+        if number.is_multiple_of(every) && chosen_read {
+            let at = (body.len() / 2 + reads as usize - 1) % body.len();
+            body[at] ^= 1;
             state.injected.fetch_add(1, Ordering::Relaxed);
             state
                 .corrupted

@@ -23,7 +23,7 @@ use anyhow::{Context as _, Result};
 use rand::Rng as _;
 use tokio::sync::OnceCell;
 
-pub use crate::fault::{Fault, FaultProxy};
+pub use crate::fault::{Fault, FaultProxy, FlippedReads};
 pub use crate::process::free_port;
 use crate::process::{Launch, Ready, ServerProcess};
 pub use crate::recorder::{RecordedRequest, RecordingServer};
