@@ -46,9 +46,10 @@ pub struct RegionConfig {
     pub cloud_type: String,
     /// Region name used in task bodies.
     pub region: String,
-    /// Endpoint URL.
+    /// Endpoint URL; for a local-directory region (`cloud_type = "Local"` or `protocol = "fs"`),
+    /// the absolute path of the root directory whose subdirectories are the buckets.
     pub endpoint: String,
-    /// Protocol override (`s3`, `obs`, `oss`, `cos`, `gcs`, `azblob`).
+    /// Protocol override (`s3`, `obs`, `oss`, `cos`, `gcs`, `azblob`, `fs`).
     pub protocol: Option<Protocol>,
     /// Description for `show_region_info`.
     pub description: Option<String>,
@@ -80,7 +81,7 @@ impl ConfigFile {
                 .cloud_type
                 .parse()
                 .map_err(|err| anyhow!("config region {:?}: {err}", region.region))?;
-            table.insert(RegionEntry {
+            let entry = RegionEntry {
                 cloud_type,
                 region: region.region.clone(),
                 description: region
@@ -89,10 +90,35 @@ impl ConfigFile {
                     .unwrap_or_else(|| region.region.clone()),
                 endpoint: region.endpoint.clone(),
                 protocol: region.protocol,
-            });
+            };
+            if entry.protocol() == Protocol::Fs {
+                check_local_root(&entry)?;
+            }
+            table.insert(entry);
         }
         Ok(table)
     }
+}
+
+/// Refuses a local-directory region whose endpoint is not an absolute path to a directory: API
+/// callers reach the buckets under it, so it must be exactly the directory the operator meant.
+fn check_local_root(entry: &RegionEntry) -> Result<()> {
+    let root = Path::new(&entry.endpoint);
+    if !root.is_absolute() {
+        bail!(
+            "config region {:?}: endpoint {:?} must be an absolute directory path (its subdirectories are the buckets)",
+            entry.region,
+            entry.endpoint
+        );
+    }
+    if !root.is_dir() {
+        bail!(
+            "config region {:?}: endpoint {:?} is not a directory",
+            entry.region,
+            entry.endpoint
+        );
+    }
+    Ok(())
 }
 
 /// Settings of `tern serve` after merging file, environment and flags.
@@ -176,5 +202,30 @@ mod tests {
         let entry = table.lookup(CloudType::HuaweiCloud, "local-1").unwrap();
         assert_eq!(entry.protocol(), Protocol::S3);
         assert!(toml::from_str::<ConfigFile>("listen = \"x\"\nbogus = 1").is_err());
+    }
+
+    #[test]
+    fn test_local_region_needs_an_absolute_root_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = |endpoint: &str, extra: &str| {
+            toml::from_str::<ConfigFile>(&format!(
+                "[[regions]]\ncloud_type = \"Local\"\nregion = \"local\"\nendpoint = {endpoint:?}\n{extra}"
+            ))
+            .unwrap()
+            .region_table()
+        };
+        let root = dir.path().to_string_lossy().into_owned();
+        let table = local(&root, "").unwrap();
+        let entry = table.lookup(CloudType::Local, "local").unwrap();
+        assert_eq!(entry.protocol(), Protocol::Fs);
+        assert!(local("relative/dir", "").is_err());
+        assert!(local(&format!("{root}/missing"), "").is_err());
+        let huawei = toml::from_str::<ConfigFile>(&format!(
+            "[[regions]]\ncloud_type = \"HuaweiCloud\"\nregion = \"local\"\nendpoint = {root:?}\nprotocol = \"fs\"\n"
+        ))
+        .unwrap();
+        let table = huawei.region_table().unwrap();
+        let entry = table.lookup(CloudType::HuaweiCloud, "local").unwrap();
+        assert_eq!(entry.protocol(), Protocol::Fs);
     }
 }

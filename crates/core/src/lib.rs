@@ -27,7 +27,7 @@ pub use outcome::{
     Counters, FailureCode, FailureReason, ObjectOutcome, Outcome, SkipReason, Verification,
 };
 pub use policy::{BandwidthPolicy, BandwidthWindow, ConsistencyCheck, OverwriteMode};
-pub use region::{Protocol, RegionEntry, RegionTable};
+pub use region::{check_local_bucket, Protocol, RegionEntry, RegionTable};
 pub use secret::Secret;
 pub use selection::{ListFileSpec, SourceSelection};
 pub use store::{

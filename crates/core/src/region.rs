@@ -2,6 +2,12 @@
 //!
 //! OMS requests never carry URLs. The table starts with real public endpoints and is extended by
 //! the config file, which is how a local S3-compatible server becomes a "region" (DESIGN.md).
+//!
+//! Local directories are regions too, but never built in: a region whose protocol is
+//! [`Protocol::Fs`] (a `Local` cloud type, or any cloud type with `protocol = "fs"`) exists only
+//! when the operator's config names it, and its endpoint is a root directory. Buckets are the
+//! root's direct subdirectories ([`check_local_bucket`]), so an API caller can reach nothing
+//! outside the roots the operator chose.
 
 use crate::{CloudType, Error};
 
@@ -249,6 +255,22 @@ impl RegionTable {
     }
 }
 
+/// Checks that a bucket of a local-directory region names one directory directly under the
+/// region's root: a single path component, not `.` or `..`, without `/`, `\\` or NUL. The
+/// engine also resolves symlinks and refuses a bucket directory that leads outside the root.
+pub fn check_local_bucket(bucket: &str) -> Result<(), Error> {
+    let reason = if bucket.is_empty() {
+        return Err(Error::invalid("bucket", "a bucket is required"));
+    } else if bucket == "." || bucket == ".." {
+        "must name a directory under the region's root, not . or .."
+    } else if bucket.contains(['/', '\\', '\0']) {
+        "must be one directory name under the region's root (no /, \\ or NUL)"
+    } else {
+        return Ok(());
+    };
+    Err(Error::invalid("bucket", format!("{bucket:?} {reason}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,5 +303,15 @@ mod tests {
             .lookup(CloudType::Aws, "mars-1")
             .unwrap_err();
         assert!(matches!(err, Error::InvalidField { ref field, .. } if field == "region"));
+    }
+
+    #[test]
+    fn test_local_bucket_is_one_plain_directory_name() {
+        for good in ["photos", "a.b", "..x", "my bucket"] {
+            assert!(check_local_bucket(good).is_ok(), "{good}");
+        }
+        for bad in ["", ".", "..", "a/b", "../etc", "/etc", "a\\b", "a\0b"] {
+            assert!(check_local_bucket(bad).is_err(), "{bad:?}");
+        }
     }
 }

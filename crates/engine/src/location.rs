@@ -24,19 +24,20 @@ pub struct Location {
 }
 
 impl Location {
-    /// Resolves an OMS node through the region table.
+    /// Resolves an OMS node through the region table. A local-directory region
+    /// ([`Protocol::Fs`]) names a root directory; the bucket is a directory right under it.
     pub fn from_node(node: &NodeSpec, regions: &RegionTable) -> Result<Location> {
-        if node.cloud_type == CloudType::Local {
+        let entry = regions.lookup(node.cloud_type, &node.region)?;
+        if entry.protocol() == Protocol::Fs {
             return Ok(Location {
                 protocol: Protocol::Fs,
                 bucket: String::new(),
                 endpoint: None,
                 region: None,
-                root: node.bucket.clone(),
+                root: local_bucket_dir(&entry.endpoint, &node.bucket)?,
                 credentials: Credentials::default(),
             });
         }
-        let entry = regions.lookup(node.cloud_type, &node.region)?;
         let mut bucket = node.bucket.clone();
         if bucket.is_empty() {
             return Err(Error::invalid("bucket", "a bucket is required"));
@@ -138,6 +139,33 @@ impl Location {
     }
 }
 
+/// The directory of `bucket` under a local region's `root`, refusing anything that leads outside
+/// the root: names that are not one plain directory name, and symlinks pointing elsewhere. The
+/// directory must exist, as a bucket must (keys below it are confined by OpenDAL's fs service,
+/// which refuses `..` components).
+fn local_bucket_dir(root: &str, bucket: &str) -> Result<String> {
+    tern_core::check_local_bucket(bucket)?;
+    let root_dir = std::fs::canonicalize(root).map_err(|err| {
+        Error::invalid(
+            "region",
+            format!("local root directory {root:?} is not usable: {err}"),
+        )
+    })?;
+    let dir = std::fs::canonicalize(root_dir.join(bucket)).map_err(|err| {
+        Error::invalid(
+            "bucket",
+            format!("bucket directory {bucket:?} is not usable: {err}"),
+        )
+    })?;
+    if !dir.starts_with(&root_dir) || dir == root_dir || !dir.is_dir() {
+        return Err(Error::invalid(
+            "bucket",
+            format!("{bucket:?} is not a directory under the region's root"),
+        ));
+    }
+    Ok(dir.to_string_lossy().into_owned())
+}
+
 fn decode(path: &str) -> String {
     percent_encoding::percent_decode_str(path)
         .decode_utf8_lossy()
@@ -220,5 +248,48 @@ mod tests {
         let location = Location::from_node(&cos, &regions).unwrap();
         assert_eq!(location.bucket, "photos-1250000000");
         assert_eq!(location.protocol, Protocol::Cos);
+    }
+
+    #[test]
+    fn test_local_region_confines_buckets_to_its_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("photos")).unwrap();
+        std::fs::create_dir_all(dir.path().join("outside")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("outside"), root.join("escape")).unwrap();
+        let mut regions = RegionTable::builtin();
+        regions.insert(RegionEntry {
+            cloud_type: CloudType::Local,
+            region: "local".into(),
+            description: "local".into(),
+            endpoint: root.to_string_lossy().into_owned(),
+            protocol: None,
+        });
+        let node = |cloud_type, bucket: &str| NodeSpec {
+            cloud_type,
+            region: "local".into(),
+            bucket: bucket.into(),
+            credentials: Credentials::default(),
+            app_id: None,
+        };
+        let location = Location::from_node(&node(CloudType::Local, "photos"), &regions).unwrap();
+        assert_eq!(location.protocol, Protocol::Fs);
+        assert_eq!(
+            location.root,
+            std::fs::canonicalize(root.join("photos"))
+                .unwrap()
+                .to_string_lossy()
+        );
+        for bad in ["..", ".", "../outside", "/etc", "escape", "missing", ""] {
+            assert!(
+                Location::from_node(&node(CloudType::Local, bad), &regions).is_err(),
+                "{bad:?}"
+            );
+        }
+        // Local regions exist only when configured.
+        assert!(
+            Location::from_node(&node(CloudType::Local, "photos"), &RegionTable::builtin())
+                .is_err()
+        );
     }
 }

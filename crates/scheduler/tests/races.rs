@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use tern_core::{
     BandwidthPolicy, CloudType, ConsistencyCheck, DestinationSpec, FailureCode, GroupType,
-    OverwriteMode, SourceSpec, Task, TaskId, TaskPriority, TaskSecrets, TaskSpec, TaskStatus,
-    TaskStore, TaskType,
+    OverwriteMode, RegionEntry, RegionTable, SourceSpec, Task, TaskId, TaskPriority, TaskSecrets,
+    TaskSpec, TaskStatus, TaskStore, TaskType,
 };
 use tern_scheduler::hooks::{Breakpoint, FailurePoint, TestHooks};
 use tern_scheduler::{Scheduler, SchedulerConfig};
@@ -44,7 +44,17 @@ async fn harness(objects: usize) -> Harness {
             .await
             .expect("store opens"),
     );
+    // Both directories are buckets of one local region rooted at the temp dir.
+    let mut regions = RegionTable::builtin();
+    regions.insert(RegionEntry {
+        cloud_type: CloudType::Local,
+        region: String::new(),
+        description: "local".into(),
+        endpoint: dir.path().to_string_lossy().into_owned(),
+        protocol: None,
+    });
     let config = SchedulerConfig {
+        regions,
         max_running_tasks: 1,
         batch_interval: Duration::from_millis(50),
         ..SchedulerConfig::default()
@@ -62,13 +72,21 @@ async fn harness(objects: usize) -> Harness {
     }
 }
 
+/// The bucket of a directory right under the local region's root.
+fn bucket_name(dir: &Path) -> String {
+    dir.file_name()
+        .expect("a directory name")
+        .to_string_lossy()
+        .into_owned()
+}
+
 fn local_spec(src: &Path, dst: &Path, task_type: TaskType, keys: &[&str]) -> TaskSpec {
     TaskSpec {
         task_type,
         src: SourceSpec {
             cloud_type: CloudType::Local,
             region: String::new(),
-            bucket: src.to_string_lossy().into_owned(),
+            bucket: bucket_name(src),
             app_id: None,
             object_keys: keys.iter().map(|k| (*k).to_owned()).collect(),
             list_file: None,
@@ -79,7 +97,7 @@ fn local_spec(src: &Path, dst: &Path, task_type: TaskType, keys: &[&str]) -> Tas
         dst: DestinationSpec {
             cloud_type: CloudType::Local,
             region: String::new(),
-            bucket: dst.to_string_lossy().into_owned(),
+            bucket: bucket_name(dst),
             save_prefix: String::new(),
         },
         description: String::new(),

@@ -175,22 +175,38 @@ async fn batch_update_tasks(
 }
 
 /// Refuses nodes whose cloud type and region the region table cannot resolve, so that a typo
-/// is a 400 now rather than a failed task later.
+/// is a 400 now rather than a failed task later; in a local-directory region, also a bucket that
+/// is not one directory name under the region's root.
 pub(crate) fn check_regions_known(
     state: &AppState,
     src: &tern_core::SourceSpec,
     dst: &tern_core::DestinationSpec,
 ) -> Result<()> {
     if src.cloud_type != tern_core::CloudType::UrlSource {
-        state
-            .regions
-            .lookup(src.cloud_type, &src.region)
-            .map_err(|err| ApiError::invalid("src_node.region", err.to_string()))?;
+        check_node_region(state, "src_node", src.cloud_type, &src.region, &src.bucket)?;
     }
-    state
+    check_node_region(state, "dst_node", dst.cloud_type, &dst.region, &dst.bucket)
+}
+
+fn check_node_region(
+    state: &AppState,
+    side: &str,
+    cloud_type: tern_core::CloudType,
+    region: &str,
+    bucket: &str,
+) -> Result<()> {
+    let entry = state
         .regions
-        .lookup(dst.cloud_type, &dst.region)
-        .map_err(|err| ApiError::invalid("dst_node.region", err.to_string()))?;
+        .lookup(cloud_type, region)
+        .map_err(|err| ApiError::invalid(format!("{side}.region"), err.to_string()))?;
+    if entry.protocol() == tern_core::Protocol::Fs {
+        tern_core::check_local_bucket(bucket).map_err(|err| match err {
+            tern_core::Error::InvalidField { reason, .. } => {
+                ApiError::invalid(format!("{side}.bucket"), reason)
+            }
+            other => ApiError::invalid(format!("{side}.bucket"), other.to_string()),
+        })?;
+    }
     Ok(())
 }
 
