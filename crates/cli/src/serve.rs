@@ -1,5 +1,6 @@
 //! `tern serve`: the OMS v2 API with its scheduler, on the embedded SQLite by default.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -44,6 +45,12 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         args.data_dir,
         args.database,
     )?;
+    // Bind first: a busy port must fail before the first start creates and prints an identity,
+    // or that one-time identity would be shown by a run that never served and not again.
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let address = listener.local_addr()?;
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
     let store = tern_store::open(settings.database.as_deref(), &settings.data_dir)
@@ -68,10 +75,6 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         scheduler: Arc::clone(&scheduler),
         regions: Arc::new(regions),
     };
-    let listener = tokio::net::TcpListener::bind(&settings.listen)
-        .await
-        .with_context(|| format!("listening on {}", settings.listen))?;
-    let address = listener.local_addr()?;
     println!("tern: listening on http://{address}");
     tracing::info!(%address, data_dir = %settings.data_dir.display(), "tern serve started");
 
@@ -130,12 +133,18 @@ async fn bootstrap_first_project(store: &Arc<dyn TaskStore>, data_dir: &Path) ->
         )
         .await
         .context("storing the first credential")?;
+    // Printed before the marker is written: if writing the marker fails, the next start
+    // creates (and prints) another project rather than leaving none ever shown.
+    let mut stdout = std::io::stdout().lock();
+    writeln!(
+        stdout,
+        "tern: first start: created project {project_id}. These secrets are shown only now:\n\
+         TERN_PROJECT_ID={project_id}\nTERN_TOKEN={token}\nTERN_AK={access_key}\nTERN_SK={secret_key}"
+    )
+    .and_then(|()| stdout.flush())
+    .context("printing the first project's secrets")?;
+    drop(stdout);
     std::fs::write(&marker, format!("{project_id}\n"))
         .with_context(|| format!("writing {}", marker.display()))?;
-    println!("tern: first start: created project {project_id}. These secrets are shown only now:");
-    println!("TERN_PROJECT_ID={project_id}");
-    println!("TERN_TOKEN={token}");
-    println!("TERN_AK={access_key}");
-    println!("TERN_SK={secret_key}");
     Ok(())
 }

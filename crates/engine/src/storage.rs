@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use opendal::layers::{RetryLayer, TimeoutLayer};
+use opendal::layers::{RetryEvent, RetryLayer, TimeoutLayer};
 use opendal::{services, Operator};
 use tern_core::{Credentials, Protocol};
 
@@ -18,6 +18,18 @@ use crate::location::Location;
 pub const DEFAULT_RETRY_TIMES: usize = 5;
 /// Time one I/O step may take before it counts as a timeout and is retried.
 pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Logs a retry in one line. OpenDAL's default notifier logs the error's `Debug`, which spans
+/// lines and carries a captured backtrace whenever `RUST_BACKTRACE` is set.
+fn log_retry(event: RetryEvent<'_>) {
+    tracing::warn!(
+        operation = %event.op,
+        attempt = event.attempt,
+        retry_after_ms = event.retry_after.as_millis(),
+        error = %event.err,
+        "request failed; retrying"
+    );
+}
 
 /// An opened storage endpoint.
 #[derive(Clone, Debug)]
@@ -39,7 +51,8 @@ impl Storage {
                     .with_max_times(DEFAULT_RETRY_TIMES)
                     .with_jitter()
                     .with_min_delay(Duration::from_millis(100))
-                    .with_max_delay(Duration::from_secs(10)),
+                    .with_max_delay(Duration::from_secs(10))
+                    .with_notify(log_retry),
             );
         Ok(Storage {
             op,
