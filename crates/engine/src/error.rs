@@ -217,26 +217,29 @@ fn full_text(err: &opendal::Error) -> String {
     text
 }
 
-/// Why a request got no response, from the error's source chain (reqwest/hyper/io wording).
-fn connection_problem(text: &str) -> Option<&'static str> {
+/// Why a request got no response (reqwest/hyper/io wording in the error's source chain), and
+/// whether it concerns the endpoint as a whole: a connection that cannot be opened fails every
+/// object alike, while one closed mid-transfer may concern one object.
+fn connection_problem(text: &str) -> Option<(&'static str, bool)> {
     let lower = text.to_ascii_lowercase();
-    if lower.contains("connection refused") {
-        Some("connection refused")
+    let problem = if lower.contains("connection refused") {
+        ("connection refused", true)
     } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
-        Some("host name not found")
+        ("host name not found", true)
     } else if lower.contains("tcp connect error") && lower.contains("timed out") {
-        Some("connection timed out")
+        ("connection timed out", true)
     } else if lower.contains("network is unreachable") || lower.contains("no route to host") {
-        Some("network unreachable")
-    } else if lower.contains("certificate") || lower.contains("tls") {
-        Some("TLS handshake failed")
-    } else if lower.contains("connection reset") || lower.contains("connection closed") {
-        Some("connection closed by the server")
+        ("network unreachable", true)
+    } else if lower.contains("certificate") || lower.contains("tls handshake") {
+        ("TLS handshake failed", true)
     } else if lower.contains("client error (connect)") || lower.contains("tcp connect error") {
-        Some("cannot connect")
+        ("cannot connect", true)
+    } else if lower.contains("connection reset") || lower.contains("connection closed") {
+        ("connection closed by the server", false)
     } else {
-        None
-    }
+        return None;
+    };
+    Some(problem)
 }
 
 /// Turns a storage error into its failure code, one line naming the cause, and whether the run
@@ -266,12 +269,22 @@ pub fn explain(err: &opendal::Error, place: &Place<'_>) -> Explained {
     };
 
     if response.status.is_none() {
-        if let Some(problem) = connection_problem(&text) {
-            return explained(
-                by_side(FailureCode::SourceNotFound, FailureCode::DestinationError),
-                format!("cannot reach the {side} endpoint {endpoint}: {problem}"),
-                true,
-            );
+        match connection_problem(&text) {
+            Some((problem, true)) => {
+                return explained(
+                    by_side(FailureCode::SourceNotFound, FailureCode::DestinationError),
+                    format!("cannot reach the {side} endpoint {endpoint}: {problem}"),
+                    true,
+                )
+            }
+            Some((problem, false)) => {
+                return explained(
+                    by_side(FailureCode::Internal, FailureCode::DestinationError),
+                    format!("the {side} {endpoint} failed on {what}: {problem}"),
+                    false,
+                )
+            }
+            None => {}
         }
     }
     let code = response.code.as_deref().unwrap_or("");
