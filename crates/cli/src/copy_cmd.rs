@@ -77,6 +77,9 @@ const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 /// Runs `tern copy`; exit code 0 only when nothing failed.
 pub async fn run(args: CopyArgs) -> Result<ExitCode> {
     let migration = build_migration(&args)?;
+    // Before the progress display, so a missing bucket, refused credentials or an unreachable
+    // endpoint print one line and nothing else (the run probes again; two small listings).
+    migration.probe().await?;
     let (sender, receiver) = mpsc::channel(4096);
     let progress = Progress::start(args.json, Arc::clone(&migration.progress_bytes));
     let printer = tokio::spawn(consume_events(
@@ -95,13 +98,8 @@ pub async fn run(args: CopyArgs) -> Result<ExitCode> {
     let outcome = migration.run(sender, cancel).await;
     let failed = printer.await.unwrap_or_default();
     progress.finish();
-    let summary = outcome.with_context(|| {
-        format!(
-            "copy from {} to {} stopped",
-            migration.source.describe(),
-            migration.destination.describe()
-        )
-    })?;
+    // A run-fatal error is one line naming the cause, side and place (tern_engine::error::explain).
+    let summary = outcome?;
 
     let report = Report::new(summary, failed, args.dry_run);
     if args.json {
@@ -119,7 +117,7 @@ pub async fn run(args: CopyArgs) -> Result<ExitCode> {
 fn build_migration(args: &CopyArgs) -> Result<Migration> {
     let source_location = Location::parse_url(&args.src, credentials_from_env("TERN_SRC"))?;
     let destination_location = Location::parse_url(&args.dst, credentials_from_env("TERN_DST"))?;
-    let source = Storage::open(&source_location)?;
+    let source = Storage::open_source(&source_location)?;
     let destination = Storage::open(&destination_location)?;
 
     let selection = if let Some(path) = &args.list_file {

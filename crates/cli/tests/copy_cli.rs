@@ -218,3 +218,109 @@ async fn test_cli_copies_local_directory_to_bucket_and_back() {
     assert_eq!(copied, vec![7u8; 6 * 1024 * 1024 + 3]);
     assert_eq!(std::fs::read(dir.path().join("out/empty")).unwrap(), b"");
 }
+
+/// Runs `tern copy SRC DST` (one object at SRC, if SRC is a bucket) and checks the run-fatal
+/// contract: exit 2 within a few seconds, one line under 400 characters on stderr naming
+/// `needle`, no report and no per-object failures.
+fn assert_fatal_one_line(server: &S3Server, src: &str, dst: &str, secret: &str, needle: &str) {
+    let started = std::time::Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_tern"))
+        .args(["copy", src, dst])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("TERN_LOG")
+        .env("TERN_SRC_AK", server.access_key())
+        .env("TERN_SRC_SK", server.secret_key())
+        .env("TERN_DST_AK", server.access_key())
+        .env("TERN_DST_SK", secret)
+        .output()
+        .expect("tern runs");
+    let elapsed = started.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        elapsed < std::time::Duration::from_secs(15),
+        "{elapsed:?}: {stderr}"
+    );
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line on stderr: {stderr}");
+    assert!(lines[0].len() < 400, "{stderr}");
+    assert!(lines[0].contains(needle), "{needle:?} not named: {stderr}");
+    assert!(
+        output.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
+
+#[tokio::test]
+async fn test_cli_run_fatal_problems_exit_2_with_one_line() {
+    let server = S3Server::shared(S3Flavor::SeaweedFs).await.unwrap();
+    let client = server.client();
+    let src = server.new_bucket("fatal-src").await.unwrap();
+    let dst = server.new_bucket("fatal-dst").await.unwrap();
+    for index in 0..30 {
+        client
+            .put_object(&src, &format!("k{index}"), vec![1; 10], None, &[])
+            .await
+            .unwrap();
+    }
+    let secret = server.secret_key();
+
+    let missing_src = format!("{src}-missing");
+    assert_fatal_one_line(
+        server,
+        &url(server, &missing_src),
+        &url(server, &dst),
+        secret,
+        &format!("source bucket \"{missing_src}\" does not exist"),
+    );
+    let missing_dst = format!("{dst}-missing");
+    assert_fatal_one_line(
+        server,
+        &url(server, &src),
+        &url(server, &missing_dst),
+        secret,
+        &format!("destination bucket \"{missing_dst}\" does not exist"),
+    );
+    assert_fatal_one_line(
+        server,
+        &url(server, &src),
+        &url(server, &dst),
+        "not-the-secret",
+        "destination refused the credentials",
+    );
+
+    let unused_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let refused = format!("http://127.0.0.1:{unused_port}");
+    assert_fatal_one_line(
+        server,
+        &url(server, &src),
+        &format!("s3://{dst}/?endpoint={refused}&region={}", server.region()),
+        secret,
+        &format!("{refused}: connection refused"),
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let no_such_dir = dir.path().join("no/such/dir");
+    let no_such_dir = no_such_dir.to_string_lossy().into_owned();
+    assert_fatal_one_line(
+        server,
+        &no_such_dir,
+        &url(server, &dst),
+        secret,
+        &format!("source directory {no_such_dir} does not exist"),
+    );
+    assert!(
+        !std::path::Path::new(&no_such_dir).exists(),
+        "the missing source directory was created"
+    );
+    assert!(
+        client.list_keys(&dst, "").await.unwrap().is_empty(),
+        "nothing was copied"
+    );
+}

@@ -555,3 +555,44 @@ async fn test_malformed_input_gets_400_never_5xx() {
     }
     assert!(!server.log_text().contains("panicked"));
 }
+
+#[tokio::test]
+async fn test_missing_destination_bucket_fails_the_task_with_one_line() {
+    let s3 = S3Server::shared(S3Flavor::SeaweedFs).await.unwrap();
+    let client = s3.client();
+    let src = s3.new_bucket("fatal-src").await.unwrap();
+    for key in ["a.txt", "b.txt", "c.txt"] {
+        client
+            .put_object(&src, key, key.as_bytes().to_vec(), None, &[])
+            .await
+            .unwrap();
+    }
+    let missing = format!("{src}-missing");
+    let dir = tempfile::tempdir().unwrap();
+    let server = TernServer::start(dir.path(), s3);
+    let id = create(
+        &server,
+        &task_body(
+            s3,
+            "object",
+            &src,
+            &missing,
+            &["a.txt", "b.txt", "c.txt"],
+            None,
+        ),
+    )
+    .await;
+    let task = wait_status(&server, id, &[4, 5], Duration::from_secs(30)).await;
+    assert_eq!(task["status"], 4, "{task}");
+    assert_eq!(task["error_reason"]["error_code"], "TRF.0058", "{task}");
+    let message = task["error_reason"]["error_msg"].as_str().unwrap();
+    assert!(
+        message.len() < 400 && !message.contains('\n') && message.contains(&missing),
+        "{message}"
+    );
+    assert_eq!(
+        task["failed_num"].as_i64(),
+        Some(0),
+        "no per-object flood: {task}"
+    );
+}

@@ -26,7 +26,7 @@ use tern_core::{ConsistencyCheck, FailureCode, Protocol, Verification};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::error::{failure_code, Side};
+use crate::error::{Explained, Place, Side};
 use crate::listing::{object_meta, CRC64_METADATA_KEY};
 use crate::rawpath::{needs_raw_path, read_exact, stat_exact, write_exact};
 use crate::storage::{base64_encode, Storage};
@@ -61,15 +61,24 @@ pub struct Copied {
 pub struct CopyFailure {
     /// OMS failure code.
     pub code: FailureCode,
-    /// Message from the storage or the check.
+    /// One line naming the cause (see [`crate::error::explain`]).
     pub message: String,
+    /// Whether every other object would fail the same way (bucket missing, credentials
+    /// refused, endpoint unreachable): the run stops instead of failing each object.
+    pub run_fatal: bool,
 }
 
 impl CopyFailure {
-    fn storage(side: Side, err: &opendal::Error) -> Self {
+    fn storage(place: Place<'_>, err: &opendal::Error) -> Self {
+        let Explained {
+            code,
+            message,
+            run_fatal,
+        } = Explained::of(err, &place);
         CopyFailure {
-            code: failure_code(side, err),
-            message: err.to_string(),
+            code,
+            message,
+            run_fatal,
         }
     }
 
@@ -77,6 +86,7 @@ impl CopyFailure {
         CopyFailure {
             code: FailureCode::Internal,
             message: "the run was stopped".to_owned(),
+            run_fatal: false,
         }
     }
 
@@ -84,6 +94,7 @@ impl CopyFailure {
         CopyFailure {
             code: FailureCode::VerificationFailed,
             message,
+            run_fatal: false,
         }
     }
 }
@@ -139,17 +150,22 @@ pub async fn copy_object(
     }
     let reader = reader
         .await
-        .map_err(|err| CopyFailure::storage(Side::Source, &err))?;
+        .map_err(|err| CopyFailure::storage(source.place(Side::Source, Some(key)), &err))?;
     let mut stream = reader
         .into_stream(..)
         .await
-        .map_err(|err| CopyFailure::storage(Side::Source, &err))?;
+        .map_err(|err| CopyFailure::storage(source.place(Side::Source, Some(key)), &err))?;
     // The GET's own headers: Content-Type and user metadata without an extra HEAD. Services
     // that return none (the filesystem) leave both unset.
     let source_meta: Option<Metadata> = match stream.metadata().await {
         Ok(meta) => Some(meta),
         Err(err) if err.kind() == opendal::ErrorKind::Unsupported => None,
-        Err(err) => return Err(CopyFailure::storage(Side::Source, &err)),
+        Err(err) => {
+            return Err(CopyFailure::storage(
+                source.place(Side::Source, Some(key)),
+                &err,
+            ))
+        }
     };
     let declared_crc64 = source_meta.as_ref().and_then(|m| object_meta(m).crc64);
     let expected_size = source_meta
@@ -165,6 +181,7 @@ pub async fn copy_object(
             message: format!(
                 "the source object grew from {listed_size} to {expected_size} bytes after it was listed; run again to copy it"
             ),
+            run_fatal: false,
         });
     }
     let plan = WritePlan::new(
@@ -188,9 +205,9 @@ pub async fn copy_object(
         if let Some(meta) = user_metadata {
             writer = writer.user_metadata(meta);
         }
-        let writer = writer
-            .await
-            .map_err(|err| CopyFailure::storage(Side::Destination, &err))?;
+        let writer = writer.await.map_err(|err| {
+            CopyFailure::storage(destination.place(Side::Destination, Some(dst_key)), &err)
+        })?;
         let mut upload = MultipartUpload::new(writer, cleanup, dst_key);
         let streamed: Result<(), CopyFailure> = async {
             loop {
@@ -202,7 +219,9 @@ pub async fn copy_object(
                     _ = stop.cancelled() => return Err(CopyFailure::stopped()),
                     next = stream.try_next() => next,
                 };
-                let Some(buffer) = next.map_err(|err| CopyFailure::storage(Side::Source, &err))?
+                let Some(buffer) = next.map_err(|err| {
+                    CopyFailure::storage(source.place(Side::Source, Some(key)), &err)
+                })?
                 else {
                     break;
                 };
@@ -211,10 +230,9 @@ pub async fn copy_object(
                     _ = stop.cancelled() => return Err(CopyFailure::stopped()),
                     _ = account(&buffer, &mut crc, &mut bytes_read, throttle, progress) => {}
                 }
-                upload
-                    .write(buffer)
-                    .await
-                    .map_err(|err| CopyFailure::storage(Side::Destination, &err))?;
+                upload.write(buffer).await.map_err(|err| {
+                    CopyFailure::storage(destination.place(Side::Destination, Some(dst_key)), &err)
+                })?;
             }
             // Completing a short read would leave a truncated object at the destination.
             if options.check != ConsistencyCheck::NoCheck && bytes_read != expected_size {
@@ -229,10 +247,9 @@ pub async fn copy_object(
             upload.abort().await;
             return Err(failure);
         }
-        upload
-            .complete()
-            .await
-            .map_err(|err| CopyFailure::storage(Side::Destination, &err))?;
+        upload.complete().await.map_err(|err| {
+            CopyFailure::storage(destination.place(Side::Destination, Some(dst_key)), &err)
+        })?;
         let written = WriteResult {
             etag_md5: None,
             source: SourceCheck::NotCompared,
@@ -248,7 +265,9 @@ pub async fn copy_object(
                 _ = stop.cancelled() => return Err(CopyFailure::stopped()),
                 next = stream.try_next() => next,
             };
-            let Some(buffer) = next.map_err(|err| CopyFailure::storage(Side::Source, &err))? else {
+            let Some(buffer) = next
+                .map_err(|err| CopyFailure::storage(source.place(Side::Source, Some(key)), &err))?
+            else {
                 break;
             };
             tokio::select! {
@@ -360,7 +379,12 @@ async fn put_whole(
                     .await;
                 attempt += 1;
             }
-            Err(err) => return Err(CopyFailure::storage(Side::Destination, &err)),
+            Err(err) => {
+                return Err(CopyFailure::storage(
+                    destination.place(Side::Destination, Some(dst_key)),
+                    &err,
+                ))
+            }
         }
     }
 }
@@ -488,15 +512,16 @@ async fn copy_raw_key(
                 "keys with '//', a leading '/' or surrounding spaces are copied only up to the part size ({} bytes)",
                 options.part_size
             ),
+            run_fatal: false,
         });
     }
     let source_meta = stat_exact(source.operator(), key)
         .await
-        .map_err(|err| CopyFailure::storage(Side::Source, &err))?;
+        .map_err(|err| CopyFailure::storage(source.place(Side::Source, Some(key)), &err))?;
     let size = source_meta.content_length();
     let buffer = read_exact(source.operator(), key, size)
         .await
-        .map_err(|err| CopyFailure::storage(Side::Source, &err))?;
+        .map_err(|err| CopyFailure::storage(source.place(Side::Source, Some(key)), &err))?;
     let mut first = WholeReadBuilder::new(true);
     first.take(buffer, throttle, Some(progress)).await;
     let declared = DeclaredMd5::of(source.protocol(), Some(&source_meta));
@@ -518,7 +543,9 @@ async fn copy_raw_key(
         user_metadata,
     )
     .await
-    .map_err(|err| CopyFailure::storage(Side::Destination, &err))?;
+    .map_err(|err| {
+        CopyFailure::storage(destination.place(Side::Destination, Some(dst_key)), &err)
+    })?;
     let verification = verify(
         destination,
         dst_key,
@@ -800,15 +827,15 @@ async fn read_again_streamed(
         .operator()
         .reader_with(key)
         .await
-        .map_err(|err| CopyFailure::storage(Side::Source, &err))?;
+        .map_err(|err| CopyFailure::storage(source.place(Side::Source, Some(key)), &err))?;
     let mut stream = reader
         .into_stream(..)
         .await
-        .map_err(|err| CopyFailure::storage(Side::Source, &err))?;
+        .map_err(|err| CopyFailure::storage(source.place(Side::Source, Some(key)), &err))?;
     let meta = stream
         .metadata()
         .await
-        .map_err(|err| CopyFailure::storage(Side::Source, &err))?;
+        .map_err(|err| CopyFailure::storage(source.place(Side::Source, Some(key)), &err))?;
     let declared_now = DeclaredMd5::of(source.protocol(), Some(&meta));
     if declared_now.as_ref() != declared || meta.content_length() > part_size as u64 {
         return Err(CopyFailure {
@@ -821,13 +848,14 @@ async fn read_again_streamed(
                     |now| format!("{} {}", now.header, now.value)
                 )
             ),
+            run_fatal: false,
         });
     }
     let mut read = WholeReadBuilder::new(true);
     while let Some(buffer) = stream
         .try_next()
         .await
-        .map_err(|err| CopyFailure::storage(Side::Source, &err))?
+        .map_err(|err| CopyFailure::storage(source.place(Side::Source, Some(key)), &err))?
     {
         read.take(buffer, throttle, None).await;
     }
@@ -843,7 +871,7 @@ async fn read_again_raw(
 ) -> Result<WholeRead, CopyFailure> {
     let buffer = read_exact(source.operator(), key, size)
         .await
-        .map_err(|err| CopyFailure::storage(Side::Source, &err))?;
+        .map_err(|err| CopyFailure::storage(source.place(Side::Source, Some(key)), &err))?;
     let mut read = WholeReadBuilder::new(true);
     read.take(buffer, throttle, None).await;
     Ok(read.finish())
@@ -960,7 +988,9 @@ async fn verify(
         _ if observed.multipart => {
             let stored = stat_exact(destination.operator(), dst_key)
                 .await
-                .map_err(|err| CopyFailure::storage(Side::Destination, &err))?;
+                .map_err(|err| {
+                    CopyFailure::storage(destination.place(Side::Destination, Some(dst_key)), &err)
+                })?;
             if stored.content_length() != observed.bytes_read {
                 return Err(CopyFailure::verification(format!(
                     "destination holds {} bytes, {} were sent",

@@ -7,7 +7,7 @@ use opendal::{Entry, Metadata};
 use tern_core::{FailureCode, LineRange};
 
 use crate::compare::ObjectMeta;
-use crate::error::{failure_code, Error, Result, Side};
+use crate::error::{Error, Explained, Result, Side};
 use crate::storage::Storage;
 
 /// The user-metadata name under which tern stores the CRC64 it computed while copying.
@@ -133,9 +133,20 @@ pub async fn list_prefix(
 }
 
 /// Lists every object under `prefix` whose key sorts strictly after `after` (a resume
-/// checkpoint). Services that cannot start a listing late are filtered client-side.
+/// checkpoint) at the source. Services that cannot start a listing late are filtered
+/// client-side.
 pub async fn list_prefix_after(
     storage: &Storage,
+    prefix: &str,
+    after: Option<&str>,
+) -> Result<BoxStream<'static, Result<SourceObject>>> {
+    list_side_prefix_after(storage, Side::Source, prefix, after).await
+}
+
+/// [`list_prefix_after`] at either end; `side` names it in error messages and codes.
+pub(crate) async fn list_side_prefix_after(
+    storage: &Storage,
+    side: Side,
     prefix: &str,
     after: Option<&str>,
 ) -> Result<BoxStream<'static, Result<SourceObject>>> {
@@ -155,15 +166,11 @@ pub async fn list_prefix_after(
     }
     let lister = lister
         .await
-        .map_err(|source| list_error(storage, prefix, source))?;
-    let context = format!("listing {} prefix {prefix:?}", storage.describe());
+        .map_err(|source| Error::storage(&source, &storage.place(side, None)))?;
+    let storage_for_errors = storage.clone();
     let prefix = prefix.to_owned();
     Ok(lister
-        .map_err(move |source| Error::Storage {
-            context: context.clone(),
-            code: failure_code(Side::Source, &source),
-            source,
-        })
+        .map_err(move |source| Error::storage(&source, &storage_for_errors.place(side, None)))
         .try_filter_map(move |entry: Entry| {
             let keep = entry.metadata().is_file()
                 && entry.path().starts_with(prefix.as_str())
@@ -175,14 +182,6 @@ pub async fn list_prefix_after(
             futures::future::ready(Ok(found))
         })
         .boxed())
-}
-
-fn list_error(storage: &Storage, prefix: &str, source: opendal::Error) -> Error {
-    Error::Storage {
-        context: format!("listing {} prefix {prefix:?}", storage.describe()),
-        code: failure_code(Side::Source, &source),
-        source,
-    }
 }
 
 /// Looks one named key up at the source.
@@ -197,11 +196,11 @@ pub async fn stat_key(storage: &Storage, key: String) -> Listed {
             code: FailureCode::SourceNotFound,
             message: "the key names a directory, not an object".to_owned(),
         },
-        Err(err) => Listed::Missing {
-            key,
-            code: failure_code(Side::Source, &err),
-            message: err.to_string(),
-        },
+        Err(err) => {
+            let Explained { code, message, .. } =
+                Explained::of(&err, &storage.place(Side::Source, Some(&key)));
+            Listed::Missing { key, code, message }
+        }
     }
 }
 
@@ -210,10 +209,13 @@ pub async fn list_file_keys(
     storage: &Storage,
     path: &str,
 ) -> Result<BoxStream<'static, Result<String>>> {
-    let storage_error = |source: opendal::Error| Error::Storage {
-        context: format!("reading list file {path:?} from {}", storage.describe()),
-        code: FailureCode::Internal,
-        source,
+    let storage_error = |source: opendal::Error| {
+        let explained = Explained::of(&source, &storage.place(Side::Source, Some(path)));
+        Error::Storage {
+            code: FailureCode::ListFileUnreadable,
+            message: format!("cannot read the list file: {}", explained.message),
+            temporary: source.is_temporary(),
+        }
     };
     let reader = storage
         .operator()

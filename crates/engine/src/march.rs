@@ -8,8 +8,8 @@
 use futures::stream::{self, BoxStream, Peekable, StreamExt, TryStreamExt};
 
 use crate::compare::ObjectMeta;
-use crate::error::Result;
-use crate::listing::{disjoint_prefixes, list_prefix_after, Listed, Selection};
+use crate::error::{Result, Side};
+use crate::listing::{disjoint_prefixes, list_side_prefix_after, Listed, Selection};
 use crate::storage::Storage;
 
 /// What is known about the destination copy of one source object.
@@ -40,8 +40,9 @@ pub async fn list_destination(
     let dst_after = start_after.map(|after| format!("{dst_prefix}{after}"));
     for prefix in disjoint_prefixes(prefixes) {
         let strip = dst_prefix.to_owned();
-        let listed = list_prefix_after(
+        let listed = list_side_prefix_after(
             destination,
+            Side::Destination,
             &format!("{dst_prefix}{prefix}"),
             dst_after.as_deref(),
         )

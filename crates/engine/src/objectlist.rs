@@ -2,7 +2,7 @@
 
 use futures::{Stream, StreamExt};
 
-use crate::error::{failure_code, Error, Result, Side};
+use crate::error::{Error, Result, Side};
 use crate::storage::Storage;
 
 /// Buffer size per upload part for object lists.
@@ -15,10 +15,8 @@ pub async fn write_lines(
     key: &str,
     lines: impl Stream<Item = Result<String>>,
 ) -> Result<u64> {
-    let storage_error = |source: opendal::Error| Error::Storage {
-        context: format!("writing object list {key:?} to {}", storage.describe()),
-        code: failure_code(Side::Destination, &source),
-        source,
+    let storage_error = |source: opendal::Error| {
+        Error::storage(&source, &storage.place(Side::Destination, Some(key)))
     };
     let mut writer = storage
         .operator()

@@ -17,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::compare::{decide, Decision, ObjectMeta};
-use crate::copy::{copy_object, CopyContext, CopyOptions};
-use crate::error::{failure_code, Error, Result, Side};
+use crate::copy::{copy_object, CopyContext, CopyFailure, CopyOptions};
+use crate::error::{Error, Explained, Result, Side};
 use crate::listing::{list_selection, object_meta, Listed, Selection, SourceObject};
 use crate::march::{can_march, list_destination, merge, DstState};
 use crate::storage::Storage;
@@ -134,6 +134,10 @@ pub struct Migration {
 /// What one pipeline slot produced.
 enum Step {
     Finished(ObjectOutcome),
+    /// An object failed in a way every other object would too (bucket missing, credentials
+    /// refused, endpoint unreachable): the run ends with this error, and the object, like the
+    /// others not finished, gets no outcome (a resumed run copies it).
+    Fatal(Error),
     /// The run stopped before this object's copy completed: it gets no outcome now, and a
     /// resumed run copies it.
     Stopped,
@@ -160,10 +164,21 @@ impl Migration {
         }
     }
 
+    /// Checks both ends with one cheap request each (a listing of at most one entry at the
+    /// root), so that a missing bucket, refused credentials or an unreachable endpoint stop the
+    /// run at once with one line instead of failing every object. A problem that may concern
+    /// some objects only (access denied to listing, for a write-only destination) is left for
+    /// the run to meet per object.
+    pub async fn probe(&self) -> Result<()> {
+        probe_storage(&self.source, Side::Source).await?;
+        probe_storage(&self.destination, Side::Destination).await
+    }
+
     /// Runs to the end (or until `cancel`), sending every event to `events`.
     ///
-    /// Errors are run-fatal only (unreadable listing, bad list file, cancellation); per-object
-    /// failures are [`Outcome::Failed`] events. A dropped receiver does not stop the run.
+    /// Errors are run-fatal only (see [`Migration::probe`]; unreadable listing, bad list file,
+    /// an object failing with a run-fatal cause, cancellation); per-object failures are
+    /// [`Outcome::Failed`] events. A dropped receiver does not stop the run.
     ///
     /// On cancellation no new object starts; copies in flight stop reading, abort their
     /// multipart uploads and end. A copy that completed anyway (a single PUT already sent) still
@@ -221,6 +236,7 @@ impl Migration {
         events: mpsc::Sender<Event>,
         copier: Arc<Copier>,
     ) -> Result<Summary> {
+        self.probe().await?;
         let start_after = self.start_after.as_deref();
         let listed = list_selection(
             &self.source,
@@ -298,6 +314,7 @@ impl Migration {
         while let Some(step) = steps.try_next().await? {
             match step {
                 Step::Stopped => {}
+                Step::Fatal(err) => return Err(err),
                 Step::Finished(outcome) => {
                     summary.counters.total_num += 1;
                     summary.counters.total_size += outcome.size;
@@ -427,7 +444,7 @@ impl Copier {
         let dst_key = format!("{}{}", self.dst_prefix, object.key);
         let decision = match self.decide(&object, &dst_key, dst).await {
             Ok(decision) => decision,
-            Err(outcome) => return finished(outcome),
+            Err(failure) => return failed(&object.key, object.meta.size, failure),
         };
         if self.options.dry_run {
             return Step::Planned {
@@ -460,13 +477,7 @@ impl Copier {
             }),
             // A copy cut short by the stop is not a failure of the object.
             Err(_) if self.stop.is_cancelled() => Step::Stopped,
-            Err(failure) => {
-                tracing::warn!(key = %object.key, code = %failure.code, message = %failure.message, "object failed");
-                finished(Outcome::Failed {
-                    code: failure.code,
-                    message: failure.message,
-                })
-            }
+            Err(failure) => failed(&object.key, object.meta.size, failure),
         }
     }
 
@@ -476,7 +487,7 @@ impl Copier {
         object: &SourceObject,
         dst_key: &str,
         dst: DstState,
-    ) -> Result<Decision, Outcome> {
+    ) -> Result<Decision, CopyFailure> {
         if self.options.overwrite == OverwriteMode::FullOverwrite && !self.options.dry_run {
             return Ok(Decision::Copy);
         }
@@ -506,20 +517,74 @@ impl Copier {
         Ok(decide(self.options.overwrite, &src_meta, dst_meta.as_ref()))
     }
 
-    async fn stat_destination(&self, dst_key: &str) -> Result<Option<ObjectMeta>, Outcome> {
+    async fn stat_destination(&self, dst_key: &str) -> Result<Option<ObjectMeta>, CopyFailure> {
         match crate::rawpath::stat_exact(self.destination.operator(), dst_key).await {
             Ok(meta) if meta.is_file() => Ok(Some(object_meta(&meta))),
             Ok(_) => Ok(None),
-            Err(err)
-                if err.kind() == opendal::ErrorKind::NotFound
-                    && !err.to_string().contains("NoSuchBucket") =>
-            {
-                Ok(None)
+            Err(err) => {
+                let explained = Explained::of(
+                    &err,
+                    &self.destination.place(Side::Destination, Some(dst_key)),
+                );
+                if err.kind() == opendal::ErrorKind::NotFound && !explained.run_fatal {
+                    return Ok(None);
+                }
+                Err(CopyFailure {
+                    code: explained.code,
+                    message: explained.message,
+                    run_fatal: explained.run_fatal,
+                })
             }
-            Err(err) => Err(Outcome::Failed {
-                code: failure_code(Side::Destination, &err),
-                message: err.to_string(),
-            }),
+        }
+    }
+}
+
+/// The step of an object that failed: its outcome, or the end of the run when every other object
+/// would fail the same way.
+fn failed(key: &str, size: u64, failure: CopyFailure) -> Step {
+    let CopyFailure {
+        code,
+        message,
+        run_fatal,
+    } = failure;
+    if run_fatal {
+        tracing::debug!(key, code = %code, "object failed with a run-fatal cause; stopping the run");
+        return Step::Fatal(Error::Storage {
+            code,
+            message,
+            temporary: false,
+        });
+    }
+    tracing::warn!(key, code = %code, message = %message, "object failed");
+    Step::Finished(ObjectOutcome {
+        key: key.to_owned(),
+        size,
+        outcome: Outcome::Failed { code, message },
+    })
+}
+
+/// One listing request of at most one entry at the root of `storage` (see [`Migration::probe`]).
+async fn probe_storage(storage: &Storage, side: Side) -> Result<()> {
+    // URL lists cannot be listed; a local directory is checked when the storage is opened
+    // (`Storage::open_source`) and a destination directory is created on the first write.
+    if storage.protocol() == tern_core::Protocol::Fs || !storage.operator().info().capability().list
+    {
+        return Ok(());
+    }
+    let listed = async {
+        let mut lister = storage.operator().lister_with("/").limit(1).await?;
+        lister.try_next().await.map(|_| ())
+    }
+    .await;
+    match listed {
+        Ok(()) => Ok(()),
+        Err(err) => {
+            let explained = Explained::of(&err, &storage.place(side, None));
+            if explained.run_fatal {
+                Err(explained.into_error(err.is_temporary()))
+            } else {
+                Ok(())
+            }
         }
     }
 }

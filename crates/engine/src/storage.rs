@@ -3,13 +3,14 @@
 //! Layer order (innermost first): service → timeout → retry. Retry is outermost so that a request
 //! cut by the timeout is retried like any other temporary error (OpenDAL's retry layer docs).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use opendal::layers::{RetryEvent, RetryLayer, TimeoutLayer};
 use opendal::{services, Operator};
-use tern_core::{Credentials, Protocol};
+use tern_core::{Credentials, FailureCode, Protocol};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Place, Result, Side};
 use crate::location::Location;
 
 /// Retries of one request after its first attempt, for temporary errors (5xx, SlowDown, resets,
@@ -36,7 +37,17 @@ fn log_retry(event: RetryEvent<'_>) {
 pub struct Storage {
     op: Operator,
     protocol: Protocol,
+    /// Shared: a storage is cloned into every listing and selection.
+    names: Arc<Names>,
+}
+
+/// How a storage is named in messages (no secrets).
+#[derive(Debug)]
+struct Names {
     description: String,
+    bucket: String,
+    endpoint: Option<String>,
+    root: String,
 }
 
 impl Storage {
@@ -57,8 +68,38 @@ impl Storage {
         Ok(Storage {
             op,
             protocol: location.protocol,
-            description: location.describe(),
+            names: Arc::new(Names {
+                description: location.describe(),
+                bucket: location.bucket.clone(),
+                endpoint: location.endpoint.clone(),
+                root: format!("/{}", location.root.trim_start_matches('/')),
+            }),
         })
+    }
+
+    /// Opens the source of a migration: like [`Storage::open`], but a local directory must
+    /// already exist. OpenDAL's fs service creates a missing root, so without this check a
+    /// mistyped source path would copy as a successful run of zero objects.
+    pub fn open_source(location: &Location) -> Result<Storage> {
+        if location.protocol == Protocol::Fs {
+            let root = format!("/{}", location.root.trim_start_matches('/'));
+            let problem = match std::fs::metadata(&root) {
+                Ok(meta) if meta.is_dir() => None,
+                Ok(_) => Some("is not a directory".to_owned()),
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                    Some("does not exist".to_owned())
+                }
+                Err(err) => Some(format!("cannot be read: {err}")),
+            };
+            if let Some(problem) = problem {
+                return Err(Error::Storage {
+                    code: FailureCode::SourceNotFound,
+                    message: format!("the source directory {root} {problem}"),
+                    temporary: false,
+                });
+            }
+        }
+        Storage::open(location)
     }
 
     /// The OpenDAL operator.
@@ -73,7 +114,20 @@ impl Storage {
 
     /// A description without secrets.
     pub fn describe(&self) -> &str {
-        &self.description
+        &self.names.description
+    }
+
+    /// Where an error at this storage happened (`key`: the object concerned, if one), for
+    /// [`crate::error::explain`].
+    pub fn place<'a>(&'a self, side: Side, key: Option<&'a str>) -> Place<'a> {
+        Place {
+            side,
+            protocol: self.protocol,
+            endpoint: self.names.endpoint.as_deref(),
+            bucket: &self.names.bucket,
+            root: &self.names.root,
+            key,
+        }
     }
 
     /// Tells whether recursive listings come back in byte order of keys, which lets the engine

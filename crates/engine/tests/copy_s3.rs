@@ -441,3 +441,46 @@ async fn test_cancel_mid_multipart_upload_aborts_the_upload() {
     assert!(open.is_empty(), "uploads left open after cancel: {open:?}");
     assert!(client.get_object(&dst, "slow.bin").await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn test_missing_destination_bucket_ends_the_run_with_one_fatal_error() {
+    let server = S3Server::shared(S3Flavor::SeaweedFs).await.unwrap();
+    let client = server.client();
+    let src = server.new_bucket("fatal-src").await.unwrap();
+    let keys: Vec<String> = (0..20).map(|index| format!("k{index:02}")).collect();
+    for key in &keys {
+        client
+            .put_object(&src, key, body_for(key, 100), None, &[])
+            .await
+            .unwrap();
+    }
+    let missing = format!("{src}-missing");
+    // Named keys (one HEAD each, no destination listing) and the full-overwrite prefix run
+    // (no comparison) are the paths that used to fail each object with the same error.
+    for selection in [
+        Selection::Objects(keys.clone()),
+        Selection::Prefixes(vec![String::new()]),
+    ] {
+        let mut run = migration(server, &src, &missing, selection);
+        run.options.overwrite = tern_core::OverwriteMode::FullOverwrite;
+        let (sender, mut receiver) = tokio::sync::mpsc::channel(1024);
+        let started = std::time::Instant::now();
+        let result = run
+            .run(sender, tokio_util::sync::CancellationToken::new())
+            .await;
+        let mut finished = 0;
+        while let Ok(event) = receiver.try_recv() {
+            if matches!(event, tern_engine::Event::Finished(_)) {
+                finished += 1;
+            }
+        }
+        let err = result.expect_err("a missing destination bucket ends the run");
+        assert_eq!(err.failure_code(), FailureCode::DestinationBucketNotFound);
+        assert_eq!(err.failure_code().as_str(), "TRF.0058");
+        let message = err.to_string();
+        assert!(message.contains(&missing), "{message}");
+        assert!(message.len() < 400 && !message.contains('\n'), "{message}");
+        assert_eq!(finished, 0, "no per-object failures: {message}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+}

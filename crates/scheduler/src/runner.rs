@@ -111,7 +111,7 @@ impl TaskRun {
             app_id: None,
         };
         let source = Location::from_node(&source_node, regions)
-            .and_then(|l| Storage::open(&l))
+            .and_then(|l| Storage::open_source(&l))
             .map_err(invalid)?;
         let destination = Location::from_node(&destination_node, regions)
             .and_then(|l| Storage::open(&l))
