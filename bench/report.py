@@ -50,6 +50,8 @@ def title(wl: dict) -> str:
     if wid == "d":
         return (f"d) incremental: {n:,} objects, {wl.get('copied', 0):,} missing at the destination "
                 f"(objects/s counts every object compared; MB/s the bytes copied)")
+    if wid in ("f1", "f3"):
+        return f"f) small run: {n:,} objects × {human_size(b // max(n, 1))}, fresh destination"
     if wid.startswith("e-"):
         return f"e) memory scaling: dry-run list-and-compare of {n:,} tiny objects present on both sides"
     return wid

@@ -8,7 +8,7 @@
 # Environment:
 #   BENCH_SCALE      multiplies object counts (and the 256 MiB size of workload c, floor 16 MiB); 1
 #   BENCH_RUNS       timed runs per tool and workload (tools alternate run by run); 3
-#   BENCH_WORKLOADS  subset of "a b c d e"; all
+#   BENCH_WORKLOADS  subset of "a b c d e f"; all
 #   BENCH_LAYOUT     key layout of workloads a–d: dirs (1000 keys per "directory", rclone's best
 #                    case: it lists and compares directory by directory) or flat; dirs
 #   BENCH_RCLONE_NOHEAD  1 adds an "rclone --s3-no-head" row to a and b (see "Integrity" below); 1
@@ -20,6 +20,7 @@
 # Workloads: a) 20,000 × 4 KiB  b) 500 × 1 MiB  c) 4 × 256 MiB  d) incremental: 20,000 × 4 KiB
 # of which 95% already at the destination  e) memory scaling: list-and-compare (dry run) of
 # 10,000 and of 200,000 tiny objects present on both sides (flat keys: one listing "directory").
+# f) small runs: 1,000 and 3,000 × 4 KiB (a fixed start or tail cost shows here first).
 # Every run copies into a fresh destination bucket (d: the same bucket, restored to "95% there"
 # before each run by deleting the 5% the previous run copied) and is verified afterwards.
 # Measured per run with /usr/bin/time: wall s, the copier's own CPU s (user+sys), peak RSS.
@@ -33,7 +34,7 @@ source "$BENCH/lib.sh"
 
 BENCH_SCALE=${BENCH_SCALE:-1}
 BENCH_RUNS=${BENCH_RUNS:-3}
-BENCH_WORKLOADS=${BENCH_WORKLOADS:-a b c d e}
+BENCH_WORKLOADS=${BENCH_WORKLOADS:-a b c d e f}
 BENCH_LAYOUT=${BENCH_LAYOUT:-dirs}
 BENCH_RCLONE_NOHEAD=${BENCH_RCLONE_NOHEAD:-1}
 RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-1800}
@@ -220,6 +221,8 @@ D_EVERY=20 # every 20th key is missing at the destination: 5%
 E_SMALL_N=$(scaled 10000 100)
 E_LARGE_N=$(scaled 200000 1000)
 E_SIZE=100
+F1_N=$(scaled 1000 20)
+F3_N=$(scaled 3000 20)
 
 record type=meta scale="$BENCH_SCALE" runs="$BENCH_RUNS" layout="$BENCH_LAYOUT" \
     nproc="$(nproc)" mem_kb="$(awk '/MemTotal/ {print $2}' /proc/meminfo)" \
@@ -265,6 +268,10 @@ generate() {
 if want a || want d; then generate wa "$A_N" "$A_SIZE" "$BENCH_LAYOUT" src:bench-a; fi
 if want b; then generate wb "$B_N" "$B_SIZE" "$BENCH_LAYOUT" src:bench-b && rm -rf "$WORK/gen/wb"; fi
 if want c; then generate wc "$C_N" "$C_SIZE" "$BENCH_LAYOUT" src:bench-c && rm -rf "$WORK/gen/wc"; fi
+if want f; then
+    generate wf1 "$F1_N" "$A_SIZE" "$BENCH_LAYOUT" src:bench-f1 && rm -rf "$WORK/gen/wf1"
+    generate wf3 "$F3_N" "$A_SIZE" "$BENCH_LAYOUT" src:bench-f3 && rm -rf "$WORK/gen/wf3"
+fi
 if want d; then
     # The destination of d: everything but every 20th key, uploaded from the same local files
     # after the source, so the destination copies are not older (what a previous run leaves).
@@ -358,6 +365,11 @@ fi
 if want b; then
     log "workload b: $B_N × $B_SIZE B"
     copy_workload b bench-b "$B_N" $((B_N * B_SIZE)) RCLONE_MEDIUM TERN_MEDIUM "$MEDIUM_T" "$BENCH_RCLONE_NOHEAD"
+fi
+if want f; then
+    log "workload f: $F1_N and $F3_N × $A_SIZE B"
+    copy_workload f1 bench-f1 "$F1_N" $((F1_N * A_SIZE)) RCLONE_SMALL TERN_SMALL "$SMALL_T" "$BENCH_RCLONE_NOHEAD"
+    copy_workload f3 bench-f3 "$F3_N" $((F3_N * A_SIZE)) RCLONE_SMALL TERN_SMALL "$SMALL_T" "$BENCH_RCLONE_NOHEAD"
 fi
 if want c; then
     log "workload c: $C_N × $C_SIZE B"
