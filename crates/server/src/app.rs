@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::error::ApiError;
@@ -32,6 +33,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::meta::public_router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(catch_panics())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
@@ -52,6 +54,23 @@ pub async fn serve(
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// Turns a panic inside a handler into the generic 500 OMS body instead of a dropped
+/// connection; the panic's text goes to the server log only.
+fn catch_panics() -> CatchPanicLayer<fn(Box<dyn std::any::Any + Send + 'static>) -> Response> {
+    CatchPanicLayer::custom(
+        panic_response as fn(Box<dyn std::any::Any + Send + 'static>) -> Response,
+    )
+}
+
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let cause = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic without a message");
+    ApiError::Internal(format!("handler panicked: {cause}")).into_response()
 }
 
 async fn unknown_route() -> Response {
@@ -164,5 +183,34 @@ mod tests {
         assert!(body.contains("OMS.1009"), "{body}");
         let (status, body) = through_safety_net(|| "plain ok".into_response()).await;
         assert_eq!((status, body.as_str()), (StatusCode::OK, "plain ok"));
+    }
+
+    #[tokio::test]
+    async fn test_a_panicking_handler_answers_the_generic_500_body() {
+        let router: Router = Router::new()
+            .route(
+                "/",
+                get(|| async {
+                    if true {
+                        panic!("secret-detail-in-panic");
+                    }
+                    "unreachable"
+                }),
+            )
+            .layer(catch_panics())
+            .layer(middleware::from_fn(oms_error_body));
+        let response = router
+            .oneshot(Request::get("/").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let bytes = to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["error_code"], "OMS.0001");
+        let message = body["error_msg"].as_str().unwrap();
+        assert!(
+            !message.contains("secret-detail"),
+            "the cause stays in the log: {message}"
+        );
     }
 }
