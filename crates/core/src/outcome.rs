@@ -63,6 +63,18 @@ pub enum Verification {
     /// not the MD5 of its bytes: two independent reads of the source agreed on an MD5 other than
     /// the ETag, and the destination returned no MD5 to compare. The source's ETag could not be used.
     SizeLastModifiedEtagNotContentMd5,
+    /// As [`Verification::SizeAndMd5`], but the destination's ETag looked like an MD5 and was not
+    /// the MD5 of the bytes sent (default SSE-KMS encryption on the destination bucket, on AWS
+    /// and OBS): the object was read back from the destination and the MD5 of the bytes it holds
+    /// equals the MD5 of the bytes sent.
+    DestinationReadBackMd5,
+    /// As [`Verification::SourceAndDestinationMd5`], with the destination side checked by reading
+    /// the object back (its ETag was not an MD5, see [`Verification::DestinationReadBackMd5`]).
+    SourceMd5AndDestinationReadBack,
+    /// As [`Verification::SizeAndMd5EtagNotContentMd5`] (neither the source's nor the
+    /// destination's ETag was an MD5), with the destination side checked by reading the object
+    /// back (see [`Verification::DestinationReadBackMd5`]).
+    DestinationReadBackMd5EtagNotContentMd5,
     /// The CRC64 of the bytes read equals the CRC64 the source declared.
     Crc64,
     /// `crc64` was asked for but the source declared none; size and last-modified were checked.
@@ -81,6 +93,11 @@ impl Verification {
             Verification::SizeAndMd5EtagNotContentMd5 => "size_md5_etag_not_content_md5",
             Verification::SizeLastModifiedEtagNotContentMd5 => {
                 "size_last_modified_etag_not_content_md5"
+            }
+            Verification::DestinationReadBackMd5 => "md5_destination_read_back",
+            Verification::SourceMd5AndDestinationReadBack => "md5_source_and_destination_read_back",
+            Verification::DestinationReadBackMd5EtagNotContentMd5 => {
+                "md5_destination_read_back_etag_not_content_md5"
             }
             Verification::Crc64 => "crc64",
             Verification::Crc64UnavailableSizeLastModified => {

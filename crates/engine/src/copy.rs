@@ -5,7 +5,9 @@
 //! [`MD5_CHECK_MAX_BYTES`] the MD5 of the bytes read is checked against the MD5 the source
 //! declares (see [`DeclaredMd5`]) before the write, and the PUT's ETag against it after. When
 //! the first two differ the object is read again: a corrupt read never lands, and an ETag that
-//! is not an MD5 (SSE-KMS) does not fail the object (see [`settle_source_md5`]). Larger
+//! is not an MD5 (SSE-KMS) does not fail the object (see [`settle_source_md5`]); likewise a
+//! destination ETag that differs from the MD5 sent is settled by reading the object back (a
+//! bucket with default SSE-KMS answers with such ETags), which costs a request only then. Larger
 //! objects stream through a multipart writer that uploads `part_concurrency` parts at once; S3 fixes metadata when the
 //! upload starts, so their CRC64 is stored only when the source declared one up front (it is
 //! then verified against the bytes read), and is always reported in the outcome.
@@ -28,7 +30,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::error::{Explained, Place, Side};
 use crate::listing::{object_meta, CRC64_METADATA_KEY};
-use crate::rawpath::{needs_raw_path, read_exact, stat_exact, write_exact};
+use crate::rawpath::{needs_raw_path, read_exact, read_exact_with_length, stat_exact, write_exact};
 use crate::storage::{base64_encode, Storage};
 use crate::throttle::Throttle;
 
@@ -972,16 +974,30 @@ async fn verify(
         Some((Some(etag), sent_md5)) => {
             let etag = etag.trim_matches('"').to_ascii_lowercase();
             // Only a plain 32-hex ETag is an MD5; anything else (composite, Azure's) proves nothing.
-            if is_hex_md5(&etag) {
-                if &etag != sent_md5 {
-                    return Err(CopyFailure::verification(format!(
-                        "destination ETag {etag} differs from the MD5 {sent_md5} of the bytes sent"
-                    )));
-                }
+            if is_hex_md5(&etag) && &etag == sent_md5 {
                 verification = match source {
                     SourceCheck::NotCompared => Verification::SizeAndMd5,
                     SourceCheck::Md5Matched => Verification::SourceAndDestinationMd5,
                     SourceCheck::EtagNotContentMd5 => Verification::SizeAndMd5EtagNotContentMd5,
+                };
+            } else if is_hex_md5(&etag) {
+                // A bucket with default SSE-KMS encryption (AWS, OBS) answers with 32-hex ETags
+                // that are not MD5s, so the ETag alone cannot fail the object: the bytes the
+                // destination holds decide. Only a mismatch costs this read (at most
+                // MD5_CHECK_MAX_BYTES, the only sizes whose MD5 is known).
+                let held_md5 =
+                    read_back_md5(destination, dst_key, observed.bytes_read, &etag).await?;
+                if &held_md5 != sent_md5 {
+                    return Err(CopyFailure::verification(format!(
+                        "destination holds bytes with MD5 {held_md5}, not the MD5 {sent_md5} of the bytes sent (destination ETag {etag})"
+                    )));
+                }
+                verification = match source {
+                    SourceCheck::NotCompared => Verification::DestinationReadBackMd5,
+                    SourceCheck::Md5Matched => Verification::SourceMd5AndDestinationReadBack,
+                    SourceCheck::EtagNotContentMd5 => {
+                        Verification::DestinationReadBackMd5EtagNotContentMd5
+                    }
                 };
             }
         }
@@ -1012,6 +1028,45 @@ async fn verify(
         };
     }
     Ok(verification)
+}
+
+/// Reads a single-PUT object back from the destination and returns the hex MD5 of what it holds.
+/// `etag` is the ETag the PUT returned, for the messages.
+async fn read_back_md5(
+    destination: &Storage,
+    dst_key: &str,
+    bytes_sent: u64,
+    etag: &str,
+) -> Result<String, CopyFailure> {
+    tracing::debug!(
+        key = %dst_key,
+        etag = %etag,
+        "destination etag is not the md5 of the bytes sent; reading the object back"
+    );
+    let place = || destination.place(Side::Destination, Some(dst_key));
+    // The raw read needs a non-empty range; an empty object's length alone says what it holds.
+    let (buffer, held) = if bytes_sent == 0 {
+        let stored = stat_exact(destination.operator(), dst_key)
+            .await
+            .map_err(|err| CopyFailure::storage(place(), &err))?;
+        (Buffer::new(), stored.content_length())
+    } else {
+        let (buffer, length) = read_exact_with_length(destination.operator(), dst_key, bytes_sent)
+            .await
+            .map_err(|err| CopyFailure::storage(place(), &err))?;
+        let held = length.unwrap_or(buffer.len() as u64);
+        (buffer, held)
+    };
+    if held != bytes_sent {
+        return Err(CopyFailure::verification(format!(
+            "destination holds {held} bytes, {bytes_sent} were sent (destination ETag {etag})"
+        )));
+    }
+    let mut md5 = Md5::new();
+    for chunk in buffer {
+        md5.update(&chunk);
+    }
+    Ok(hex::encode(md5.finalize()))
 }
 
 #[cfg(test)]

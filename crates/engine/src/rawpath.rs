@@ -33,9 +33,21 @@ pub async fn read_exact(op: &Operator, key: &str, size: u64) -> opendal::Result<
     if size == 0 {
         return Ok(Buffer::new());
     }
+    read_exact_with_length(op, key, size)
+        .await
+        .map(|(buffer, _)| buffer)
+}
+
+/// Reads the first `size` bytes (more than zero) of an object, exactly by key, and the object's
+/// whole length when the service reports it. The read fails when the object is shorter.
+pub async fn read_exact_with_length(
+    op: &Operator,
+    key: &str,
+    size: u64,
+) -> opendal::Result<(Buffer, Option<u64>)> {
     let reader = op.service().read_dyn(op.context(), key, OpRead::new())?;
-    let (_, buffer) = reader.read_dyn(BytesRange::new(0, Some(size))).await?;
-    Ok(buffer)
+    let (rp, buffer) = reader.read_dyn(BytesRange::new(0, Some(size))).await?;
+    Ok((buffer, rp.metadata().map(Metadata::content_length)))
 }
 
 /// Writes a whole object in one request, exactly by key.

@@ -318,6 +318,117 @@ async fn test_etag_that_is_not_the_md5_is_settled_by_a_second_read_and_said_so()
     common::assert_run_accounts_for_source(&client, &src, &dst, "", &summary, &outcomes).await;
 }
 
+/// Copies the whole `src` bucket, read at the server itself, into `dst` written through `proxy`.
+async fn copy_into(
+    server: &S3Server,
+    proxy: &FaultProxy,
+    src: &str,
+    dst: &str,
+) -> (tern_engine::Summary, BTreeMap<String, Outcome>) {
+    let mut migration = Migration::new(
+        storage_at(server, server.endpoint(), src),
+        storage_at(server, proxy.endpoint(), dst),
+        Selection::Prefixes(vec![String::new()]),
+    );
+    migration.options.part_size = PART;
+    let (summary, outcomes) = run_collecting(&migration).await.unwrap();
+    (summary, by_key(outcomes))
+}
+
+fn hex_md5(bytes: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    hex::encode(Md5::digest(bytes))
+}
+
+#[tokio::test]
+async fn test_destination_etag_that_is_not_the_md5_is_settled_by_reading_the_object_back() {
+    let server = S3Server::shared(S3Flavor::SeaweedFs).await.unwrap();
+    let src = server.new_bucket("dstkms-src").await.unwrap();
+    let dst = server.new_bucket("dstkms-dst").await.unwrap();
+    let objects = seed(server, &src, 20).await;
+    // Every PUT answer carries a 32-hex ETag that is not the MD5 of the bytes, as a destination
+    // bucket with default SSE-KMS encryption answers on AWS and OBS.
+    let proxy = FaultProxy::start(
+        server.endpoint(),
+        Fault::EtagNotMd5OnPuts {
+            flip_bit_in_body: false,
+        },
+    )
+    .await
+    .unwrap();
+    let (summary, outcomes) = copy_into(server, &proxy, &src, &dst).await;
+    assert!(
+        proxy.injected() >= objects.len() as u64,
+        "ETags were not replaced"
+    );
+    for (key, _) in &objects {
+        // The source's ETag is its MD5 (read at the server), the destination's is not.
+        assert!(
+            matches!(
+                outcomes[key],
+                Outcome::Succeeded {
+                    verification: Verification::SourceMd5AndDestinationReadBack,
+                    ..
+                }
+            ),
+            "{key}: {:?}",
+            outcomes[key]
+        );
+    }
+    assert_eq!(
+        Verification::SourceMd5AndDestinationReadBack.as_str(),
+        "md5_source_and_destination_read_back"
+    );
+    assert_eq!(summary.counters.successful_num, objects.len() as u64);
+    // Byte-identical at the destination, read back by the testkit's own client.
+    let client = server.client();
+    for (key, body) in &objects {
+        let copied = client.get_object(&dst, key).await.unwrap().unwrap();
+        assert!(copied.body == *body, "{key} differs at the destination");
+    }
+    common::assert_run_accounts_for_source(&client, &src, &dst, "", &summary, &outcomes).await;
+}
+
+#[tokio::test]
+async fn test_put_body_corrupted_in_flight_behind_a_non_md5_etag_fails_naming_both_md5s() {
+    let server = S3Server::shared(S3Flavor::SeaweedFs).await.unwrap();
+    let src = server.new_bucket("dstflip-src").await.unwrap();
+    let dst = server.new_bucket("dstflip-dst").await.unwrap();
+    let objects = seed(server, &src, 10).await;
+    // As above, and every PUT body reaches the server with one bit flipped: the ETag cannot
+    // tell, the bytes read back do.
+    let proxy = FaultProxy::start(
+        server.endpoint(),
+        Fault::EtagNotMd5OnPuts {
+            flip_bit_in_body: true,
+        },
+    )
+    .await
+    .unwrap();
+    let (summary, outcomes) = copy_into(server, &proxy, &src, &dst).await;
+    assert!(
+        proxy.corrupted_paths().len() >= objects.len(),
+        "{:?}",
+        proxy.corrupted_paths()
+    );
+    for (key, body) in &objects {
+        let mut flipped = body.clone();
+        let middle = flipped.len() / 2;
+        flipped[middle] ^= 1;
+        match &outcomes[key] {
+            Outcome::Failed { code, message } => {
+                assert_eq!(*code, FailureCode::VerificationFailed, "{key}: {message}");
+                assert_eq!(code.as_str(), "TRF.0062");
+                assert!(message.contains(&hex_md5(body)), "{key}: {message}");
+                assert!(message.contains(&hex_md5(&flipped)), "{key}: {message}");
+            }
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+    assert_eq!(summary.counters.failed_num, objects.len() as u64);
+    assert_eq!(summary.counters.successful_num, 0);
+}
+
 #[tokio::test]
 async fn test_source_read_failing_mid_multipart_aborts_the_upload() {
     let server = S3Server::shared(S3Flavor::SeaweedFs).await.unwrap();

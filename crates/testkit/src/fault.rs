@@ -57,6 +57,17 @@ pub enum Fault {
     /// differs from the real ETag in every digit. Listings are relayed unchanged (the engine
     /// takes ETags only from GET and HEAD answers).
     EtagNotMd5ForPathContaining(String),
+    /// Successful answers to object PUTs (single-part uploads; not multipart parts, completions
+    /// or server-side copies) carry a different, consistent single-part ETag that is not the
+    /// MD5 of the bytes stored, as a destination bucket with default SSE-KMS encryption answers
+    /// on AWS and OBS; digits are changed as in [`Fault::EtagNotMd5ForPathContaining`].
+    EtagNotMd5OnPuts {
+        /// Also flip one bit (the lowest of the middle byte) of every non-empty PUT body on its
+        /// way to the server, so the server stores other bytes than the client sent (this needs
+        /// a client that signs `UNSIGNED-PAYLOAD` and sends no Content-MD5).
+        /// [`FaultProxy::corrupted_paths`] names the PUTs hit.
+        flip_bit_in_body: bool,
+    },
     /// GETs whose path contains `path_containing` and whose `Range` starts at or after
     /// `from_offset` get 403 AccessDenied (not retried): a large object's read fails after
     /// its first parts were read.
@@ -163,8 +174,8 @@ impl FaultProxy {
             .collect()
     }
 
-    /// Request paths (`/bucket/key`, as sent) whose GET body was corrupted, once per corrupted
-    /// read, in order.
+    /// Request paths (`/bucket/key`, as sent) whose GET answer or PUT body was corrupted, once
+    /// per corrupted request, in order.
     pub fn corrupted_paths(&self) -> Vec<String> {
         self.state
             .corrupted
@@ -216,7 +227,9 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
                 && range_start(request.headers()).is_some_and(|start| start >= *from_offset)
         }
         // Decided on the response (only successful object reads are changed).
-        Fault::FlipBitInObjectGets { .. } | Fault::EtagNotMd5ForPathContaining(_) => false,
+        Fault::FlipBitInObjectGets { .. }
+        | Fault::EtagNotMd5ForPathContaining(_)
+        | Fault::EtagNotMd5OnPuts { .. } => false,
     };
     if inject {
         state.injected.fetch_add(1, Ordering::Relaxed);
@@ -229,9 +242,9 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
             Fault::DenyPathContaining(_) | Fault::DenyRangedGetFrom { .. } => {
                 s3_error(StatusCode::FORBIDDEN, "AccessDenied", "Access Denied")
             }
-            Fault::FlipBitInObjectGets { .. } | Fault::EtagNotMd5ForPathContaining(_) => {
-                unreachable!("decided on the response")
-            }
+            Fault::FlipBitInObjectGets { .. }
+            | Fault::EtagNotMd5ForPathContaining(_)
+            | Fault::EtagNotMd5OnPuts { .. } => unreachable!("decided on the response"),
         };
     }
     // `/bucket/key`: a GET with a key reads an object; `/bucket?list-type=2` lists.
@@ -241,7 +254,18 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
         .is_some_and(|(_, key)| !key.is_empty());
     let object_get = object_path && request.method() == axum::http::Method::GET;
     let object_head = object_path && request.method() == axum::http::Method::HEAD;
-    let response = match relay(&state, request).await {
+    let object_put = object_path
+        && request.method() == axum::http::Method::PUT
+        && !request.uri().query().unwrap_or("").contains("uploadId")
+        && !request.headers().contains_key("x-amz-copy-source");
+    let corrupt_body = object_put
+        && matches!(
+            state.fault,
+            Fault::EtagNotMd5OnPuts {
+                flip_bit_in_body: true
+            }
+        );
+    let response = match relay(&state, request, corrupt_body).await {
         Ok(response) => response,
         Err(err) => return s3_error(StatusCode::BAD_GATEWAY, "ProxyError", &err.to_string()),
     };
@@ -257,6 +281,7 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
         {
             replace_etag(&state, response)
         }
+        Fault::EtagNotMd5OnPuts { .. } if object_put => replace_etag(&state, response),
         _ => response,
     }
 }
@@ -357,7 +382,10 @@ async fn maybe_flip_bit(
     Response::from_parts(parts, Body::from(body))
 }
 
-async fn relay(state: &ProxyState, request: Request) -> Result<Response> {
+/// Relays `request` upstream; with `corrupt_body`, a non-empty request body goes with the lowest
+/// bit of its middle byte flipped (recorded in [`FaultProxy::corrupted_paths`]).
+async fn relay(state: &ProxyState, request: Request, corrupt_body: bool) -> Result<Response> {
+    let path = request.uri().path().to_owned();
     let path_and_query = request
         .uri()
         .path_and_query()
@@ -373,7 +401,19 @@ async fn relay(state: &ProxyState, request: Request) -> Result<Response> {
             builder = builder.header(name.as_str(), value.as_bytes());
         }
     }
-    let body = to_bytes(request.into_body(), usize::MAX).await?;
+    let mut body = to_bytes(request.into_body(), usize::MAX).await?;
+    if corrupt_body && !body.is_empty() {
+        let mut flipped = body.to_vec();
+        let at = flipped.len() / 2;
+        flipped[at] ^= 1;
+        body = flipped.into();
+        state.injected.fetch_add(1, Ordering::Relaxed);
+        state
+            .corrupted
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(path);
+    }
     let upstream = builder.body(body).send().await?;
     let status = StatusCode::from_u16(upstream.status().as_u16())?;
     let headers = upstream.headers().clone();
