@@ -17,11 +17,14 @@ pub mod error;
 pub mod listing;
 pub mod location;
 pub mod march;
+mod multipart;
 pub mod objectlist;
 pub mod rawpath;
 pub mod run;
+mod source_md5;
 pub mod storage;
 pub mod throttle;
+mod verify;
 
 pub use compare::{decide, Decision, ObjectMeta};
 pub use error::{Error, Result};
