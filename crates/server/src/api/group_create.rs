@@ -10,6 +10,7 @@
 use serde::Deserialize;
 use tern_core::{GroupSpec, GroupTaskType, Secret, TaskSecrets, TaskSpec, TaskType};
 
+use super::task_create::TypeSpelling;
 use super::validate::parse_enum;
 use super::{
     BandwidthPolicyDto, CreateTaskReq, DstNodeReq, ListFile, SmnConfig, SourceCdnReq, SrcNodeReq,
@@ -127,7 +128,11 @@ impl CreateTaskGroupReq {
             enable_requester_pays: self.enable_requester_pays,
             task_priority: None,
         };
-        let (spec, secrets) = request.into_domain_as(Some(task_type.as_str()))?;
+        let spelling = TypeSpelling {
+            this: task_type.as_str(),
+            url_list: GroupTaskType::UrlList.as_str(),
+        };
+        let (spec, secrets) = request.into_domain_as(Some(spelling))?;
         // Destructured in full so a new `TaskSpec` field cannot be dropped silently.
         let TaskSpec {
             task_type: _,

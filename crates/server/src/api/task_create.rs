@@ -139,11 +139,11 @@ impl CreateTaskReq {
         self.into_domain_as(None)
     }
 
-    /// As [`CreateTaskReq::into_domain`]; messages name the task type as `type_word` when given
+    /// As [`CreateTaskReq::into_domain`]; messages spell task types as `spelling` says when given
     /// (a task group's request spells its types `PREFIX`, `LIST`, `URL_LIST`).
     pub(crate) fn into_domain_as(
         self,
-        type_word: Option<&str>,
+        spelling: Option<TypeSpelling<'_>>,
     ) -> Result<(TaskSpec, TaskSecrets), ApiError> {
         let task_type: TaskType = match self.task_type.as_deref() {
             Some(value) => parse_enum("task_type", value)?,
@@ -189,9 +189,12 @@ impl CreateTaskReq {
         };
 
         let (dst, dst_credentials) = self.dst_node.into_domain()?;
-        let type_word = type_word.unwrap_or(task_type.as_str());
+        let spelling = spelling.unwrap_or(TypeSpelling {
+            this: task_type.as_str(),
+            url_list: TaskType::UrlList.as_str(),
+        });
         let (src, src_credentials, list_file_num) =
-            self.src_node.into_domain(task_type, type_word, &dst)?;
+            self.src_node.into_domain(task_type, spelling, &dst)?;
         let (source_cdn, cdn_key) = match self.source_cdn {
             Some(cdn) => {
                 let (echo, key) = cdn.into_domain()?;
@@ -251,12 +254,21 @@ where
     Ok(parsed)
 }
 
+/// How a request spells task types in messages: a task's `url_list`, a group's `URL_LIST`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TypeSpelling<'a> {
+    /// The request's own task type.
+    pub this: &'a str,
+    /// The URL-list type.
+    pub url_list: &'a str,
+}
+
 impl SrcNodeReq {
     /// Validates the source against the task type; returns spec, credentials, `list_file_num`.
     fn into_domain(
         self,
         task_type: TaskType,
-        type_word: &str,
+        spelling: TypeSpelling<'_>,
         dst: &DestinationSpec,
     ) -> Result<(SourceSpec, Credentials, Option<String>), ApiError> {
         let is_url_list = task_type == TaskType::UrlList;
@@ -269,19 +281,13 @@ impl SrcNodeReq {
         if is_url_list && cloud_type != CloudType::UrlSource {
             return Err(ApiError::invalid(
                 "src_node.cloud_type",
-                format!("must be URLSource for task_type {type_word}"),
+                format!("must be URLSource for task_type {}", spelling.this),
             ));
         }
-        // The URL-list spelling of the caller's kind of request (task: url_list; group: URL_LIST).
-        let url_list_word = if type_word.chars().any(|c| c.is_ascii_uppercase()) {
-            "URL_LIST"
-        } else {
-            "url_list"
-        };
         if !is_url_list && cloud_type == CloudType::UrlSource {
             return Err(ApiError::invalid(
                 "src_node.cloud_type",
-                format!("URLSource requires task_type {url_list_word}"),
+                format!("URLSource requires task_type {}", spelling.url_list),
             ));
         }
         check_crypto(
@@ -376,7 +382,7 @@ impl SrcNodeReq {
 
         let object_keys = match task_type {
             TaskType::Object | TaskType::Prefix => {
-                check_object_keys(task_type, type_word, self.object_key, &dst.save_prefix)?
+                check_object_keys(task_type, spelling.this, self.object_key, &dst.save_prefix)?
             }
             TaskType::List | TaskType::UrlList => Vec::new(),
         };
