@@ -1,13 +1,16 @@
-//! The `tern` binary: one-shot copies now; the OMS server and task commands arrive with later
-//! issues. It wires the crates together and owns nothing but argument parsing and output.
+//! The `tern` binary: one-shot copies, the OMS server, and client verbs for a running server.
+//! It wires the crates together and owns nothing but argument parsing and output.
 
 mod admin;
+mod client;
 mod config;
 mod copy_cmd;
 mod progress;
 mod report;
 mod serve;
+mod table;
 mod units;
+mod verbs;
 
 use std::process::ExitCode;
 
@@ -30,6 +33,21 @@ enum Command {
     /// Creates tokens and AK/SK credentials for projects.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Lists, shows, creates, stops, starts and deletes tasks on a running server
+    /// (`TERN_ENDPOINT`, and `TERN_TOKEN` or `TERN_AK`/`TERN_SK`).
+    Task {
+        #[command(subcommand)]
+        command: verbs::task::TaskCommand,
+        #[command(flatten)]
+        client: client::ClientArgs,
+    },
+    /// Lists, shows, creates, stops, starts, retries and deletes task groups on a running server.
+    Group {
+        #[command(subcommand)]
+        command: verbs::group::GroupCommand,
+        #[command(flatten)]
+        client: client::ClientArgs,
+    },
 }
 
 /// `serve` logs its lifecycle by default; one-shot commands stay quiet unless asked.
@@ -98,6 +116,8 @@ fn main() -> ExitCode {
             Command::Copy(args) => copy_cmd::run(args).await,
             Command::Serve(args) => serve::run(args).await,
             Command::Admin(command) => admin::run(command).await,
+            Command::Task { command, client } => verbs::task::run(command, client).await,
+            Command::Group { command, client } => verbs::group::run(command, client).await,
         }
     });
     match result {

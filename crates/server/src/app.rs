@@ -24,6 +24,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::tasks::router())
         .merge(routes::groups::router())
         .merge(routes::meta::router())
+        .merge(routes::identity::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::authn::authenticate,

@@ -267,5 +267,45 @@ pub fn verify(
     }
 }
 
+/// Signs a request as the SDK does: sets `X-Sdk-Date` (from `now`) in `headers` and returns
+/// the `Authorization` value over `host`, `x-sdk-date` and every `x-project-id` header present.
+///
+/// `headers` must already hold `host`; clients (the `tern task …` verbs) share the verifier's
+/// canonical form through this function, so the two cannot drift apart.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "mirrors the parts of an HTTP request one to one"
+)]
+pub fn sign(
+    access_key: &str,
+    secret_key: &str,
+    method: &str,
+    raw_path: &str,
+    raw_query: &str,
+    headers: &mut HeaderMap,
+    body: &[u8],
+    now: OffsetDateTime,
+) -> Result<String, ApiError> {
+    let sdk_date = now
+        .format(SDK_DATE_FORMAT)
+        .map_err(|e| ApiError::Internal(format!("formatting X-Sdk-Date: {e}")))?;
+    let date_value = sdk_date
+        .parse()
+        .map_err(|e| ApiError::Internal(format!("X-Sdk-Date header: {e}")))?;
+    headers.insert(DATE_HEADER, date_value);
+    let mut signed_headers = vec!["host".to_owned(), DATE_HEADER.to_owned()];
+    if headers.contains_key("x-project-id") {
+        signed_headers.push("x-project-id".to_owned());
+    }
+    signed_headers.sort();
+    let canonical = canonical_request(method, raw_path, raw_query, headers, &signed_headers, body)?;
+    let signature = signature_bytes(secret_key, &string_to_sign(&sdk_date, &canonical))?;
+    Ok(format!(
+        "{ALGORITHM} Access={access_key}, SignedHeaders={}, Signature={}",
+        signed_headers.join(";"),
+        hex::encode(signature)
+    ))
+}
+
 #[cfg(test)]
 mod tests;

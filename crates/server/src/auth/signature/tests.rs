@@ -230,3 +230,65 @@ fn test_parse_authorization() {
         format!("{ALGORITHM} Access=a, SignedHeaders=host, Signature={SIGNATURE_A}");
     assert!(parse_authorization(&unsigned_date).is_err());
 }
+
+#[test]
+fn test_sign_produces_what_verify_accepts() {
+    let mut headers = HeaderMap::new();
+    headers.insert("host", HeaderValue::from_static("127.0.0.1:18080"));
+    headers.insert("x-project-id", HeaderValue::from_static(PROJECT));
+    let body = br#"{"name":"t"}"#;
+    let path = "/v2/p%20q/tasks";
+    let authorization = super::sign(
+        AK,
+        SK,
+        "POST",
+        path,
+        "limit=5&offset=0",
+        &mut headers,
+        body,
+        NOW,
+    )
+    .expect("sign");
+    assert_eq!(
+        headers.get(DATE_HEADER).map(HeaderValue::as_bytes),
+        Some(&b"20240101T000500Z"[..])
+    );
+    let auth = parse_authorization(&authorization)
+        .expect("parse")
+        .expect("present");
+    assert_eq!(auth.signed_headers, ["host", "x-project-id", "x-sdk-date"]);
+    verify(
+        &auth,
+        SK,
+        "POST",
+        path,
+        "offset=0&limit=5",
+        &headers,
+        body,
+        NOW,
+    )
+    .expect("verifies");
+    let other_body = br#"{"name":"u"}"#;
+    assert!(verify(
+        &auth,
+        SK,
+        "POST",
+        path,
+        "limit=5&offset=0",
+        &headers,
+        other_body,
+        NOW
+    )
+    .is_err());
+    assert!(verify(
+        &auth,
+        "another-secret",
+        "POST",
+        path,
+        "limit=5&offset=0",
+        &headers,
+        body,
+        NOW
+    )
+    .is_err());
+}

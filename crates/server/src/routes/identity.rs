@@ -1,0 +1,29 @@
+//! `GET /tern/whoami`: the project a token or AK/SK belongs to (tern's own route, not OMS's).
+//!
+//! OMS clients always know their project id; tern's command-line verbs are given only an
+//! endpoint and a token, and ask here which project to put in the `/v2/{project_id}` paths.
+
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::authn::Caller;
+use crate::state::AppState;
+
+/// The body of `GET /tern/whoami`.
+#[derive(Debug, Serialize)]
+pub struct WhoAmI {
+    /// The project of the calling identity.
+    pub project_id: String,
+}
+
+/// The identity route; it sits behind the authentication layer.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/tern/whoami", get(whoami))
+}
+
+async fn whoami(caller: Caller) -> Json<WhoAmI> {
+    Json(WhoAmI {
+        project_id: caller.project_id,
+    })
+}
