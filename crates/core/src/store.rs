@@ -124,6 +124,10 @@ pub trait TaskStore: Send + Sync + 'static {
     ) -> Result<()>;
     /// The project and SK of an AK.
     async fn credential(&self, access_key: &str) -> Result<Option<(String, Secret)>>;
+    /// Records that a project accepted the privacy agreement at `now_ms` (the latest wins).
+    async fn record_privacy_agreement(&self, project_id: &str, now_ms: i64) -> Result<()>;
+    /// When a project last accepted the privacy agreement, if ever.
+    async fn privacy_agreement(&self, project_id: &str) -> Result<Option<i64>>;
 
     /// Creates a task in status 1 with sealed secrets; ids are positive and unique.
     async fn create_task(

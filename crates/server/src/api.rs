@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ApiError;
 
+pub mod bucket_helpers;
 mod group_create;
 mod group_resp;
 mod group_update;

@@ -78,6 +78,10 @@ pub enum ApiError {
     /// The thing to create exists already (OMS.0064).
     #[error("{0} already exists")]
     AlreadyExists(String),
+    /// The store a helper was pointed at refused or cannot be reached: bucket missing,
+    /// credentials refused, endpoint down (400 OMS.0057, "invalid source parameters").
+    #[error("{0}")]
+    SourceUnusable(String),
     /// Missing or wrong credentials, bad signature, stale date (401 APIGW.0301).
     #[error("authentication failed: {0}")]
     Unauthenticated(String),
@@ -135,7 +139,8 @@ impl ApiError {
             ApiError::InvalidField { .. }
             | ApiError::BadFormat(_)
             | ApiError::NotJson(_)
-            | ApiError::ForbiddenChars { .. } => ErrorKind::InvalidArgument,
+            | ApiError::ForbiddenChars { .. }
+            | ApiError::SourceUnusable(_) => ErrorKind::InvalidArgument,
             ApiError::TaskNotFound(_) | ApiError::GroupNotFound(_) => ErrorKind::NotFound,
             ApiError::TaskBusy(_)
             | ApiError::TaskNotMigrating(_)
@@ -161,6 +166,7 @@ impl ApiError {
                 (StatusCode::BAD_REQUEST, "OMS.0064")
             }
             ApiError::TaskNotFound(_) => (StatusCode::BAD_REQUEST, "OMS.1009"),
+            ApiError::SourceUnusable(_) => (StatusCode::BAD_REQUEST, "OMS.0057"),
             ApiError::TaskBusy(_) => (StatusCode::BAD_REQUEST, "OMS.0063"),
             ApiError::TaskNotMigrating(_) => (StatusCode::BAD_REQUEST, "OMS.0066"),
             ApiError::TaskNotStartable(_) => (StatusCode::BAD_REQUEST, "OMS.0070"),
@@ -227,6 +233,23 @@ impl From<tern_core::Error> for ApiError {
             E::NotFound(what) => ApiError::TaskNotFound(what),
             E::Unavailable(cause) => ApiError::Unavailable(cause),
             E::Internal(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
+impl From<tern_engine::Error> for ApiError {
+    /// Maps what a bucket helper met at a store: a bad location names its field, a store's
+    /// refusal is the one-line explanation the engine already gives.
+    fn from(error: tern_engine::Error) -> Self {
+        match error {
+            tern_engine::Error::InvalidLocation { field, reason } => {
+                ApiError::InvalidField { field, reason }
+            }
+            tern_engine::Error::Core(error) => error.into(),
+            tern_engine::Error::Storage { message, .. } => ApiError::SourceUnusable(message),
+            tern_engine::Error::Cancelled => {
+                ApiError::Unavailable("the request was cancelled".into())
+            }
         }
     }
 }

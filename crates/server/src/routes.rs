@@ -1,5 +1,6 @@
 //! One module per OMS resource, each with its own `router()`.
 
+pub mod buckets;
 pub mod groups;
 pub mod identity;
 pub mod meta;

@@ -57,6 +57,34 @@ impl SqliteTaskStore {
         tx.commit().await
     }
 
+    /// Records a privacy-agreement acceptance (the latest time wins).
+    pub(super) async fn store_privacy_agreement(
+        &self,
+        project_id: &str,
+        now_ms: i64,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO privacy_agreements (project_id, accepted_at_ms) VALUES ($1, $2) \
+             ON CONFLICT (project_id) DO UPDATE SET accepted_at_ms = excluded.accepted_at_ms",
+        )
+        .bind(project_id)
+        .bind(now_ms)
+        .execute(tx.conn())
+        .await
+        .map_err(db_error)?;
+        tx.commit().await
+    }
+
+    /// When a project last accepted the privacy agreement.
+    pub(super) async fn read_privacy_agreement(&self, project_id: &str) -> Result<Option<i64>> {
+        sqlx::query_scalar("SELECT accepted_at_ms FROM privacy_agreements WHERE project_id = $1")
+            .bind(project_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)
+    }
+
     /// The project and unsealed SK of an AK.
     pub(super) async fn unseal_credential(
         &self,

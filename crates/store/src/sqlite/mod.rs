@@ -167,6 +167,14 @@ impl TaskStore for SqliteTaskStore {
         self.unseal_credential(access_key).await
     }
 
+    async fn record_privacy_agreement(&self, project_id: &str, now_ms: i64) -> Result<()> {
+        self.store_privacy_agreement(project_id, now_ms).await
+    }
+
+    async fn privacy_agreement(&self, project_id: &str) -> Result<Option<i64>> {
+        self.read_privacy_agreement(project_id).await
+    }
+
     async fn create_task(
         &self,
         project_id: &str,

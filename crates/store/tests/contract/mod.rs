@@ -36,6 +36,7 @@ macro_rules! contract_tests {
             test_start_is_decided_by_core,
             test_check_only_events_follow_apply,
             test_tokens_and_credentials_round_trip,
+            test_privacy_agreement_records_the_latest_acceptance,
             test_record_batch_counters_equal_ledger,
             test_record_batch_progress_fields,
             test_ledger_page_paging_and_entry_mapping,

@@ -449,3 +449,25 @@ pub async fn test_tokens_and_credentials_round_trip(store: Arc<dyn TaskStore>) {
     let (_, secret) = store.credential("AKID").await.unwrap().unwrap();
     assert_eq!(secret.expose(), "sk-two", "a new SK replaces the old");
 }
+
+pub async fn test_privacy_agreement_records_the_latest_acceptance(store: Arc<dyn TaskStore>) {
+    assert_eq!(store.privacy_agreement(PROJECT).await.unwrap(), None);
+    store
+        .record_privacy_agreement(PROJECT, 1_000)
+        .await
+        .unwrap();
+    store
+        .record_privacy_agreement(PROJECT, 2_000)
+        .await
+        .unwrap();
+    store
+        .record_privacy_agreement("project-b", 500)
+        .await
+        .unwrap();
+    assert_eq!(store.privacy_agreement(PROJECT).await.unwrap(), Some(2_000));
+    assert_eq!(
+        store.privacy_agreement("project-b").await.unwrap(),
+        Some(500)
+    );
+    assert_eq!(store.privacy_agreement("project-c").await.unwrap(), None);
+}
