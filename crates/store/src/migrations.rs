@@ -25,6 +25,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "groups",
         include_str!("../migrations/sqlite/0002_groups.sql"),
     ),
+    (
+        4,
+        "notify",
+        include_str!("../migrations/sqlite/0004_notify.sql"),
+    ),
 ];
 
 /// A fixed list of migrations compiled into the binary.
