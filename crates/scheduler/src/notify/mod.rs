@@ -17,10 +17,11 @@ use std::time::Duration;
 
 use tern_core::{
     DeliveryState, Error, GroupTotals, Notification, NotifySubject, Secret, Task, TaskGroup,
-    TaskStore, TriggerCondition,
+    TaskStatus, TaskStore, TriggerCondition,
 };
 
-use self::render::{render_message, EndFacts, SmnSettings, SubjectKind};
+use self::render::{render_message, EndFacts, ObjectListPaths, SmnSettings, SubjectKind};
+use crate::runner::object_list_key;
 
 /// Delivery attempts per message by default.
 pub const DEFAULT_ATTEMPTS: u32 = 5;
@@ -179,11 +180,29 @@ impl Notifier {
         let Some(condition) = TriggerCondition::of_task(task.status) else {
             return;
         };
-        let failed_list_path = task
-            .failed_object_record
-            .as_ref()
-            .filter(|record| record.result && !record.list_file_key.is_empty())
-            .map(|record| format!("{}/{}", task.spec.dst.bucket, record.list_file_key));
+        let in_destination = |key: &str| format!("{}/{key}", task.spec.dst.bucket);
+        // The lists are written when the engine finished every object: a success, or a failure
+        // that has a failed-object record. A run-fatal failure writes none.
+        let lists_written =
+            task.status == TaskStatus::Succeeded || task.failed_object_record.is_some();
+        let list_paths = ObjectListPaths {
+            success: if lists_written {
+                in_destination(&object_list_key(task.id, "success"))
+            } else {
+                String::new()
+            },
+            skip: if lists_written {
+                in_destination(&object_list_key(task.id, "skip"))
+            } else {
+                String::new()
+            },
+            failed: task
+                .failed_object_record
+                .as_ref()
+                .filter(|record| record.result && !record.list_file_key.is_empty())
+                .map(|record| in_destination(&record.list_file_key))
+                .unwrap_or_default(),
+        };
         let facts = EndFacts {
             kind: SubjectKind::Task,
             id: task.id.0.to_string(),
@@ -201,7 +220,7 @@ impl Notifier {
                 .list_file
                 .as_ref()
                 .map(|file| (file.bucket.clone(), file.key.clone())),
-            failed_list_path,
+            list_paths,
             ended_at_ms,
         };
         self.ended(NotifySubject::Task(task.id), &task.spec.echo_json, facts);
@@ -236,7 +255,7 @@ impl Notifier {
                 .list_file
                 .as_ref()
                 .map(|file| (file.bucket.clone(), file.key.clone())),
-            failed_list_path: None,
+            list_paths: ObjectListPaths::default(),
             ended_at_ms,
         };
         self.ended(

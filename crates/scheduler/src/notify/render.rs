@@ -79,10 +79,21 @@ pub(crate) struct EndFacts {
     pub destination_bucket: String,
     /// List file (bucket, key) of list tasks.
     pub list_file: Option<(String, String)>,
-    /// `<destination bucket>/<key>` of the failed-object list, if one was written.
-    pub failed_list_path: Option<String>,
+    /// `<destination bucket>/<key>` of the success, skip and failed lists, where written.
+    pub list_paths: ObjectListPaths,
     /// When it ended, Unix ms.
     pub ended_at_ms: i64,
+}
+
+/// `<destination bucket>/<key>` of each object list the run wrote ("" when none).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ObjectListPaths {
+    /// Succeeded objects.
+    pub success: String,
+    /// Skipped objects.
+    pub skip: String,
+    /// Failed objects.
+    pub failed: String,
 }
 
 /// The template keys REFERENCE.md names, in its order.
@@ -196,10 +207,9 @@ fn template_keys(facts: &EndFacts, chinese: bool) -> BTreeMap<&'static str, Stri
         facts.destination_bucket.clone(),
         list_bucket,
         list_key,
-        // tern writes no success or skip lists (`success_record_error_reason` stays empty).
-        String::new(),
-        String::new(),
-        facts.failed_list_path.clone().unwrap_or_default(),
+        facts.list_paths.success.clone(),
+        facts.list_paths.skip.clone(),
+        facts.list_paths.failed.clone(),
     ];
     TEMPLATE_KEYS.into_iter().zip(values).collect()
 }
@@ -331,7 +341,10 @@ mod tests {
             source_bucket: "src".into(),
             destination_bucket: "dst".into(),
             list_file: None,
-            failed_list_path: Some("dst/oms/failed.txt".into()),
+            list_paths: ObjectListPaths {
+                failed: "dst/oms/failed.txt".into(),
+                ..ObjectListPaths::default()
+            },
             ended_at_ms: 1_764_762_123_000,
         }
     }
