@@ -225,7 +225,8 @@ async fn test_webhook_carries_the_real_counters_signed_and_only_for_matching_tri
     let (file_count, file_bytes) = seed_source(&root, 7);
     let (receiver, receiver_url) = Receiver::start().await;
     let config = write_config(dir.path(), &root, &receiver_url, 200);
-    let server = TernServer::start_with_config(dir.path(), config);
+    // At trace level, so the check that the secret never reaches the log means something.
+    let server = TernServer::start_with_log_filter(dir.path(), config, "trace");
 
     let notified = create_task(
         &server,
