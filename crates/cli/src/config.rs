@@ -336,6 +336,28 @@ mod tests {
     }
 
     #[test]
+    fn test_readme_notifications_example_parses() {
+        let readme = include_str!("../../../README.md");
+        let start = readme
+            .find("```toml\n[[notifications]]")
+            .expect("README shows a [[notifications]] example");
+        let block = &readme[start + "```toml\n".len()..];
+        let block = &block[..block.find("```").unwrap()];
+        let file: ConfigFile = toml::from_str(block).unwrap();
+        let notify = file.notify_config().unwrap();
+        assert_eq!(notify.topics.len(), 1);
+        assert_eq!(notify.attempts, tern_scheduler::notify::DEFAULT_ATTEMPTS);
+        assert_eq!(
+            notify.first_backoff,
+            tern_scheduler::notify::DEFAULT_FIRST_BACKOFF
+        );
+        assert_eq!(
+            notify.request_timeout,
+            tern_scheduler::notify::DEFAULT_REQUEST_TIMEOUT
+        );
+    }
+
+    #[test]
     fn test_local_region_needs_an_absolute_root_directory() {
         let dir = tempfile::tempdir().unwrap();
         let local = |endpoint: &str, extra: &str| {

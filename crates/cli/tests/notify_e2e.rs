@@ -200,6 +200,38 @@ fn has_smn_info(task: &Value) -> bool {
     task.get("smn_info").is_some()
 }
 
+/// Runs README.md's Python `verify` on a received POST (the documented scheme, as written).
+fn readme_python_verifies(hit: &Hit) -> bool {
+    let readme = include_str!("../../../README.md");
+    let start = readme
+        .find("```python\nimport hashlib, hmac, time")
+        .expect("README shows the Python verifier");
+    let code = &readme[start + "```python\n".len()..];
+    let code = &code[..code.find("```").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    let body_path = dir.path().join("body");
+    std::fs::write(&body_path, &hit.body).unwrap();
+    let header = |name: &str| hit.headers[name].to_str().unwrap().to_owned();
+    let script = format!(
+        "{code}\nheaders = {{'X-Tern-Timestamp': {ts:?}, 'X-Tern-Signature': {sig:?}}}\n\
+         body = open({body:?}, 'rb').read()\nprint(verify({secret:?}.encode(), headers, body))\n",
+        ts = header("x-tern-timestamp"),
+        sig = header("x-tern-signature"),
+        body = body_path.display().to_string(),
+        secret = SECRET,
+    );
+    let output = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim() == "True"
+}
+
 /// Recomputes `X-Tern-Signature` from the secret, the timestamp header and the raw body.
 fn verify_signature(hit: &Hit) {
     let timestamp = hit.headers["x-tern-timestamp"].to_str().unwrap();
@@ -267,6 +299,13 @@ async fn test_webhook_carries_the_real_counters_signed_and_only_for_matching_tri
     let hit = &hits[0];
     assert_eq!(hit.path, "/hook");
     verify_signature(hit);
+    assert!(readme_python_verifies(hit), "README's verifier accepts it");
+    let mut tampered = hit.clone();
+    tampered.body = Bytes::from(hit.body.iter().rev().copied().collect::<Vec<u8>>());
+    assert!(
+        !readme_python_verifies(&tampered),
+        "and refuses another body"
+    );
     let message = hit.json();
     assert_eq!(message["topic_urn"], OK_TOPIC);
     assert_eq!(message["trigger_condition"], "SUCCESS");
