@@ -64,6 +64,13 @@ pub struct NotificationConfig {
     pub templates: BTreeMap<String, String>,
 }
 
+/// `[notification_delivery]` when the file has none: every default.
+const NO_DELIVERY_SETTINGS: NotificationDeliveryConfig = NotificationDeliveryConfig {
+    attempts: None,
+    first_backoff_ms: None,
+    request_timeout_ms: None,
+};
+
 /// `[notification_delivery]`: retry settings of every webhook.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -169,26 +176,20 @@ impl ConfigFile {
                 .map_err(|err| anyhow!("config notifications {topic_urn:?}: {err}"))?;
             topics.push(topic);
         }
-        let delivery = self
+        let NotificationDeliveryConfig {
+            attempts,
+            first_backoff_ms,
+            request_timeout_ms,
+        } = self
             .notification_delivery
             .as_ref()
-            .map(|delivery| {
-                (
-                    delivery.attempts,
-                    delivery.first_backoff_ms,
-                    delivery.request_timeout_ms,
-                )
-            })
-            .unwrap_or_default();
+            .unwrap_or(&NO_DELIVERY_SETTINGS);
         let defaults = NotifyConfig::default();
         Ok(NotifyConfig {
             topics,
-            attempts: delivery.0.unwrap_or(defaults.attempts).max(1),
-            first_backoff: delivery
-                .1
-                .map_or(defaults.first_backoff, Duration::from_millis),
-            request_timeout: delivery
-                .2
+            attempts: attempts.unwrap_or(defaults.attempts).max(1),
+            first_backoff: first_backoff_ms.map_or(defaults.first_backoff, Duration::from_millis),
+            request_timeout: request_timeout_ms
                 .map_or(defaults.request_timeout, Duration::from_millis),
         })
     }
