@@ -1,12 +1,16 @@
-//! The config file of `tern serve` / `tern worker`: regions and scheduler settings.
+//! The config file of `tern serve` / `tern worker`: regions, scheduler settings and where
+//! end-of-run notifications go.
 //!
 //! Precedence, implemented once in [`ServeSettings::resolve`]: file < `TERN_*` env < flags.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
-use tern_core::{CloudType, Protocol, RegionEntry, RegionTable};
+use tern_core::{CloudType, Protocol, RegionEntry, RegionTable, Secret};
+use tern_scheduler::notify::{NotifyConfig, NotifyTopic};
 
 /// The only config format version this binary reads.
 pub const CONFIG_VERSION: u32 = 1;
@@ -36,6 +40,47 @@ pub struct ConfigFile {
     /// Extra or overriding regions.
     #[serde(default)]
     pub regions: Vec<RegionConfig>,
+    /// Webhooks serving `smn_config.topic_urn`s.
+    #[serde(default)]
+    pub notifications: Vec<NotificationConfig>,
+    /// How notifications are retried.
+    pub notification_delivery: Option<NotificationDeliveryConfig>,
+}
+
+/// One `[[notifications]]` entry: the webhook that receives a topic's messages.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationConfig {
+    /// The `smn_config.topic_urn` tasks and groups name.
+    pub topic_urn: String,
+    /// `http://` or `https://` URL the JSON message is POSTed to.
+    pub url: String,
+    /// HMAC-SHA256 key for `X-Tern-Signature` (never logged or echoed).
+    pub secret: Option<Secret>,
+    /// Name of an environment variable holding the secret instead.
+    pub secret_env: Option<String>,
+    /// `message_template_name` → text with `{Task_Name}`-style template keys.
+    #[serde(default)]
+    pub templates: BTreeMap<String, String>,
+}
+
+/// `[notification_delivery]` when the file has none: every default.
+const NO_DELIVERY_SETTINGS: NotificationDeliveryConfig = NotificationDeliveryConfig {
+    attempts: None,
+    first_backoff_ms: None,
+    request_timeout_ms: None,
+};
+
+/// `[notification_delivery]`: retry settings of every webhook.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationDeliveryConfig {
+    /// Attempts per message (default 5).
+    pub attempts: Option<u32>,
+    /// First wait between attempts, ms; doubles after each (default 2000).
+    pub first_backoff_ms: Option<u64>,
+    /// Longest time one POST may take, ms (default 10000).
+    pub request_timeout_ms: Option<u64>,
 }
 
 /// One `[[regions]]` entry.
@@ -100,6 +145,56 @@ impl ConfigFile {
     }
 }
 
+impl ConfigFile {
+    /// The notification settings: each topic mapped once, secrets resolved.
+    pub fn notify_config(&self) -> Result<NotifyConfig> {
+        let mut topics: Vec<NotifyTopic> = Vec::with_capacity(self.notifications.len());
+        for entry in &self.notifications {
+            let NotificationConfig {
+                topic_urn,
+                url,
+                secret,
+                secret_env,
+                templates,
+            } = entry;
+            if topics.iter().any(|topic| &topic.topic_urn == topic_urn) {
+                bail!("config notifications: topic_urn {topic_urn:?} is mapped twice");
+            }
+            let secret = match (secret, secret_env) {
+                (Some(_), Some(_)) => {
+                    bail!("config notifications {topic_urn:?}: give secret or secret_env, not both")
+                }
+                (Some(secret), None) => Some(secret.clone()),
+                (None, Some(name)) => {
+                    Some(Secret::new(std::env::var(name).with_context(|| {
+                        format!("config notifications {topic_urn:?}: secret_env {name} is not set")
+                    })?))
+                }
+                (None, None) => None,
+            };
+            let topic = NotifyTopic::new(topic_urn.clone(), url, secret, templates.clone())
+                .map_err(|err| anyhow!("config notifications {topic_urn:?}: {err}"))?;
+            topics.push(topic);
+        }
+        let NotificationDeliveryConfig {
+            attempts,
+            first_backoff_ms,
+            request_timeout_ms,
+        } = self
+            .notification_delivery
+            .as_ref()
+            .unwrap_or(&NO_DELIVERY_SETTINGS);
+        let defaults = NotifyConfig::default();
+        Ok(NotifyConfig {
+            topics,
+            attempts: attempts.unwrap_or(defaults.attempts).max(1),
+            first_backoff: first_backoff_ms.map_or(defaults.first_backoff, Duration::from_millis),
+            request_timeout: request_timeout_ms
+                .map_or(defaults.request_timeout, Duration::from_millis),
+        })
+    }
+}
+
 /// Refuses a local-directory region whose endpoint is not an absolute path to a directory: API
 /// callers reach the buckets under it, so it must be exactly the directory the operator meant.
 fn check_local_root(entry: &RegionEntry) -> Result<()> {
@@ -138,6 +233,8 @@ pub struct ServeSettings {
     pub transfers_per_task: usize,
     /// Most objects per group task.
     pub group_task_max_objects: u64,
+    /// Notification webhooks and retries.
+    pub notify: NotifyConfig,
 }
 
 impl ServeSettings {
@@ -154,7 +251,9 @@ impl ServeSettings {
         };
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let regions = file.region_table()?;
+        let notify = file.notify_config()?;
         Ok(ServeSettings {
+            notify,
             listen: listen
                 .or_else(|| env("TERN_LISTEN"))
                 .or(file.listen)
@@ -202,6 +301,61 @@ mod tests {
         let entry = table.lookup(CloudType::HuaweiCloud, "local-1").unwrap();
         assert_eq!(entry.protocol(), Protocol::S3);
         assert!(toml::from_str::<ConfigFile>("listen = \"x\"\nbogus = 1").is_err());
+    }
+
+    #[test]
+    fn test_notifications_config_maps_topics_and_hides_secrets() {
+        let file: ConfigFile = toml::from_str(
+            r#"
+            [[notifications]]
+            topic_urn = "urn:smn:r:p:ops"
+            url = "https://hooks.example/tern"
+            secret = "s3cr3t-value"
+            templates = { short = "{Task_Name}: {Task_Status}" }
+            [notification_delivery]
+            attempts = 3
+            first_backoff_ms = 100
+            "#,
+        )
+        .unwrap();
+        assert!(!format!("{file:?}").contains("s3cr3t-value"));
+        let notify = file.notify_config().unwrap();
+        assert_eq!(notify.topics.len(), 1);
+        assert_eq!(notify.attempts, 3);
+        assert_eq!(notify.first_backoff, Duration::from_millis(100));
+        assert!(!format!("{notify:?}").contains("s3cr3t-value"));
+        let twice = "[[notifications]]\ntopic_urn = \"u\"\nurl = \"http://a/\"\n";
+        let file: ConfigFile = toml::from_str(&twice.repeat(2)).unwrap();
+        assert!(file.notify_config().is_err());
+        let bad_url = "[[notifications]]\ntopic_urn = \"u\"\nurl = \"ftp://a/\"\n";
+        let file: ConfigFile = toml::from_str(bad_url).unwrap();
+        assert!(file.notify_config().is_err());
+        assert!(toml::from_str::<ConfigFile>(
+            "[[notifications]]\ntopic_urn = \"u\"\nurl = \"http://a/\"\nbogus = 1\n"
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn test_readme_notifications_example_parses() {
+        let readme = include_str!("../../../README.md");
+        let start = readme
+            .find("```toml\n[[notifications]]")
+            .expect("README shows a [[notifications]] example");
+        let block = &readme[start + "```toml\n".len()..];
+        let block = &block[..block.find("```").unwrap()];
+        let file: ConfigFile = toml::from_str(block).unwrap();
+        let notify = file.notify_config().unwrap();
+        assert_eq!(notify.topics.len(), 1);
+        assert_eq!(notify.attempts, tern_scheduler::notify::DEFAULT_ATTEMPTS);
+        assert_eq!(
+            notify.first_backoff,
+            tern_scheduler::notify::DEFAULT_FIRST_BACKOFF
+        );
+        assert_eq!(
+            notify.request_timeout,
+            tern_scheduler::notify::DEFAULT_REQUEST_TIMEOUT
+        );
     }
 
     #[test]

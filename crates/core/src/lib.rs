@@ -9,6 +9,7 @@
 pub mod error;
 pub mod group;
 pub mod node;
+pub mod notify;
 pub mod outcome;
 pub mod policy;
 pub mod region;
@@ -23,6 +24,7 @@ pub use group::{
     TaskGroup,
 };
 pub use node::{CloudType, Credentials, NodeSpec};
+pub use notify::{DeliveryState, Notification, NotifySubject, TriggerCondition};
 pub use outcome::{
     Counters, FailureCode, FailureReason, ObjectOutcome, Outcome, SkipReason, Verification,
 };

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use crate::group::{
     GroupEvent, GroupId, GroupSpec, GroupStatus, GroupTotals, SplitProgress, TaskGroup,
 };
+use crate::notify::{DeliveryState, Notification, NotifySubject};
 use crate::task::{
     RunEnding, Task, TaskEvent, TaskId, TaskPriority, TaskSecrets, TaskSpec, TaskStatus,
 };
@@ -301,4 +302,21 @@ pub trait TaskStore: Send + Sync + 'static {
     /// [`Error::GroupRefused`]: crate::Error::GroupRefused
     /// [`Error::GroupTasksBusy`]: crate::Error::GroupTasksBusy
     async fn delete_group(&self, id: &GroupId) -> Result<()>;
+
+    /// Records a new end's notification, replacing the subject's previous record.
+    async fn put_notification(&self, notification: &Notification) -> Result<()>;
+    /// Writes how the delivery of the record of the end at `ended_at_ms` went; a no-op when
+    /// a later end has replaced that record (or its subject was deleted).
+    async fn record_notification_outcome(
+        &self,
+        subject: &NotifySubject,
+        ended_at_ms: i64,
+        state: DeliveryState,
+        error_message: &str,
+        attempts: u32,
+    ) -> Result<()>;
+    /// The subject's latest notification record.
+    async fn notification(&self, subject: &NotifySubject) -> Result<Option<Notification>>;
+    /// Every record still pending (start-up redelivery).
+    async fn pending_notifications(&self) -> Result<Vec<Notification>>;
 }

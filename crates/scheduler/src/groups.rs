@@ -41,10 +41,23 @@ impl Scheduler {
         let splitting = self.lock_splitters().contains_key(id);
         match self.store.settle_group(id, splitting, now_ms()).await {
             Ok(Some(group)) => {
-                tracing::info!(group_id = %group.id, status = group.status.code(), "group settled")
+                tracing::info!(group_id = %group.id, status = group.status.code(), "group settled");
+                if tern_core::TriggerCondition::of_group(group.status).is_some() {
+                    self.notify_group_end(&group).await;
+                }
             }
             Ok(None) => {}
             Err(err) => tracing::warn!(group_id = %id, error = %err, "group not settled"),
+        }
+    }
+
+    /// Hands a settled group's end to the notifier with its tasks' totals.
+    async fn notify_group_end(&self, group: &TaskGroup) {
+        match self.store.group_totals(&group.id).await {
+            Ok(totals) => self.notifier.group_ended(group, &totals, now_ms()),
+            Err(err) => {
+                tracing::warn!(group_id = %group.id, error = %err, "group totals for its notification failed")
+            }
         }
     }
 
@@ -87,8 +100,11 @@ impl Scheduler {
                 Ok(None) => tracing::info!(group_id = %id, "group splitting interrupted"),
                 Err(reason) if !cancel.is_cancelled() => {
                     tracing::warn!(group_id = %id, reason = %reason, "group creation failed");
-                    if let Err(err) = this.store.fail_group_creation(&id, &reason).await {
-                        tracing::warn!(group_id = %id, error = %err, "group creation failure not recorded");
+                    match this.store.fail_group_creation(&id, &reason).await {
+                        Ok(group) => this.notify_group_end(&group).await,
+                        Err(err) => {
+                            tracing::warn!(group_id = %id, error = %err, "group creation failure not recorded")
+                        }
                     }
                 }
                 Err(_) => tracing::info!(group_id = %id, "group splitting cancelled"),

@@ -23,6 +23,7 @@
 mod checkpoint;
 mod groups;
 pub mod hooks;
+pub mod notify;
 mod runner;
 mod split;
 
@@ -39,6 +40,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::hooks::{Breakpoint, FailurePoint, TestHooks};
+use crate::notify::{Notifier, NotifyConfig};
 use crate::runner::{RunEnd, TaskRun};
 
 /// Attempts at writing a run's end before the task is left migrating for the next start.
@@ -72,6 +74,8 @@ pub struct SchedulerConfig {
     pub batch_interval: Duration,
     /// Most objects one task of a group gets when the splitter cuts a prefix or list file.
     pub group_task_max_objects: u64,
+    /// Where end-of-run notifications (`smn_config`) go.
+    pub notify: NotifyConfig,
 }
 
 impl Default for SchedulerConfig {
@@ -84,6 +88,7 @@ impl Default for SchedulerConfig {
             batch_outcomes: DEFAULT_BATCH_OUTCOMES,
             batch_interval: DEFAULT_BATCH_INTERVAL,
             group_task_max_objects: DEFAULT_GROUP_TASK_MAX_OBJECTS,
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -115,6 +120,7 @@ pub struct Scheduler {
     claim_turn: tokio::sync::Mutex<()>,
     wake: Notify,
     hooks: Option<Arc<TestHooks>>,
+    notifier: Arc<Notifier>,
 }
 
 /// Current time in Unix milliseconds.
@@ -145,8 +151,10 @@ impl Scheduler {
         config: SchedulerConfig,
         hooks: Option<Arc<TestHooks>>,
     ) -> Arc<Self> {
+        let notifier = Arc::new(Notifier::new(Arc::clone(&store), config.notify.clone()));
         Arc::new(Scheduler {
             store,
+            notifier,
             config: Arc::new(config),
             root: CancellationToken::new(),
             running: Mutex::new(HashMap::new()),
@@ -187,6 +195,7 @@ impl Scheduler {
             tracing::info!(task_id = %task.id, checkpoint = ?task.checkpoint, "resuming a task after restart");
             self.spawn_run(task);
         }
+        self.notifier.resume_pending().await;
         let this = Arc::clone(self);
         Ok(tokio::spawn(async move { this.claim_loop().await }))
     }
@@ -309,6 +318,8 @@ impl Scheduler {
             match result {
                 Ok(task) => {
                     tracing::info!(task_id = %id, status = task.status.code(), "task run recorded");
+                    // After the commit, never inside it: delivery runs on its own task.
+                    self.notifier.task_ended(&task, now_ms());
                     return;
                 }
                 Err(err) if err.kind() == tern_core::ErrorKind::Unavailable => {
@@ -323,6 +334,16 @@ impl Scheduler {
             }
         }
         tracing::error!(task_id = %id, "the run's end could not be written; the task stays migrating until the next start");
+    }
+
+    /// Refuses an `smn_config` whose `topic_urn` (or `message_template_name`) the config's
+    /// `[[notifications]]` does not map, naming the field.
+    pub fn check_smn_config(
+        &self,
+        topic_urn: &str,
+        message_template_name: Option<&str>,
+    ) -> Result<(), tern_core::Error> {
+        self.notifier.check(topic_urn, message_template_name)
     }
 
     /// Wakes the claim loop (after a task was created or started).

@@ -303,7 +303,7 @@ impl TaskRun {
             .ok_or("task vanished")?;
         let mut record = None;
         if task.spec.enable_failed_object_recording && task.counters.failed_num > 0 {
-            let key = format!("oms/failed_object_lists/{id}/failed-objects-list.txt");
+            let key = object_list_key(id, "failed");
             let now = now_ms();
             let rows = ledger_rows(Arc::clone(&self.store), id, OutcomeKind::Failed)
                 .map(move |entry| entry.map(|e| failed_row(&e.detail, now, &e.key, &e.message)));
@@ -324,7 +324,7 @@ impl TaskRun {
             (OutcomeKind::Succeeded, "success"),
             (OutcomeKind::Skipped, "skip"),
         ] {
-            let key = format!("oms/{name}_object_lists/{id}/{name}-objects-list.txt");
+            let key = object_list_key(id, name);
             let rows = ledger_rows(Arc::clone(&self.store), id, kind)
                 .map(|entry| entry.map(|e| plain_row(&e.key, e.size, &e.detail)));
             if let Err(err) = write_lines(destination, &key, rows).await {
@@ -333,6 +333,11 @@ impl TaskRun {
         }
         Ok(record)
     }
+}
+
+/// Where a task's `failed`, `success` or `skip` list goes in the destination bucket.
+pub(crate) fn object_list_key(id: TaskId, name: &str) -> String {
+    format!("oms/{name}_object_lists/{id}/{name}-objects-list.txt")
 }
 
 /// Rows of one task's ledger of one kind, streamed page by page in key order.

@@ -26,6 +26,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0002_groups.sql"),
     ),
     (
+        4,
+        "notify",
+        include_str!("../migrations/sqlite/0004_notify.sql"),
+    ),
+    (
         5,
         "privacy",
         include_str!("../migrations/sqlite/0005_privacy.sql"),

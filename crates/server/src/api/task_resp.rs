@@ -286,7 +286,7 @@ impl TaskResp {
             total_num: int64(total_num),
             total_size: int64(total_size),
             total_time: task.total_time_ms.saturating_add(run_elapsed_ms),
-            // tern sends no SMN notifications yet, so there is no outcome to report.
+            // Filled by `with_notification` from the store's notification record.
             smn_info: None,
             source_cdn: echo.source_cdn,
             success_record_error_reason: String::new(),
@@ -297,6 +297,32 @@ impl TaskResp {
             enable_requester_pays: spec.enable_requester_pays,
             obs_system: "BUCKET".to_owned(),
             task_priority: spec.task_priority.as_str().to_owned(),
+        }
+    }
+
+    /// Adds `smn_info` from the task's notification record; none while it is pending (OMS has
+    /// no word for "not yet sent"). As REFERENCE.md notes, `topic_name` is empty on success.
+    pub fn with_notification(mut self, record: Option<&tern_core::Notification>) -> TaskResp {
+        self.smn_info = record.and_then(SmnInfo::from_record);
+        self
+    }
+}
+
+impl SmnInfo {
+    /// The outcome of a delivered or failed notification.
+    pub fn from_record(record: &tern_core::Notification) -> Option<SmnInfo> {
+        match record.state {
+            tern_core::DeliveryState::Pending => None,
+            tern_core::DeliveryState::Delivered => Some(SmnInfo {
+                notify_result: true,
+                notify_error_message: String::new(),
+                topic_name: String::new(),
+            }),
+            tern_core::DeliveryState::Failed => Some(SmnInfo {
+                notify_result: false,
+                notify_error_message: record.error_message.clone(),
+                topic_name: record.topic_name().to_owned(),
+            }),
         }
     }
 }

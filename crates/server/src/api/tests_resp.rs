@@ -118,7 +118,7 @@ fn test_full_task_serializes_every_table_field() {
         error_code: String::new(),
     });
     let mut response = TaskResp::from_task(&task, 1_700_000_160_000);
-    // tern sends no SMN messages yet; a reported outcome must still serialize under its name.
+    // A reported outcome serializes under its OMS name.
     response.smn_info = Some(super::SmnInfo {
         notify_result: true,
         notify_error_message: String::new(),

@@ -16,7 +16,7 @@ use crate::authn::Caller;
 use crate::error::{ApiError, Result};
 use crate::extract::{OmsJson, OmsPath, OmsQuery};
 use crate::routes::query::int_param;
-use crate::routes::tasks::check_regions_known;
+use crate::routes::tasks::{check_regions_known, check_smn_topic};
 use crate::state::AppState;
 
 /// Longest group id accepted in a path.
@@ -56,8 +56,10 @@ async fn create_task_group(
     caller: Caller,
     OmsJson(body): OmsJson<CreateTaskGroupReq>,
 ) -> Result<Json<CreateTaskGroupResponse>> {
+    let smn_config = body.smn_config.clone();
     let (spec, secrets) = body.into_domain()?;
     check_regions_known(&state, &spec.src, &spec.dst)?;
+    check_smn_topic(&state, smn_config.as_ref())?;
     let group = state
         .store
         .create_group(&caller.project_id, &spec, &secrets, now_ms())

@@ -9,8 +9,8 @@ use tern_core::{Task, TaskFilter, TaskId, TaskStatus};
 use tern_scheduler::now_ms;
 
 use crate::api::{
-    BatchUpdateTasksReq, CreateTaskReq, CreateTaskResponse, ListTasksResponse, StartTaskReq,
-    TaskResp, UpdateBandwidthPolicyReq,
+    BatchUpdateTasksReq, CreateTaskReq, CreateTaskResponse, ListTasksResponse, SmnConfig,
+    StartTaskReq, TaskResp, UpdateBandwidthPolicyReq,
 };
 use crate::authn::Caller;
 use crate::error::{ApiError, Result};
@@ -46,8 +46,10 @@ async fn create_task(
     caller: Caller,
     OmsJson(body): OmsJson<CreateTaskReq>,
 ) -> Result<Json<CreateTaskResponse>> {
+    let smn_config = body.smn_config.clone();
     let (spec, secrets) = body.into_domain()?;
     check_regions_known(&state, &spec.src, &spec.dst)?;
+    check_smn_topic(&state, smn_config.as_ref())?;
     let task = state
         .store
         .create_task(&caller.project_id, &spec, &secrets, now_ms())
@@ -85,11 +87,12 @@ async fn list_tasks(
         .list_tasks(&caller.project_id, &filter, offset as u64, limit as u64)
         .await?;
     let now = now_ms();
+    let mut responses = Vec::with_capacity(tasks.len());
+    for task in &tasks {
+        responses.push(task_resp(&state, task, now).await?);
+    }
     Ok(Json(ListTasksResponse {
-        tasks: tasks
-            .iter()
-            .map(|task| TaskResp::from_task(task, now))
-            .collect(),
+        tasks: responses,
         count: count as i64,
     }))
 }
@@ -100,7 +103,7 @@ async fn show_task(
     OmsPath((_, task_id)): OmsPath<(String, String)>,
 ) -> Result<Json<TaskResp>> {
     let task = owned_task(&state, &caller, &task_id).await?;
-    Ok(Json(TaskResp::from_task(&task, now_ms())))
+    Ok(Json(task_resp(&state, &task, now_ms()).await?))
 }
 
 async fn delete_task(
@@ -171,6 +174,26 @@ async fn batch_update_tasks(
             update.task_priority,
         )
         .await?;
+    Ok(())
+}
+
+/// A task's response with its notification outcome (`smn_info`).
+async fn task_resp(state: &AppState, task: &Task, now: i64) -> Result<TaskResp> {
+    let record = state
+        .store
+        .notification(&tern_core::NotifySubject::Task(task.id))
+        .await?;
+    Ok(TaskResp::from_task(task, now).with_notification(record.as_ref()))
+}
+
+/// Refuses an `smn_config` whose topic the server cannot deliver to: a field tern accepts, it
+/// honours, so an unmapped `topic_urn` is a 400 at create rather than a silent no-op at the end.
+pub(crate) fn check_smn_topic(state: &AppState, smn: Option<&SmnConfig>) -> Result<()> {
+    if let Some(smn) = smn {
+        state
+            .scheduler
+            .check_smn_config(&smn.topic_urn, smn.message_template_name.as_deref())?;
+    }
     Ok(())
 }
 

@@ -71,6 +71,11 @@ pub struct TestApp {
 impl TestApp {
     /// A fresh store with a token for [`PROJECT`] and one for [`OTHER_PROJECT`].
     pub async fn new() -> TestApp {
+        Self::with_scheduler_config(SchedulerConfig::default()).await
+    }
+
+    /// As [`TestApp::new`], with the scheduler (not started) built from `config`.
+    pub async fn with_scheduler_config(config: SchedulerConfig) -> TestApp {
         let data_dir = tempfile::tempdir().unwrap();
         let store = tern_store::open(None, data_dir.path()).await.unwrap();
         store
@@ -81,7 +86,7 @@ impl TestApp {
             .put_token(OTHER_PROJECT, &token_digest(OTHER_TOKEN))
             .await
             .unwrap();
-        let scheduler = Scheduler::new(Arc::clone(&store), SchedulerConfig::default());
+        let scheduler = Scheduler::new(Arc::clone(&store), config);
         let state = AppState {
             store: Arc::clone(&store),
             scheduler,

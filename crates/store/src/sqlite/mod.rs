@@ -12,6 +12,7 @@ mod group_tasks;
 mod groups;
 mod identity;
 mod ledger;
+mod notify;
 mod read;
 mod runs;
 mod tasks;
@@ -24,10 +25,11 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tern_core::{
-    BandwidthPolicy, BatchTarget, Counters, Error, FailureReason, GroupChange, GroupEvent, GroupId,
-    GroupSpec, GroupStatus, GroupTotals, LedgerEntry, OutcomeBatch, OutcomeKind, Result, RunEnding,
-    Secret, SplitProgress, Task, TaskEvent, TaskFilter, TaskGroup, TaskId, TaskPriority,
-    TaskSecrets, TaskSpec, TaskStatus, TaskStore,
+    BandwidthPolicy, BatchTarget, Counters, DeliveryState, Error, FailureReason, GroupChange,
+    GroupEvent, GroupId, GroupSpec, GroupStatus, GroupTotals, LedgerEntry, Notification,
+    NotifySubject, OutcomeBatch, OutcomeKind, Result, RunEnding, Secret, SplitProgress, Task,
+    TaskEvent, TaskFilter, TaskGroup, TaskId, TaskPriority, TaskSecrets, TaskSpec, TaskStatus,
+    TaskStore,
 };
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -383,6 +385,30 @@ impl TaskStore for SqliteTaskStore {
 
     async fn delete_group(&self, id: &GroupId) -> Result<()> {
         self.remove_group(id).await
+    }
+
+    async fn put_notification(&self, notification: &Notification) -> Result<()> {
+        self.upsert_notification(notification).await
+    }
+
+    async fn record_notification_outcome(
+        &self,
+        subject: &NotifySubject,
+        ended_at_ms: i64,
+        state: DeliveryState,
+        error_message: &str,
+        attempts: u32,
+    ) -> Result<()> {
+        self.update_notification_outcome(subject, ended_at_ms, state, error_message, attempts)
+            .await
+    }
+
+    async fn notification(&self, subject: &NotifySubject) -> Result<Option<Notification>> {
+        self.read_notification(subject).await
+    }
+
+    async fn pending_notifications(&self) -> Result<Vec<Notification>> {
+        self.read_pending_notifications().await
     }
 }
 

@@ -8,6 +8,7 @@ mod groups;
 mod helpers;
 mod ledger;
 mod lifecycle;
+mod notify;
 mod records;
 
 pub use group_life::*;
@@ -16,6 +17,7 @@ pub use groups::*;
 pub use helpers::*;
 pub use ledger::*;
 pub use lifecycle::*;
+pub use notify::*;
 pub use records::*;
 
 /// Expands to one test per contract function, each on a fresh store from `$factory`.
@@ -51,6 +53,7 @@ macro_rules! contract_tests {
             test_group_operations_move_the_group_and_its_tasks_together,
             test_settle_group_follows_core,
             test_group_failure_paths_record_the_reason,
+            test_notification_records_follow_their_subject,
         );
     };
     (@each $factory:path; $($name:ident),* $(,)?) => {
