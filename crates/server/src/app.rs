@@ -24,6 +24,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::tasks::router())
         .merge(routes::groups::router())
         .merge(routes::meta::router())
+        .merge(routes::failed_objects::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::authn::authenticate,
@@ -31,6 +32,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(authenticated)
         .merge(routes::meta::public_router())
+        .merge(crate::console::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(catch_panics())

@@ -1,5 +1,6 @@
 //! One module per OMS resource, each with its own `router()`.
 
+pub mod failed_objects;
 pub mod groups;
 pub mod meta;
 pub mod query;
