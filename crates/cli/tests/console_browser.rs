@@ -30,6 +30,10 @@ use serve_harness::{http, TernServer};
 const STEP_TIMEOUT: Duration = Duration::from_secs(60);
 /// The WebDriver key code of Enter.
 const ENTER: &str = "\u{E007}";
+/// The WebDriver key code of Tab.
+const TAB: &str = "\u{E004}";
+/// The page size the console must be readable at.
+const VIEWPORT: (u32, u32) = (1280, 800);
 
 /// A program on PATH, or a failure that says how to get it.
 fn required_program(name: &str) -> PathBuf {
@@ -113,11 +117,34 @@ async fn browser(driver: &ChromeDriver, profile: &Path) -> Client {
             ],
         }),
     );
-    ClientBuilder::new(HttpConnector::new())
+    let client = ClientBuilder::new(HttpConnector::new())
         .capabilities(capabilities)
         .connect(&driver.url)
         .await
-        .expect("chromium starts under chromedriver")
+        .expect("chromium starts under chromedriver");
+    // --window-size sizes the window, not the page: grow it by what the frame takes.
+    let frame = client
+        .execute(
+            "return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let frame = |i: usize| u32::try_from(frame[i].as_u64().unwrap_or(0)).unwrap_or(0);
+    client
+        .set_window_size(VIEWPORT.0 + frame(0), VIEWPORT.1 + frame(1))
+        .await
+        .unwrap();
+    let inner = client
+        .execute("return [window.innerWidth, window.innerHeight]", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        inner,
+        json!([VIEWPORT.0, VIEWPORT.1]),
+        "the page is 1280×800"
+    );
+    client
 }
 
 /// Where screenshots go: `TERN_CONSOLE_SCREENSHOTS`, else `target/console-screenshots`.
@@ -134,7 +161,13 @@ fn screenshot_dir() -> PathBuf {
     dir
 }
 
-async fn screenshot(client: &Client, name: &str) {
+/// Saves the page as it is now, scrolled to `top_of` (a selector) or to the top.
+async fn screenshot(client: &Client, name: &str, top_of: Option<&str>) {
+    let scroll = match top_of {
+        Some(selector) => format!("document.querySelector({selector:?}).scrollIntoView()"),
+        None => "window.scrollTo(0, 0)".to_owned(),
+    };
+    client.execute(&scroll, vec![]).await.unwrap();
     let png = client.screenshot().await.unwrap();
     assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
     std::fs::write(screenshot_dir().join(format!("{name}.png")), png).unwrap();
@@ -310,7 +343,7 @@ async fn test_console_in_a_real_browser() {
         .unwrap()
         .as_str()
         .ends_with("/console/"));
-    screenshot(&client, "login").await;
+    screenshot(&client, "login", None).await;
 
     // A wrong token is refused with the API's own error_msg.
     let (_, refusal) = http(
@@ -359,6 +392,22 @@ async fn test_console_in_a_real_browser() {
         .unwrap();
     assert_eq!(stored, json!(server.token));
 
+    // Keyboard focus is visible: Tab from the status filter lands on "New task", outlined.
+    css(&client, "#task-status-filter")
+        .await
+        .send_keys(TAB)
+        .await
+        .unwrap();
+    let focused = client
+        .execute(
+            "const el = document.activeElement;
+             return [el.textContent, getComputedStyle(el).outlineStyle, el.matches(':focus-visible')]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(focused, json!(["New task", "solid", true]));
+
     // Create a task through the form, choosing the region table's entries.
     click(&client, "a[data-nav='new-task']").await;
     css(&client, "#new-task-form").await;
@@ -369,7 +418,7 @@ async fn test_console_in_a_real_browser() {
     choose(&client, "#dst-region", "local").await;
     type_into(&client, "#dst-bucket", "archive").await;
     type_into(&client, "#task-description", "photos to archive").await;
-    screenshot(&client, "new-task").await;
+    screenshot(&client, "new-task", None).await;
     click(&client, "#create-task").await;
     css(&client, "#task-list table").await;
     let (_, page) = api_get(&server, "/tasks?limit=100").await;
@@ -399,7 +448,7 @@ async fn test_console_in_a_real_browser() {
         "the destination holds exactly the source's files"
     );
     wait_status(&client, &format!("tr[data-task-id='{failing_id}']"), "4").await;
-    screenshot(&client, "tasks").await;
+    screenshot(&client, "tasks", None).await;
 
     // The failed task: counters, error reason and its failed objects from the ledger.
     click(&client, &format!("a[href='#/tasks/{failing_id}']")).await;
@@ -455,7 +504,8 @@ async fn test_console_in_a_real_browser() {
         json!([{"start": "00:00", "end": "23:59", "max_bandwidth": 5 * 1_048_576}]),
         "{task}"
     );
-    screenshot(&client, "task-failed").await;
+    screenshot(&client, "task-failed", None).await;
+    screenshot(&client, "task-failed-objects", Some("#task-bandwidth")).await;
 
     // Mend the source, then retry only the failed objects with credentials typed in the form.
     write(&buckets.join("broken-src/missing 1.txt"), b"one");
@@ -536,7 +586,7 @@ async fn test_console_in_a_real_browser() {
     type_into(&client, "#gsrc-object-key", "2024/").await;
     choose(&client, "#gdst-region", "local").await;
     type_into(&client, "#gdst-bucket", "archive-group").await;
-    screenshot(&client, "new-group").await;
+    screenshot(&client, "new-group", None).await;
     click(&client, "#create-group").await;
     css(&client, "#group-summary").await;
     wait_status(&client, "h1", "6").await;
@@ -553,10 +603,10 @@ async fn test_console_in_a_real_browser() {
             .filter(|(key, _)| key.starts_with("2024/"))
             .collect::<BTreeMap<_, _>>()
     );
-    screenshot(&client, "group").await;
+    screenshot(&client, "group", None).await;
     click(&client, "a[data-nav='groups']").await;
     css(&client, "#group-list tr[data-group-id]").await;
-    screenshot(&client, "groups").await;
+    screenshot(&client, "groups", None).await;
 
     // Sync tasks: a list when the server has them, a quiet note when it answers 404.
     click(&client, "a[data-nav='sync-tasks']").await;

@@ -27,7 +27,7 @@ async function regionChoices() {
   ]);
   const regions = new Map();
   for (const vendor of centers ?? []) {
-    regions.set(vendor.service_name, (vendor.region_list ?? []).map((r) => [r.value, r.description ? `${r.value} — ${r.description}` : r.value]));
+    regions.set(vendor.service_name, (vendor.region_list ?? []).map((r) => [r.value, r.description && r.description !== r.value ? `${r.value} — ${r.description}` : r.value]));
   }
   // Vendors OMS names plus any the table adds (a configured Local root), URL lists aside:
   // they need a list file, which this form does not ask for.
