@@ -5,7 +5,8 @@
 //! (`SDK-HMAC-SHA256` signatures and `X-Auth-Token`, `auth` + `authn`), the routes, one module
 //! per resource (`routes`), and the web console's embedded static files (`console`). It depends
 //! on `tern-core` and `tern-scheduler`; it never touches SQL or OpenDAL directly: handlers
-//! extract, call the store or scheduler, and map to wire types. [`app`] builds the whole router so tests need no socket.
+//! extract, call the store or scheduler, and map to wire types. [`app`] builds the whole router
+//! so tests need no socket.
 
 pub mod api;
 mod app;
