@@ -343,6 +343,14 @@ async fn test_console_in_a_real_browser() {
         .unwrap()
         .as_str()
         .ends_with("/console/"));
+    let chrome_shown = client
+        .execute(
+            "return ['#nav', '#logout', '#whoami'].filter((s) => document.querySelector(s).offsetParent !== null)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(chrome_shown, json!([]), "no navigation before login");
     screenshot(&client, "login", None).await;
 
     // A wrong token is refused with the API's own error_msg.
@@ -383,6 +391,14 @@ async fn test_console_in_a_real_browser() {
         .await
         .unwrap();
     css(&client, "#task-list table").await;
+    let chrome_shown = client
+        .execute(
+            "return ['#nav', '#logout', '#whoami'].filter((s) => document.querySelector(s).offsetParent !== null)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(chrome_shown, json!(["#nav", "#logout", "#whoami"]));
     let url = client.current_url().await.unwrap();
     assert!(!url.as_str().contains(&server.token), "{url}");
     assert!(!url.as_str().contains(&server.project_id), "{url}");

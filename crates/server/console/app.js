@@ -12,8 +12,12 @@ const nav = document.getElementById('nav');
 const whoami = document.getElementById('whoami');
 const logout = document.getElementById('logout');
 let stopView = () => {};
+// A page change the console makes itself (after a create or delete) keeps the message that
+// says what happened; one the user makes clears it.
+let keepFlash = false;
 
 function navigate(hash) {
+  keepFlash = true;
   if (location.hash === hash) route();
   else location.hash = hash;
 }
@@ -33,7 +37,7 @@ function loginView(message) {
   const status = h('div', { 'aria-live': 'polite' }, message ? errorBox({ message }) : null);
   const form = h('form', { class: 'panel login', id: 'login-form', novalidate: true },
     h('h1', {}, 'Log in'),
-    h('p', { class: 'hint' }, 'The project id and token that `tern serve` printed on its first start, or that `tern admin token create` made. They stay in this tab only.'),
+    h('p', { class: 'hint' }, 'The project id and token that tern serve printed on its first start, or that tern admin token create made. They stay in this tab only.'),
     field('Project id', project), field('Token', token), status,
     h('div', { class: 'toolbar' }, h('button', { type: 'submit', id: 'login-submit' }, 'Log in')));
   form.addEventListener('submit', async (event) => {
@@ -107,6 +111,8 @@ setUnauthenticatedHandler((err) => {
 });
 
 window.addEventListener('hashchange', () => {
+  if (!keepFlash) flash('');
+  keepFlash = false;
   route();
   main.focus({ preventScroll: true });
 });

@@ -4,7 +4,7 @@
 import { api, every, query } from './api.js';
 import { errorBox, fill, flash, h, refreshKeepingFocus } from './dom.js';
 import {
-  GROUP_STATUS, TASK_STATUS, bytes, count, duration, percent, speed, time,
+  GROUP_STATUS, TASK_STATUS, bytes, count, duration, plural, speed, time,
 } from './format.js';
 import { bandwidthEditor, credentialsForm } from './forms.js';
 import { REFRESH_MS, groupEta, groupProgress, progressCell, statusPill, taskTable } from './lists.js';
@@ -253,7 +253,7 @@ export function groupView(main, navigate, groupId) {
     }
     try {
       const page = await api('GET', `/tasks${query({ group_id: groupId, limit: 100 })}`);
-      refreshKeepingFocus(tasks, () => fill(tasks, taskTable(page.tasks ?? [], `${page.count} tasks${page.count > 100 ? ' (first 100)' : ''}`)));
+      refreshKeepingFocus(tasks, () => fill(tasks, taskTable(page.tasks ?? [], `${plural(page.count, 'task')}${page.count > 100 ? ' (first 100)' : ''}`)));
     } catch (err) {
       fill(tasks, errorBox(err));
     }

@@ -60,6 +60,11 @@ export function time(ms) {
   return ms ? new Date(ms).toLocaleString() : '–';
 }
 
+/** "1 group", "3 groups". */
+export function plural(n, word) {
+  return `${count(n)} ${word}${n === 1 ? '' : 's'}`;
+}
+
 /** A whole number with thousands separators. */
 export function count(n) {
   return n === undefined || n === null ? '–' : Number(n).toLocaleString();

@@ -3,7 +3,8 @@
 import { api, every, query } from './api.js';
 import { errorBox, fill, h, refreshKeepingFocus, select } from './dom.js';
 import {
-  GROUP_STATUS, SYNC_STATUS, TASK_STATUS, bytes, count, duration, percent, speed, statusName, time,
+  GROUP_STATUS, SYNC_STATUS, TASK_STATUS, bytes, count, duration, percent, plural, speed, statusName,
+  time,
 } from './format.js';
 
 /** How often lists and details refresh. */
@@ -90,7 +91,7 @@ export function tasksView(main) {
     try {
       const page = await api('GET', `/tasks${query({ limit: PAGE, offset, status })}`);
       refreshKeepingFocus(body, () => fill(body,
-        taskTable(page.tasks ?? [], `${page.count} tasks`),
+        taskTable(page.tasks ?? [], plural(page.count, 'task')),
         pager(offset, page.count, (next) => { offset = next; refresh(); })));
     } catch (err) {
       fill(body, errorBox(err));
@@ -128,7 +129,7 @@ export function groupsView(main) {
       const groups = page.taskgroups ?? [];
       refreshKeepingFocus(body, () => fill(body,
         h('table', {},
-          h('caption', { class: 'quiet' }, `${page.count} groups`),
+          h('caption', { class: 'quiet' }, plural(page.count, 'group')),
           h('thead', {}, h('tr', {},
             h('th', { scope: 'col' }, 'Group'), h('th', { scope: 'col' }, 'Status'),
             h('th', { scope: 'col' }, 'Progress'), h('th', { scope: 'col', class: 'num' }, 'Speed'),
@@ -155,7 +156,7 @@ export function syncTasksView(main) {
       const tasks = page?.tasks ?? [];
       refreshKeepingFocus(body, () => fill(body,
         h('table', {},
-          h('caption', { class: 'quiet' }, `${page?.count ?? tasks.length} sync tasks`),
+          h('caption', { class: 'quiet' }, plural(page?.count ?? tasks.length, 'sync task')),
           h('thead', {}, h('tr', {},
             h('th', { scope: 'col' }, 'Sync task'), h('th', { scope: 'col' }, 'Status'),
             h('th', { scope: 'col' }, 'Source'), h('th', { scope: 'col' }, 'Destination'),
