@@ -307,11 +307,18 @@ async fn test_console_in_a_real_browser() {
     .unwrap();
     let server = TernServer::start_with_config(dir.path(), config);
 
-    // A task with failed objects, made the real way: an object task naming keys the source lacks.
+    // A task with failed objects, made the real way: an object task naming keys the source
+    // lacks; more of them than one page of the console's failed-object list (50).
+    let missing: Vec<String> = (0..52)
+        .map(|i| format!("gone-{i:02}.txt"))
+        .chain(["missing 1.txt".to_owned(), "missing+2.txt".to_owned()])
+        .collect();
+    let mut named = vec!["present.txt".to_owned()];
+    named.extend(missing.iter().cloned());
     let failing = json!({
         "task_type": "object",
         "src_node": {"cloud_type": "Local", "region": "local", "ak": "", "sk": "", "bucket": "broken-src",
-                     "object_key": ["present.txt", "missing 1.txt", "missing+2.txt"]},
+                     "object_key": named},
         "dst_node": {"region": "local", "ak": "", "sk": "", "bucket": "broken-dst"},
     });
     let (status, body) = http(
@@ -469,19 +476,45 @@ async fn test_console_in_a_real_browser() {
     // The failed task: counters, error reason and its failed objects from the ledger.
     click(&client, &format!("a[href='#/tasks/{failing_id}']")).await;
     css(&client, "#failed-objects-table").await;
+    // Key order, 50 a page: the first page, then the next one through the pager.
+    let first_page = wait_js(
+        &client,
+        "a full first page of failed objects",
+        "const rows = [...document.querySelectorAll('#failed-objects-table tr[data-key]')];
+         return rows.length === 50 ? rows.map((row) => row.dataset.key) : null;",
+    )
+    .await;
+    assert_eq!(first_page, json!(missing[..50]));
+    screenshot(
+        &client,
+        "task-failed-objects",
+        Some("#failed-objects-heading"),
+    )
+    .await;
+    click(&client, "#failed-next").await;
     let keys = wait_js(
         &client,
-        "two failed objects",
+        "the second page of failed objects",
         "const rows = [...document.querySelectorAll('#failed-objects-table tr[data-key]')];
-         return rows.length === 2 ? rows.map((row) => [row.dataset.key, row.cells[2].textContent]) : null;",
+         return rows.length === 4 ? rows.map((row) => [row.dataset.key, row.cells[2].textContent]) : null;",
     )
     .await;
     assert_eq!(
         keys,
-        json!([["missing 1.txt", "TRF.0012"], ["missing+2.txt", "TRF.0012"]])
+        json!([
+            ["gone-50.txt", "TRF.0012"],
+            ["gone-51.txt", "TRF.0012"],
+            ["missing 1.txt", "TRF.0012"],
+            ["missing+2.txt", "TRF.0012"]
+        ])
     );
+    assert!(!css(&client, "#failed-next")
+        .await
+        .is_enabled()
+        .await
+        .unwrap());
     let (_, task) = api_get(&server, &format!("/tasks/{failing_id}")).await;
-    assert_eq!(task["failed_num"], 2, "{task}");
+    assert_eq!(task["failed_num"], 54, "{task}");
     let reason = css(&client, "#task-error-reason")
         .await
         .text()
@@ -496,7 +529,7 @@ async fn test_console_in_a_real_browser() {
         .text()
         .await
         .unwrap();
-    assert_eq!(failed_shown, "2");
+    assert_eq!(failed_shown, "54");
     assert!(css(&client, "#task-retry")
         .await
         .is_enabled()
@@ -521,11 +554,11 @@ async fn test_console_in_a_real_browser() {
         "{task}"
     );
     screenshot(&client, "task-failed", None).await;
-    screenshot(&client, "task-failed-objects", Some("#task-bandwidth")).await;
 
     // Mend the source, then retry only the failed objects with credentials typed in the form.
-    write(&buckets.join("broken-src/missing 1.txt"), b"one");
-    write(&buckets.join("broken-src/missing+2.txt"), b"two");
+    for key in &missing {
+        write(&buckets.join("broken-src").join(key), key.as_bytes());
+    }
     click(&client, "#task-retry").await;
     css(&client, "#retry-form").await;
     assert!(css(&client, "#retry-form-failed-only")
@@ -544,8 +577,9 @@ async fn test_console_in_a_real_browser() {
     )
     .await;
     assert_eq!(
-        std::fs::read(buckets.join("broken-dst/missing+2.txt")).unwrap(),
-        b"two"
+        tree(&buckets.join("broken-dst")),
+        tree(&buckets.join("broken-src")),
+        "every named object is at the destination after the retry"
     );
     let secrets_left = client
         .execute(

@@ -135,7 +135,7 @@ export function taskView(main, navigate, taskId) {
   const bandwidth = h('div', { id: 'task-bandwidth' });
   const failed = failedObjects(encodeURIComponent(taskId));
   fill(main, h('p', {}, h('a', { href: '#/tasks' }, '← All tasks')), title, summary, bar.element, bandwidth,
-    h('h2', {}, 'Failed objects'), failed.element);
+    h('h2', { id: 'failed-objects-heading' }, 'Failed objects'), failed.element);
   let first = true;
   let lastFailed = -1;
   return every(REFRESH_MS, async () => {
