@@ -21,7 +21,10 @@ function nodeText(node) {
   if (!node) return '–';
   const parts = [node.cloud_type, node.region, node.bucket].filter(Boolean).join(' / ');
   const keys = (node.object_key ?? []).filter((k) => k !== '');
-  return keys.length ? `${parts} (${keys.join(', ')})` : parts;
+  if (!keys.length) return parts;
+  // A list task may name thousands of keys; a few say what the task is.
+  const shown = keys.slice(0, 3).join(', ');
+  return keys.length > 3 ? `${parts} (${shown} and ${keys.length - 3} more)` : `${parts} (${shown})`;
 }
 
 /**
