@@ -636,10 +636,49 @@ async fn test_console_in_a_real_browser() {
     type_into(&client, "#gsrc-object-key", "2024/").await;
     choose(&client, "#gdst-region", "local").await;
     type_into(&client, "#gdst-bucket", "archive-group").await;
+    click(&client, "#group-bw-add").await;
+    type_into(&client, "#new-group-form input[name='max']", "7").await;
     screenshot(&client, "new-group", None).await;
     click(&client, "#create-group").await;
     css(&client, "#group-summary").await;
+    let (_, groups) = api_get(&server, "/taskgroups").await;
+    let group_id = groups["taskgroups"][0]["group_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        groups["taskgroups"][0]["bandwidth_policy"],
+        json!([{"start": "00:00", "end": "23:59", "max_bandwidth": 7 * 1_048_576}]),
+        "{groups}"
+    );
     wait_status(&client, "h1", "6").await;
+    // Op 16 on a completed group: refused, and the console shows the API's message.
+    let (_, refusal) = http(
+        "PUT",
+        &format!(
+            "{}/v2/{}/taskgroups/{group_id}/update",
+            server.endpoint, server.project_id
+        ),
+        Some(&server.token),
+        Some(r#"{"bandwidth_policy":[]}"#),
+    )
+    .await;
+    let refusal: Value = serde_json::from_str(&refusal).unwrap();
+    assert!(refusal["error_msg"].is_string(), "{refusal}");
+    click(&client, "#group-bw-save").await;
+    let shown = wait_js(
+        &client,
+        "the group refusal",
+        "return document.querySelector('#group-bw-form .error')?.textContent",
+    )
+    .await;
+    assert!(
+        shown
+            .as_str()
+            .unwrap()
+            .starts_with(refusal["error_msg"].as_str().unwrap()),
+        "{shown} vs {refusal}"
+    );
     wait_js(
         &client,
         "the group's tasks",
