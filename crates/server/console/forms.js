@@ -292,7 +292,7 @@ export function bandwidthEditor(policy, { idPrefix, onSave } = {}) {
   }
   for (const window of policy ?? []) addRow(window);
   sync();
-  const hint = h('p', { class: 'hint' }, 'Up to 5 windows that do not overlap, local server time; 1–200 MiB/s each.');
+  const hint = h('p', { class: 'hint' }, 'Up to 5 windows that do not overlap, in UTC (the times tern applies them in); 1–200 MiB/s each.');
   if (!onSave) return { element: h('div', {}, rows, h('div', { class: 'toolbar' }, addButton), hint), value };
   const form = h('form', { class: 'panel', id: `${idPrefix}-form`, novalidate: true },
     h('h2', {}, 'Bandwidth policy'), hint, rows, status,
