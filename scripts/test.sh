@@ -54,6 +54,19 @@ if [ "${#missing[@]}" -gt 0 ]; then
     die "the test packages still do not import after pip install"
 fi
 
+# The console's browser test drives Debian's chromium through chromedriver (no browser
+# downloads: this machine reaches package registries only). Missing ones are installed here;
+# the test itself fails, never skips, when they are absent.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: installing chromium and chromium-driver (the console's browser test)"
+    apt-get install -y -qq chromium chromium-driver >/dev/null ||
+      { apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; }
+  fi
+  command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 ||
+    die "chromium and chromedriver are missing; install them (Debian: apt-get install -y chromium chromium-driver)"
+fi
+
 # The test kit starts `weed` and `moto_server` from PATH, and the SDK tests run `python3`:
 # all three must be the venv's.
 export PATH="$venv/bin:$PATH"

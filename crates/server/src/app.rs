@@ -26,6 +26,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::meta::router())
         .merge(routes::identity::router())
         .merge(routes::buckets::router())
+        .merge(routes::failed_objects::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::authn::authenticate,
@@ -33,6 +34,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(authenticated)
         .merge(routes::meta::public_router())
+        .merge(crate::console::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(catch_panics())

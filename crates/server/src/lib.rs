@@ -2,15 +2,17 @@
 //!
 //! This crate owns the OMS wire types and their validation into `tern-core` types (`api`), the
 //! one table from errors to HTTP status and OMS `error_code` (`error`), authentication
-//! (`SDK-HMAC-SHA256` signatures and `X-Auth-Token`, `auth` + `authn`), and the routes, one
-//! module per resource (`routes`). It depends on `tern-core` and `tern-scheduler`; it never
-//! touches SQL or OpenDAL directly: handlers extract, call the store or scheduler, and map to
-//! wire types. [`app`] builds the whole router so tests need no socket.
+//! (`SDK-HMAC-SHA256` signatures and `X-Auth-Token`, `auth` + `authn`), the routes, one module
+//! per resource (`routes`), and the web console's embedded static files (`console`). It depends
+//! on `tern-core` and `tern-scheduler`; it never touches SQL or OpenDAL directly: handlers
+//! extract, call the store or scheduler, and map to wire types. [`app`] builds the whole router
+//! so tests need no socket.
 
 pub mod api;
 mod app;
 pub mod auth;
 pub mod authn;
+mod console;
 pub mod error;
 mod extract;
 mod routes;

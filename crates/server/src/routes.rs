@@ -1,6 +1,7 @@
 //! One module per OMS resource, each with its own `router()`.
 
 pub mod buckets;
+pub mod failed_objects;
 pub mod groups;
 pub mod identity;
 pub mod meta;

@@ -235,7 +235,7 @@ fn check_node_region(
 
 /// Parses a path task id and loads the task if it is the caller's; another project's task is
 /// reported exactly like a missing one, so ids of other projects are never disclosed.
-async fn owned_task(state: &AppState, caller: &Caller, raw_id: &str) -> Result<Task> {
+pub(crate) async fn owned_task(state: &AppState, caller: &Caller, raw_id: &str) -> Result<Task> {
     let id = parse_task_id(raw_id)?;
     match state.store.get_task(id).await? {
         Some(task) if task.project_id == caller.project_id => Ok(task),
