@@ -11,9 +11,11 @@
 //! Retries of temporary storage errors happen in OpenDAL's retry layer ([`storage`]).
 #![deny(missing_docs)]
 
+pub mod cdn;
 pub mod compare;
 pub mod copy;
 pub mod error;
+pub mod http_source;
 pub mod listing;
 pub mod location;
 pub mod march;
@@ -24,10 +26,12 @@ pub mod run;
 mod source_md5;
 pub mod storage;
 pub mod throttle;
+pub mod urllist;
 mod verify;
 
 pub use compare::{decide, Decision, ObjectMeta};
 pub use error::{Error, Result};
+pub use http_source::HttpSource;
 pub use listing::{KeySource, Selection};
 pub use location::Location;
 pub use run::{run_collecting, Event, Migration, MigrationOptions, Summary};
