@@ -33,10 +33,18 @@ pub struct ConfigFile {
     pub transfers_per_task: Option<usize>,
     /// Most objects one task of a task group gets.
     pub group_task_max_objects: Option<u64>,
+    /// Multipart part size in MiB (at least 5, S3's smallest part); objects up to it are
+    /// copied with one PUT.
+    pub part_size_mib: Option<usize>,
     /// Extra or overriding regions.
     #[serde(default)]
     pub regions: Vec<RegionConfig>,
 }
+
+/// Smallest part S3-compatible services accept (except the last).
+const MIN_PART_SIZE_MIB: usize = 5;
+/// Largest part S3 accepts.
+const MAX_PART_SIZE_MIB: usize = 5 * 1024;
 
 /// One `[[regions]]` entry.
 #[derive(Debug, Deserialize)]
@@ -138,6 +146,8 @@ pub struct ServeSettings {
     pub transfers_per_task: usize,
     /// Most objects per group task.
     pub group_task_max_objects: u64,
+    /// Multipart part size in bytes.
+    pub part_size: usize,
 }
 
 impl ServeSettings {
@@ -154,7 +164,15 @@ impl ServeSettings {
         };
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let regions = file.region_table()?;
+        let part_size = match file.part_size_mib {
+            None => tern_engine::run::DEFAULT_PART_SIZE,
+            Some(mib) if (MIN_PART_SIZE_MIB..=MAX_PART_SIZE_MIB).contains(&mib) => mib << 20,
+            Some(mib) => bail!(
+                "part_size_mib = {mib}: must be between {MIN_PART_SIZE_MIB} and {MAX_PART_SIZE_MIB}"
+            ),
+        };
         Ok(ServeSettings {
+            part_size,
             listen: listen
                 .or_else(|| env("TERN_LISTEN"))
                 .or(file.listen)

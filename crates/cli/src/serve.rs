@@ -66,6 +66,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
             max_running_tasks: settings.max_running_tasks,
             transfers_per_task: settings.transfers_per_task,
             group_task_max_objects: settings.group_task_max_objects,
+            part_size: settings.part_size,
             ..SchedulerConfig::default()
         },
     );

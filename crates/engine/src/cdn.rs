@@ -56,8 +56,8 @@ pub enum CdnAuthentication {
 
 impl CdnAuthentication {
     /// Parses the OMS wire value.
-    pub fn parse(text: &str) -> Option<CdnAuthentication> {
-        Some(match text {
+    pub fn parse(text: &str) -> Result<CdnAuthentication> {
+        Ok(match text {
             "NONE" => CdnAuthentication::None,
             "QINIU_PRIVATE_AUTHENTICATION" => CdnAuthentication::QiniuPrivate,
             "ALIYUN_OSS_A" => CdnAuthentication::AliyunA,
@@ -69,7 +69,12 @@ impl CdnAuthentication {
             "TENCENT_COS_B" => CdnAuthentication::TencentB,
             "TENCENT_COS_C" => CdnAuthentication::TencentC,
             "TENCENT_COS_D" => CdnAuthentication::TencentD,
-            _ => return None,
+            other => {
+                return Err(Error::invalid(
+                    "source_cdn.authentication_type",
+                    format!("unknown scheme {other:?}"),
+                ))
+            }
         })
     }
 

@@ -107,6 +107,20 @@ pub fn parse_url_line(text: &str) -> Result<UrlLine, String> {
     Ok(UrlLine { url, name })
 }
 
+/// The source storage of a URL-list run. Nothing is read through it (objects come by URL,
+/// [`crate::http_source`]); a `Migration` needs one, and an HTTP service lists nothing, so the
+/// run's probe leaves it alone.
+pub fn url_list_source() -> Result<Storage> {
+    Storage::open(&crate::Location {
+        protocol: tern_core::Protocol::Http,
+        bucket: String::new(),
+        endpoint: Some("http://url-list.invalid".to_owned()),
+        region: None,
+        root: String::new(),
+        credentials: tern_core::Credentials::default(),
+    })
+}
+
 /// One non-blank line of a list file: its 1-based number and its text without the line end.
 pub type NumberedLine = (u64, Result<String, String>);
 

@@ -24,6 +24,8 @@ mod checkpoint;
 mod groups;
 pub mod hooks;
 mod runner;
+mod sources;
+pub use sources::{check_url_list_file, UrlListProblem};
 mod split;
 
 use std::collections::HashMap;

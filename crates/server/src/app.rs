@@ -25,6 +25,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::groups::router())
         .merge(routes::meta::router())
         .merge(routes::identity::router())
+        .merge(routes::url_lists::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::authn::authenticate,

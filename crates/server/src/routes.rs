@@ -5,3 +5,4 @@ pub mod identity;
 pub mod meta;
 pub mod query;
 pub mod tasks;
+pub mod url_lists;
