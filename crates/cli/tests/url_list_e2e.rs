@@ -319,6 +319,51 @@ async fn test_url_list_task_and_group_copy_every_line() {
         assert!(row.contains("TRF.0016"), "{row}");
     }
 
+    // Once the missing object exists, a retry of the failed objects copies it; the malformed
+    // lines stay failed and nothing is counted twice.
+    let late = body("late", 4321);
+    files.put("/missing.txt", late.clone(), false);
+    let (status, response) = post_json(
+        &server,
+        &format!("tasks/{id}/start"),
+        &json!({"dst_ak": s3.access_key(), "dst_sk": s3.secret_key(),
+                "migrate_failed_object": true}),
+    )
+    .await;
+    assert_eq!(status, 200, "{response}");
+    let task = wait_for(&server, &format!("tasks/{id}"), &[4, 5]).await;
+    assert_eq!(
+        (
+            task["total_num"].as_i64().unwrap(),
+            task["successful_num"].as_i64().unwrap(),
+            task["failed_num"].as_i64().unwrap(),
+        ),
+        (object_lines, goods.len() as i64 + 1, 2),
+        "{task}\n{}",
+        server.log_text()
+    );
+    let copied = s3.client().get_object(&dst, "missing.txt").await.unwrap();
+    assert!(copied.is_some_and(|object| object.body == late));
+    files.remove("/missing.txt");
+
+    // A list without bad lines checks out: 200 and no body.
+    let good_list: String = goods
+        .iter()
+        .map(|g| format!("{}{}\t{}\n", files.endpoint(), g.url_path, g.listed_name))
+        .collect();
+    s3.client()
+        .put_object(&lists, "lists/good.txt", good_list.into_bytes(), None, &[])
+        .await
+        .unwrap();
+    let (status, response) = post_json(
+        &server,
+        "objectstorage/buckets/url-source-list-file",
+        &json!({"obs_bucket": lists, "list_file_key": "lists/good.txt",
+                "ak": s3.access_key(), "sk": s3.secret_key(), "region": DST_REGION}),
+    )
+    .await;
+    assert_eq!((status, response.as_str()), (200, ""));
+
     // The same list as a group of tasks of at most 4 lines each.
     let mut group_body = task_body(&lists, &group_dst, s3);
     group_body["task_type"] = json!("URL_LIST");

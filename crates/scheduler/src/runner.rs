@@ -111,7 +111,7 @@ impl TaskRun {
             app_id: None,
         };
         // A URL list names no source bucket or region: its objects come by URL.
-        let source = if spec.task_type == TaskType::UrlList && !self.task.failed_only {
+        let source = if spec.task_type == TaskType::UrlList {
             tern_engine::urllist::url_list_source().map_err(invalid)?
         } else {
             Location::from_node(&source_node, regions)

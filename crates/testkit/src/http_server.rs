@@ -90,6 +90,13 @@ impl HttpFileServer {
         }
     }
 
+    /// Stops serving `path` (requests for it get 404).
+    pub fn remove(&self, path: &str) {
+        if let Ok(mut files) = self.shared.files.lock() {
+            files.remove(path);
+        }
+    }
+
     /// `GET`s that asked for a byte range so far.
     pub fn ranged_gets(&self) -> usize {
         self.shared.ranged_gets.load(Ordering::SeqCst)
