@@ -364,6 +364,37 @@ async fn test_url_list_task_and_group_copy_every_line() {
     .await;
     assert_eq!((status, response.as_str()), (200, ""));
 
+    // The official SDK sees the same: op 30 both ways, and a url_list task it creates.
+    let sdk_dst = s3.new_bucket("url-sdk").await.unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/oms_sdk_url_list.py");
+    // Awaited, not blocking: the HTTP file server runs on this test's runtime.
+    let output = tokio::process::Command::new("python3")
+        .arg(script)
+        .env("TERN_ENDPOINT", &server.endpoint)
+        .env("TERN_PROJECT_ID", &server.project_id)
+        .env("TERN_AK", &server.ak)
+        .env("TERN_SK", &server.sk)
+        .env("S3_AK", s3.access_key())
+        .env("S3_SK", s3.secret_key())
+        .env("LIST_BUCKET", &lists)
+        .env("GOOD_LIST", "lists/good.txt")
+        .env("BAD_LIST", "lists/urls.txt")
+        .env("BAD_LINE", bad_lines[0].to_string())
+        .env("DST_BUCKET", &sdk_dst)
+        .env("DST_REGION", DST_REGION)
+        .env("OBJECTS", goods.len().to_string())
+        .output()
+        .await
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("all checks passed"),
+        "SDK script failed\nstdout:\n{stdout}\nstderr:\n{}\nserver log:\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        server.log_text()
+    );
+    assert_objects_identical(s3, &sdk_dst, &goods).await;
+
     // The same list as a group of tasks of at most 4 lines each.
     let mut group_body = task_body(&lists, &group_dst, s3);
     group_body["task_type"] = json!("URL_LIST");
