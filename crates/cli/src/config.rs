@@ -223,6 +223,27 @@ mod tests {
     }
 
     #[test]
+    fn test_part_size_mib_is_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = |mib: &str| {
+            let path = dir.path().join("tern.toml");
+            std::fs::write(&path, format!("version = 1\n{mib}")).unwrap();
+            ServeSettings::resolve(Some(&path), None, None, None).map(|s| s.part_size)
+        };
+        assert_eq!(settings("").unwrap(), tern_engine::run::DEFAULT_PART_SIZE);
+        assert_eq!(settings("part_size_mib = 5").unwrap(), 5 << 20);
+        assert_eq!(settings("part_size_mib = 5120").unwrap(), 5120 << 20);
+        for bad in [
+            "part_size_mib = 4",
+            "part_size_mib = 0",
+            "part_size_mib = 5121",
+        ] {
+            let err = settings(bad).unwrap_err().to_string();
+            assert!(err.contains("part_size_mib"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn test_local_region_needs_an_absolute_root_directory() {
         let dir = tempfile::tempdir().unwrap();
         let local = |endpoint: &str, extra: &str| {
