@@ -15,6 +15,7 @@ pub mod cdn;
 pub mod compare;
 pub mod copy;
 pub mod error;
+mod http_copy;
 pub mod http_source;
 pub mod listing;
 pub mod location;

@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 use crate::compare::{decide, Decision, ObjectMeta};
 use crate::copy::{copy_object, CopyContext, CopyFailure, CopyOptions};
 use crate::error::{Error, Explained, Result, Side};
-use crate::http_source::copy_url_object;
+use crate::http_copy::copy_url_object;
 use crate::listing::{list_selection, object_meta, Listed, Selection, SourceObject};
 use crate::march::{can_march, list_destination, merge, DstState};
 use crate::storage::Storage;
