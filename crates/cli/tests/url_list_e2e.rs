@@ -454,6 +454,26 @@ fn aliyun_a_check(key: &'static str) -> tern_testkit::RequestCheck {
     })
 }
 
+/// The test's own Tencent TypeC check (from Tencent's documentation, independently of tern's
+/// signer): `/md5hash/hextime/path` with `md5hash = md5(key + path + hextime)`, fresh.
+fn tencent_c_check(key: &'static str) -> tern_testkit::RequestCheck {
+    Arc::new(move |path: &str, _query: Option<&str>| {
+        let mut parts = path.trim_start_matches('/').splitn(3, '/');
+        let (hash, hex_time, rest) = (parts.next()?, parts.next()?, parts.next()?);
+        let signed_at = u64::from_str_radix(hex_time, 16).ok()?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_secs();
+        if now.abs_diff(signed_at) > 1800 || hex_time != hex_time.to_lowercase() {
+            return None;
+        }
+        let original = format!("/{rest}");
+        let expected = hex::encode(Md5::digest(format!("{key}{original}{hex_time}").as_bytes()));
+        (expected == hash).then(|| percent_decode(&original))
+    })
+}
+
 #[tokio::test]
 async fn test_prefix_task_through_signed_and_open_cdns() {
     const CDN_KEY: &str = "cdnkey-Do-Not-Log-4711";
@@ -461,6 +481,10 @@ async fn test_prefix_task_through_signed_and_open_cdns() {
     let src = s3.new_bucket("cdn-src").await.unwrap();
     let dst = s3.new_bucket("cdn-dst").await.unwrap();
     let dst_open = s3.new_bucket("cdn-dst-open").await.unwrap();
+    let dst_tencent = s3.new_bucket("cdn-dst-tc").await.unwrap();
+    let tencent = HttpFileServer::start(Some(tencent_c_check(CDN_KEY)))
+        .await
+        .unwrap();
     let signed = HttpFileServer::start(Some(aliyun_a_check(CDN_KEY)))
         .await
         .unwrap();
@@ -482,10 +506,15 @@ async fn test_prefix_task_through_signed_and_open_cdns() {
         // The CDN serves the bucket's objects: same bytes, different host.
         signed.put(&format!("/{key}"), bytes.clone(), false);
         open.put(&format!("/{key}"), bytes.clone(), false);
+        tencent.put(&format!("/{key}"), bytes.clone(), false);
     }
     let dir = tempfile::tempdir().unwrap();
     let server = TernServer::start_with_config(dir.path(), config(dir.path(), s3, 100));
-    for (cdn, auth, bucket) in [(&signed, "ALIYUN_OSS_A", &dst), (&open, "NONE", &dst_open)] {
+    for (cdn, auth, bucket) in [
+        (&signed, "ALIYUN_OSS_A", &dst),
+        (&open, "NONE", &dst_open),
+        (&tencent, "TENCENT_COS_C", &dst_tencent),
+    ] {
         let domain = cdn.endpoint().trim_start_matches("http://").to_owned();
         let mut source_cdn =
             json!({"domain": domain, "protocol": "http", "authentication_type": auth});
@@ -526,6 +555,39 @@ async fn test_prefix_task_through_signed_and_open_cdns() {
     // Every object came through the CDN and passed its signature check.
     assert!(signed.ranged_gets() >= 2, "{}", signed.ranged_gets());
     assert_eq!(signed.refused(), 0);
+    assert!(tencent.ranged_gets() >= 2, "{}", tencent.ranged_gets());
+    assert_eq!(tencent.refused(), 0);
+
+    // The check bites: a wrong key fails every object alone (403 → TRF.0152).
+    let dst_wrong = s3.new_bucket("cdn-dst-wrong").await.unwrap();
+    let body = json!({
+        "task_type": "prefix",
+        "src_node": {"cloud_type": "AWS", "region": "local-src", "ak": s3.access_key(),
+                     "sk": s3.secret_key(), "bucket": src, "object_key": ["cdn/"]},
+        "dst_node": {"region": DST_REGION, "ak": s3.access_key(), "sk": s3.secret_key(),
+                     "bucket": dst_wrong},
+        "source_cdn": {"domain": signed.endpoint().trim_start_matches("http://"),
+                       "protocol": "http", "authentication_type": "ALIYUN_OSS_A",
+                       "authentication_key": "not-the-key"}
+    });
+    let (status, response) = post_json(&server, "tasks", &body).await;
+    assert_eq!(status, 200, "{response}");
+    let id = serde_json::from_str::<Value>(&response).unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let task = wait_for(&server, &format!("tasks/{id}"), &[4, 5]).await;
+    assert_eq!(
+        (task["status"].as_i64(), task["failed_num"].as_i64()),
+        (Some(4), Some(objects.len() as i64)),
+        "{task}"
+    );
+    assert!(signed.refused() >= objects.len());
+    assert!(s3
+        .client()
+        .list_keys(&dst_wrong, "cdn/")
+        .await
+        .unwrap()
+        .is_empty());
     assert!(
         !server.log_text().contains(CDN_KEY),
         "the CDN key reached the log"
