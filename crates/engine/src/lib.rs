@@ -8,7 +8,9 @@
 //! each object with the destination's copy (merged listings, or a HEAD when listings cannot
 //! answer) → [`compare::decide`] applies the overwrite policy → [`copy`] streams the bytes with a
 //! CRC64 on the way and verifies by the consistency check → [`run`] bounds the objects in flight.
-//! Retries of temporary storage errors happen in OpenDAL's retry layer ([`storage`]).
+//! Retries of temporary storage errors happen in OpenDAL's retry layer ([`storage`]). Objects that
+//! come by URL (URL lists, CDN sources) are listed by [`urllist`] and fetched by [`http_source`]
+//! with reqwest, their URLs signed by [`cdn`]: OpenDAL's http service cannot send them.
 #![deny(missing_docs)]
 
 pub mod cdn;
