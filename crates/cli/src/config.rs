@@ -37,6 +37,9 @@ pub struct ConfigFile {
     pub transfers_per_task: Option<usize>,
     /// Most objects one task of a task group gets.
     pub group_task_max_objects: Option<u64>,
+    /// Multipart part size in MiB (at least 5, S3's smallest part); objects up to it are
+    /// copied with one PUT.
+    pub part_size_mib: Option<usize>,
     /// Extra or overriding regions.
     #[serde(default)]
     pub regions: Vec<RegionConfig>,
@@ -82,6 +85,11 @@ pub struct NotificationDeliveryConfig {
     /// Longest time one POST may take, ms (default 10000).
     pub request_timeout_ms: Option<u64>,
 }
+
+/// Smallest part S3-compatible services accept (except the last).
+const MIN_PART_SIZE_MIB: usize = 5;
+/// Largest part S3 accepts.
+const MAX_PART_SIZE_MIB: usize = 5 * 1024;
 
 /// One `[[regions]]` entry.
 #[derive(Debug, Deserialize)]
@@ -235,6 +243,8 @@ pub struct ServeSettings {
     pub group_task_max_objects: u64,
     /// Notification webhooks and retries.
     pub notify: NotifyConfig,
+    /// Multipart part size in bytes.
+    pub part_size: usize,
 }
 
 impl ServeSettings {
@@ -252,8 +262,16 @@ impl ServeSettings {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let regions = file.region_table()?;
         let notify = file.notify_config()?;
+        let part_size = match file.part_size_mib {
+            None => tern_engine::run::DEFAULT_PART_SIZE,
+            Some(mib) if (MIN_PART_SIZE_MIB..=MAX_PART_SIZE_MIB).contains(&mib) => mib << 20,
+            Some(mib) => bail!(
+                "part_size_mib = {mib}: must be between {MIN_PART_SIZE_MIB} and {MAX_PART_SIZE_MIB}"
+            ),
+        };
         Ok(ServeSettings {
             notify,
+            part_size,
             listen: listen
                 .or_else(|| env("TERN_LISTEN"))
                 .or(file.listen)
@@ -356,6 +374,27 @@ mod tests {
             notify.request_timeout,
             tern_scheduler::notify::DEFAULT_REQUEST_TIMEOUT
         );
+    }
+
+    #[test]
+    fn test_part_size_mib_is_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = |mib: &str| {
+            let path = dir.path().join("tern.toml");
+            std::fs::write(&path, format!("version = 1\n{mib}")).unwrap();
+            ServeSettings::resolve(Some(&path), None, None, None).map(|s| s.part_size)
+        };
+        assert_eq!(settings("").unwrap(), tern_engine::run::DEFAULT_PART_SIZE);
+        assert_eq!(settings("part_size_mib = 5").unwrap(), 5 << 20);
+        assert_eq!(settings("part_size_mib = 5120").unwrap(), 5120 << 20);
+        for bad in [
+            "part_size_mib = 4",
+            "part_size_mib = 0",
+            "part_size_mib = 5121",
+        ] {
+            let err = settings(bad).unwrap_err().to_string();
+            assert!(err.contains("part_size_mib"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -67,6 +67,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
             transfers_per_task: settings.transfers_per_task,
             group_task_max_objects: settings.group_task_max_objects,
             notify: settings.notify.clone(),
+            part_size: settings.part_size,
             ..SchedulerConfig::default()
         },
     );

@@ -361,7 +361,7 @@ const PUT_ATTEMPTS: u32 = 4;
 /// write after a single 503 SlowDown (the `faults_s3` test: about one object in a few hundred,
 /// reported as `RateLimited (persistent)`), so throttling and temporary errors get a few more
 /// whole attempts here; the bytes are still in memory, so a retry costs no re-read.
-async fn put_whole(
+pub(crate) async fn put_whole(
     destination: &Storage,
     dst_key: &str,
     chunks: &[Bytes],

@@ -8,13 +8,18 @@
 //! each object with the destination's copy (merged listings, or a HEAD when listings cannot
 //! answer) → [`compare::decide`] applies the overwrite policy → [`copy`] streams the bytes with a
 //! CRC64 on the way and verifies by the consistency check → [`run`] bounds the objects in flight.
-//! Retries of temporary storage errors happen in OpenDAL's retry layer ([`storage`]).
+//! Retries of temporary storage errors happen in OpenDAL's retry layer ([`storage`]). Objects that
+//! come by URL (URL lists, CDN sources) are listed by [`urllist`] and fetched by [`http_source`]
+//! with reqwest, their URLs signed by [`cdn`]: OpenDAL's http service cannot send them.
 #![deny(missing_docs)]
 
+pub mod cdn;
 pub mod compare;
 pub mod copy;
 pub mod error;
 pub mod inspect;
+mod http_copy;
+pub mod http_source;
 pub mod listing;
 pub mod location;
 pub mod march;
@@ -25,10 +30,12 @@ pub mod run;
 mod source_md5;
 pub mod storage;
 pub mod throttle;
+pub mod urllist;
 mod verify;
 
 pub use compare::{decide, Decision, ObjectMeta};
 pub use error::{Error, Result};
+pub use http_source::HttpSource;
 pub use listing::{KeySource, Selection};
 pub use location::Location;
 pub use run::{run_collecting, Event, Migration, MigrationOptions, Summary};

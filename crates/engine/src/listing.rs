@@ -22,6 +22,8 @@ pub struct SourceObject {
     pub key: String,
     /// Size, time and checksum.
     pub meta: ObjectMeta,
+    /// Where to fetch it over HTTP instead of from the source storage (URL lists, CDNs).
+    pub origin: Option<Box<crate::urllist::UrlOrigin>>,
 }
 
 /// One item of the source listing: an object, or a key that was asked for but is not there.
@@ -54,6 +56,15 @@ pub enum Selection {
         /// Its path.
         path: String,
         /// Only these key lines (the slice a LIST group gave one task); `None`: every line.
+        lines: Option<LineRange>,
+    },
+    /// The objects of a URL-list file (see [`crate::urllist`]), fetched over HTTP.
+    UrlList {
+        /// Where the list file is.
+        storage: Storage,
+        /// Its path.
+        path: String,
+        /// Only these non-blank lines (the slice a URL_LIST group gave one task).
         lines: Option<LineRange>,
     },
     /// Keys streamed from elsewhere (a retry's failed keys, page by page from the ledger),
@@ -176,6 +187,7 @@ pub(crate) async fn list_side_prefix_after(
                 && entry.path().starts_with(prefix.as_str())
                 && after.as_deref().is_none_or(|after| entry.path() > after);
             let found = keep.then(|| SourceObject {
+                origin: None,
                 meta: object_meta(entry.metadata()),
                 key: entry.path().to_owned(),
             });
@@ -188,6 +200,7 @@ pub(crate) async fn list_side_prefix_after(
 pub async fn stat_key(storage: &Storage, key: String) -> Listed {
     match crate::rawpath::stat_exact(storage.operator(), &key).await {
         Ok(meta) if meta.is_file() => Listed::Found(SourceObject {
+            origin: None,
             meta: object_meta(&meta),
             key,
         }),
@@ -339,6 +352,11 @@ pub async fn list_selection(
             Ok(stat_each(storage, keys, checkers))
         }
         Selection::Keys(source) => Ok(stat_each(storage, source.stream(), checkers)),
+        // Needs the run's HTTP client: listed by `Migration` through `urllist::list_url_file`.
+        Selection::UrlList { .. } => Err(Error::invalid(
+            "task_type",
+            "a URL list is listed through its HTTP source",
+        )),
     }
 }
 

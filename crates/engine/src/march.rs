@@ -141,6 +141,7 @@ mod tests {
             .iter()
             .map(|key| {
                 Ok(Listed::Found(SourceObject {
+                    origin: None,
                     key: (*key).to_owned(),
                     meta: meta(1),
                 }))

@@ -19,10 +19,13 @@ use tokio_util::task::TaskTracker;
 use crate::compare::{decide, Decision, ObjectMeta};
 use crate::copy::{copy_object, CopyContext, CopyFailure, CopyOptions};
 use crate::error::{Error, Explained, Result, Side};
+use crate::http_copy::copy_url_object;
 use crate::listing::{list_selection, object_meta, Listed, Selection, SourceObject};
 use crate::march::{can_march, list_destination, merge, DstState};
 use crate::storage::Storage;
 use crate::throttle::Throttle;
+use crate::urllist::list_url_file;
+use crate::HttpSource;
 
 /// Objects copied at once by default.
 pub const DEFAULT_TRANSFERS: usize = 32;
@@ -129,6 +132,9 @@ pub struct Migration {
     pub start_after: Option<String>,
     /// Last key (inclusive) of a prefix selection: the end of a group task's key range.
     pub end_at: Option<String>,
+    /// Fetches objects over HTTP: required by URL lists; with a CDN, every listed object is
+    /// read through it instead of from `source`.
+    pub http: Option<HttpSource>,
 }
 
 /// What one pipeline slot produced.
@@ -161,6 +167,7 @@ impl Migration {
             progress_bytes: Arc::new(AtomicU64::new(0)),
             start_after: None,
             end_at: None,
+            http: None,
         }
     }
 
@@ -238,13 +245,29 @@ impl Migration {
     ) -> Result<Summary> {
         self.probe().await?;
         let start_after = self.start_after.as_deref();
-        let listed = list_selection(
-            &self.source,
-            &self.selection,
-            self.options.checkers,
-            start_after,
-        )
-        .await?;
+        let listed = match (&self.selection, &self.http) {
+            (
+                Selection::UrlList {
+                    storage,
+                    path,
+                    lines,
+                },
+                Some(http),
+            ) => list_url_file(storage, path, *lines, http, self.options.checkers).await?,
+            _ => {
+                let listed = list_selection(
+                    &self.source,
+                    &self.selection,
+                    self.options.checkers,
+                    start_after,
+                )
+                .await?;
+                match self.http.clone() {
+                    Some(http) => through_cdn(listed, http),
+                    None => listed,
+                }
+            }
+        };
         let listed = self.bound_listing(listed);
         let paired = if can_march(&self.source, &self.destination, &self.selection) {
             let Selection::Prefixes(prefixes) = &self.selection else {
@@ -390,6 +413,8 @@ struct Copier {
     stop: CancellationToken,
     /// Every copy task, and every abort a dropped copy hands over (copy.rs).
     cleanup: TaskTracker,
+    /// Fetches objects that carry an HTTP origin.
+    http: Option<HttpSource>,
 }
 
 impl Copier {
@@ -404,6 +429,7 @@ impl Copier {
             progress_bytes,
             start_after: _,
             end_at: _,
+            http,
         } = migration;
         Copier {
             source: source.clone(),
@@ -414,6 +440,7 @@ impl Copier {
             progress_bytes: Arc::clone(progress_bytes),
             stop: cancel.child_token(),
             cleanup: TaskTracker::new(),
+            http: http.clone(),
         }
     }
 
@@ -470,7 +497,13 @@ impl Copier {
             stop: &self.stop,
             cleanup: &self.cleanup,
         };
-        match copy_object(ctx, &object.key, &dst_key, object.meta.size).await {
+        let copied = match (&object.origin, &self.http) {
+            (Some(origin), Some(http)) => {
+                copy_url_object(ctx, http, origin, object.meta.size, &dst_key).await
+            }
+            _ => copy_object(ctx, &object.key, &dst_key, object.meta.size).await,
+        };
+        match copied {
             Ok(copied) => finished(Outcome::Succeeded {
                 verification: copied.verification,
                 crc64: copied.crc64,
@@ -491,6 +524,15 @@ impl Copier {
         if self.options.overwrite == OverwriteMode::FullOverwrite && !self.options.dry_run {
             return Ok(Decision::Copy);
         }
+        // OMS `no_check` (REFERENCE.md §1.2): without a Content-Length the object cannot be
+        // compared, and a completed download overwrites a same-name destination object.
+        if object
+            .origin
+            .as_ref()
+            .is_some_and(|origin| !origin.size_known)
+        {
+            return Ok(Decision::Copy);
+        }
         let mut dst_meta = match dst {
             DstState::Listed(meta) => meta,
             DstState::Unknown => self.stat_destination(dst_key).await?,
@@ -506,7 +548,10 @@ impl Copier {
                 let _ = dst_listed;
                 dst_meta = self.stat_destination(dst_key).await?;
             }
-            if dst_meta.as_ref().is_some_and(|m| m.crc64.is_some()) && src_meta.crc64.is_none() {
+            if dst_meta.as_ref().is_some_and(|m| m.crc64.is_some())
+                && src_meta.crc64.is_none()
+                && object.origin.is_none()
+            {
                 if let Ok(meta) =
                     crate::rawpath::stat_exact(self.source.operator(), &object.key).await
                 {
@@ -561,6 +606,30 @@ fn failed(key: &str, size: u64, failure: CopyFailure) -> Step {
         size,
         outcome: Outcome::Failed { code, message },
     })
+}
+
+/// Gives every listed object the CDN URL it is fetched from, when the source goes through a CDN.
+fn through_cdn(
+    listed: futures::stream::BoxStream<'static, Result<Listed>>,
+    http: HttpSource,
+) -> futures::stream::BoxStream<'static, Result<Listed>> {
+    listed
+        .map_ok(move |item| match item {
+            Listed::Found(mut object) => match http.cdn_origin(&object.key) {
+                Some(Ok(origin)) => {
+                    object.origin = Some(Box::new(origin));
+                    Listed::Found(object)
+                }
+                Some(Err(err)) => Listed::Missing {
+                    key: object.key,
+                    code: FailureCode::SourceNotFound,
+                    message: err.to_string(),
+                },
+                None => Listed::Found(object),
+            },
+            missing => missing,
+        })
+        .boxed()
 }
 
 /// One listing request of at most one entry at the root of `storage` (see [`Migration::probe`]).

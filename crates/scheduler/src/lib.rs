@@ -25,6 +25,8 @@ mod groups;
 pub mod hooks;
 pub mod notify;
 mod runner;
+mod sources;
+pub use sources::{check_url_list_file, UrlListProblem};
 mod split;
 
 use std::collections::HashMap;

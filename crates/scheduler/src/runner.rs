@@ -110,14 +110,24 @@ impl TaskRun {
             credentials: secrets.dst.clone(),
             app_id: None,
         };
-        let source = Location::from_node(&source_node, regions)
-            .and_then(|l| Storage::open_source(&l))
-            .map_err(invalid)?;
+        // A URL list names no source bucket or region: its objects come by URL.
+        let source = if spec.task_type == TaskType::UrlList {
+            tern_engine::urllist::url_list_source().map_err(invalid)?
+        } else {
+            Location::from_node(&source_node, regions)
+                .and_then(|l| Storage::open_source(&l))
+                .map_err(invalid)?
+        };
+        let http = crate::sources::http_source(spec, secrets)
+            .map_err(|err| FailureReason::new(FailureCode::SourceNotFound, err.to_string()))?;
         let destination = Location::from_node(&destination_node, regions)
             .and_then(|l| Storage::open(&l))
             .map_err(invalid)?;
 
-        let selection = if self.task.failed_only {
+        let selection = if self.task.failed_only && spec.task_type == TaskType::UrlList {
+            // A URL list's failed objects are found again by their lines.
+            self.url_list_selection(secrets)?
+        } else if self.task.failed_only {
             // Streamed from the ledger page by page: a retry of a million failed objects
             // holds one page, not a million keys.
             let store = Arc::clone(&self.store);
@@ -155,12 +165,7 @@ impl TaskRun {
                         lines: spec.src.list_lines,
                     }
                 }
-                TaskType::UrlList => {
-                    return Err(FailureReason::new(
-                        FailureCode::UrlListBadFormat,
-                        "URL-list tasks are not supported yet by this tern version",
-                    ))
-                }
+                TaskType::UrlList => self.url_list_selection(secrets)?,
             }
         };
 
@@ -176,6 +181,7 @@ impl TaskRun {
             ..MigrationOptions::default()
         };
         migration.throttle = Arc::clone(&self.throttle);
+        migration.http = http;
         if !self.task.failed_only && spec.task_type == TaskType::Prefix {
             // A group's slice starts after its range start; a resumed run after its checkpoint,
             // which always lies further on.
@@ -187,6 +193,32 @@ impl TaskRun {
             migration.end_at = range.end;
         }
         Ok(migration)
+    }
+
+    /// The URL-list file of a `url_list` task, in the destination's region and account.
+    fn url_list_selection(&self, secrets: &TaskSecrets) -> Result<Selection, FailureReason> {
+        let spec = &self.task.spec;
+        let list_file = spec.src.list_file.clone().ok_or_else(|| {
+            FailureReason::new(
+                FailureCode::ListFileUnreadable,
+                "the url_list task has no list_file",
+            )
+        })?;
+        let node = NodeSpec {
+            cloud_type: spec.dst.cloud_type,
+            region: spec.dst.region.clone(),
+            bucket: list_file.bucket.clone(),
+            credentials: secrets.dst.clone(),
+            app_id: None,
+        };
+        let storage = Location::from_node(&node, &self.config.regions)
+            .and_then(|l| Storage::open(&l))
+            .map_err(|err| FailureReason::new(FailureCode::ListFileUnreadable, err.to_string()))?;
+        Ok(Selection::UrlList {
+            storage,
+            path: list_file.key,
+            lines: spec.src.list_lines,
+        })
     }
 
     /// Runs the engine and commits its events in batches.

@@ -7,12 +7,13 @@
 //! of a prefix is open-ended); LIST slices are windows of the list file's key lines, given as
 //! a list task that streams its window from the file.
 
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use tern_core::{
     FailureCode, FailureReason, GroupSpec, GroupTaskType, KeyRange, LineRange, ListFileSpec,
     NodeSpec, SourceSpec, SplitProgress, TaskGroup, TaskPriority, TaskSecrets, TaskSpec, TaskType,
 };
 use tern_engine::listing::{disjoint_prefixes, list_file_keys, list_prefix_after};
+use tern_engine::urllist::numbered_lines;
 use tern_engine::{Location, Storage};
 use tokio_util::sync::CancellationToken;
 
@@ -47,12 +48,6 @@ impl Scheduler {
         }
         let max_objects = self.config.group_task_max_objects.max(1);
         match group.spec.task_type {
-            GroupTaskType::UrlList => {
-                return Err(FailureReason::new(
-                    FailureCode::UrlListBadFormat,
-                    "URL-list sources are not supported yet by this tern version".to_owned(),
-                ))
-            }
             GroupTaskType::Prefix => {
                 let source = self
                     .open_node(
@@ -127,11 +122,11 @@ impl Scheduler {
                     }
                 }
             }
-            GroupTaskType::List => {
+            GroupTaskType::List | GroupTaskType::UrlList => {
                 let list_file = group.spec.src.list_file.clone().ok_or_else(|| {
                     FailureReason::new(
                         FailureCode::ListFileUnreadable,
-                        "the LIST group has no list_file".to_owned(),
+                        "the group has no list_file".to_owned(),
                     )
                 })?;
                 let bucket = if list_file.bucket.is_empty() {
@@ -148,11 +143,23 @@ impl Scheduler {
                         None,
                     )
                     .map_err(|e| FailureReason::new(FailureCode::ListFileUnreadable, e))?;
-                let keys = list_file_keys(&storage, &list_file.key)
-                    .await
-                    .map_err(|e| {
-                        FailureReason::new(FailureCode::ListFileUnreadable, e.to_string())
-                    })?;
+                let unreadable =
+                    |e: tern_engine::Error| FailureReason::new(e.failure_code(), e.to_string());
+                // Every non-blank line is one object: a URL list's bad lines included, since
+                // each becomes a failed object of the task that gets it.
+                let keys = if group.spec.task_type == GroupTaskType::UrlList {
+                    numbered_lines(&storage, &list_file.key)
+                        .await
+                        .map_err(unreadable)?
+                        .map_ok(|_| ())
+                        .boxed()
+                } else {
+                    list_file_keys(&storage, &list_file.key)
+                        .await
+                        .map_err(unreadable)?
+                        .map_ok(|_| ())
+                        .boxed()
+                };
                 // Tasks get a window of the file's key lines, not the keys: memory and task
                 // rows stay small whatever the file's size.
                 let task_file = ListFileSpec {
@@ -276,7 +283,14 @@ fn group_task_spec(
         echo_json,
     } = group.spec.clone();
     let (task_type, object_keys, list_file, list_lines) = match lines {
-        Some((file, lines)) => (TaskType::List, Vec::new(), Some(file), Some(lines)),
+        Some((file, lines)) => {
+            let task_type = if group.spec.task_type == GroupTaskType::UrlList {
+                TaskType::UrlList
+            } else {
+                TaskType::List
+            };
+            (task_type, Vec::new(), Some(file), Some(lines))
+        }
         None => (TaskType::Prefix, vec![prefix.to_owned()], None, None),
     };
     TaskSpec {

@@ -25,6 +25,7 @@ mod task_create;
 mod task_extras;
 mod task_resp;
 mod task_update;
+mod url_list;
 mod validate;
 
 #[cfg(test)]
@@ -57,6 +58,7 @@ pub use task_update::{
     BandwidthPolicyDto, BatchTarget, BatchUpdate, BatchUpdateTasksReq, StartTaskReq,
     UpdateBandwidthPolicyReq,
 };
+pub use url_list::{CheckUrlSourceListFileFormatReq, UrlListFileCheck};
 
 /// The OMS error body: `{"error_code": "OMS.xxxx", "error_msg": "…"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -27,6 +27,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::identity::router())
         .merge(routes::buckets::router())
         .merge(routes::failed_objects::router())
+        .merge(routes::url_lists::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::authn::authenticate,

@@ -7,3 +7,4 @@ pub mod identity;
 pub mod meta;
 pub mod query;
 pub mod tasks;
+pub mod url_lists;

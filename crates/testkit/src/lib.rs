@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 mod fault;
+mod http_server;
 mod listxml;
 mod process;
 mod recorder;
@@ -24,6 +25,7 @@ use rand::Rng as _;
 use tokio::sync::OnceCell;
 
 pub use crate::fault::{Fault, FaultProxy, FlippedReads};
+pub use crate::http_server::{percent_decode, HttpFileServer, RequestCheck};
 pub use crate::process::free_port;
 use crate::process::{Launch, Ready, ServerProcess};
 pub use crate::recorder::{RecordedRequest, RecordingServer};
