@@ -39,7 +39,7 @@ use crate::source_md5::{
     read_again_raw, read_again_streamed, settle_source_md5, DeclaredMd5, SourceCheck,
     WholeReadBuilder,
 };
-use crate::storage::{crc64_metadata_key, Storage};
+use crate::storage::{crc64_metadata_key, ResumableCondition, Storage};
 use crate::throttle::Throttle;
 use crate::verify::{verify, Observed, WriteResult};
 
@@ -214,6 +214,17 @@ pub async fn copy_object(
         if let Some(meta) = user_metadata {
             writer = writer.user_metadata(meta);
         }
+        let condition = destination
+            .resumable_condition(dst_key)
+            .await
+            .map_err(|err| {
+                CopyFailure::storage(destination.place(Side::Destination, Some(dst_key)), &err)
+            })?;
+        writer = match &condition {
+            Some(ResumableCondition::Absent) => writer.if_not_exists(true),
+            Some(ResumableCondition::Generation(generation)) => writer.if_version_match(generation),
+            None => writer,
+        };
         let writer = writer.await.map_err(|err| {
             CopyFailure::storage(destination.place(Side::Destination, Some(dst_key)), &err)
         })?;

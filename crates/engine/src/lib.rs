@@ -14,6 +14,7 @@
 pub mod compare;
 pub mod copy;
 pub mod error;
+mod gcs_token;
 pub mod listing;
 pub mod location;
 pub mod march;
