@@ -178,6 +178,18 @@ pub async fn copy_object(
             ))
         }
     };
+    // Azure's and GCS's GETs come back through OpenDAL without the user metadata (tern's CRC64
+    // among it): one HEAD brings it.
+    let source_meta = match source_meta {
+        Some(meta) if !source.get_returns_user_metadata() => Some(
+            stat_exact(source.operator(), key)
+                .await
+                .map_err(|err| CopyFailure::storage(source.place(Side::Source, Some(key)), &err))?,
+        )
+        .filter(|stat| stat.is_file())
+        .or(Some(meta)),
+        other => other,
+    };
     let declared_crc64 = source_meta
         .as_ref()
         .and_then(|m| object_meta(m, source.protocol()).crc64);

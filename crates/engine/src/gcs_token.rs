@@ -81,13 +81,14 @@ impl ServiceAccountTokens {
                 ),
             )
         })?;
-        let key = jsonwebtoken::EncodingKey::from_rsa_pem(parsed.private_key.as_bytes())
-            .map_err(|_| {
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(parsed.private_key.as_bytes()).map_err(
+            |_| {
                 Error::invalid(
                     "json_auth_file",
                     "private_key is not a PEM-encoded RSA private key",
                 )
-            })?;
+            },
+        )?;
         let token_uri = parsed
             .token_uri
             .filter(|uri| !uri.is_empty())
@@ -135,11 +136,13 @@ impl ProvideCredential for ServiceAccountTokens {
             .append_pair("assertion", &assertion)
             .finish();
         let request = http::Request::post(&self.token_uri)
-            .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
             .body(Bytes::from(body))
             .map_err(|err| {
-                reqsign_core::Error::config_invalid("token_uri is not a valid URL")
-                    .with_source(err)
+                reqsign_core::Error::config_invalid("token_uri is not a valid URL").with_source(err)
             })?;
         let response = ctx.http_send(request).await?;
         let status = response.status();
@@ -159,10 +162,9 @@ impl ProvideCredential for ServiceAccountTokens {
                 self.token_uri
             ))
         })?;
-        let expires_at = match token.expires_in {
-            Some(seconds) => Some(Timestamp::now() + Duration::from_secs(seconds)),
-            None => None,
-        };
+        let expires_at = token
+            .expires_in
+            .map(|seconds| Timestamp::now() + Duration::from_secs(seconds));
         Ok(Some(Credential::with_token(Token {
             access_token: token.access_token,
             expires_at,

@@ -131,6 +131,12 @@ impl Storage {
         }
     }
 
+    /// Tells whether OpenDAL's reader returns the object's user metadata with its GET; where it
+    /// does not (Azure Blob, GCS), the copy asks with a HEAD.
+    pub fn get_returns_user_metadata(&self) -> bool {
+        !matches!(self.protocol, Protocol::Azblob | Protocol::Gcs)
+    }
+
     /// Tells whether recursive listings come back in byte order of keys, which lets the engine
     /// merge the source and destination listings instead of sending one HEAD per object.
     pub fn lists_in_key_order(&self) -> bool {
@@ -271,8 +277,8 @@ fn build_operator(location: &Location) -> Result<Operator> {
             match &creds.json_auth_file {
                 // OpenDAL's own service-account exchange ignores the JSON's `token_uri`.
                 Some(json) => {
-                    builder = builder
-                        .credential_provider(ServiceAccountTokens::from_json(json.expose())?)
+                    builder =
+                        builder.credential_provider(ServiceAccountTokens::from_json(json.expose())?)
                 }
                 None => builder = builder.skip_signature(),
             }
