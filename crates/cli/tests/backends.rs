@@ -104,33 +104,57 @@ impl Store {
         self.kind != Kind::Local
     }
 
+    /// Seeds one object, retrying a few times: a just-started SeaweedFS answers 500 while it
+    /// grows its first volumes.
     async fn put(&self, key: &str, body: Vec<u8>, content_type: &str, meta: &[(&str, &str)]) {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.try_put(key, body.clone(), content_type, meta).await {
+                Ok(()) => return,
+                Err(err) if attempt < 5 => {
+                    eprintln!("seeding {key:?} failed, retrying: {err:#}");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(err) => panic!("seeding {key:?} on {:?}: {err:#}", self.kind),
+            }
+        }
+    }
+
+    async fn try_put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        meta: &[(&str, &str)],
+    ) -> anyhow::Result<()> {
         match self.kind {
-            Kind::SeaweedFs | Kind::Moto => self
-                .s3
-                .unwrap()
-                .client()
-                .put_object(&self.bucket, key, body, Some(content_type), meta)
-                .await
-                .unwrap(),
-            Kind::Azurite => self
-                .azurite
-                .unwrap()
-                .client()
-                .put_blob(&self.bucket, key, body, Some(content_type), meta)
-                .await
-                .unwrap(),
-            Kind::Gcs => self
-                .gcs
-                .unwrap()
-                .client()
-                .put_object(&self.bucket, key, body, Some(content_type), meta)
-                .await
-                .unwrap(),
+            Kind::SeaweedFs | Kind::Moto => {
+                self.s3
+                    .unwrap()
+                    .client()
+                    .put_object(&self.bucket, key, body, Some(content_type), meta)
+                    .await
+            }
+            Kind::Azurite => {
+                self.azurite
+                    .unwrap()
+                    .client()
+                    .put_blob(&self.bucket, key, body, Some(content_type), meta)
+                    .await
+            }
+            Kind::Gcs => {
+                self.gcs
+                    .unwrap()
+                    .client()
+                    .put_object(&self.bucket, key, body, Some(content_type), meta)
+                    .await
+            }
             Kind::Local => {
                 let path = self.local.as_ref().unwrap().join(&self.bucket).join(key);
-                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-                std::fs::write(path, body).unwrap();
+                std::fs::create_dir_all(path.parent().unwrap())?;
+                std::fs::write(path, body)?;
+                Ok(())
             }
         }
     }
@@ -446,6 +470,24 @@ async fn behaviour(src: &Store, dst: &Store) {
     assert_eq!(json["failed_num"].as_u64(), Some(1), "{json}");
     assert_eq!(json["skipped_num"].as_u64(), Some(2), "{json}");
     assert_eq!(json["failed"][0]["key"], "not-there.txt", "{json}");
+
+    // A changed source object replaces the destination's (on GCS: a resumable upload
+    // conditioned on the generation just seen).
+    let changed = bytes(99, 2 * PART + 1234);
+    src.put("three-parts.bin", changed.clone(), "text/x-tern", &META)
+        .await;
+    let again = report(&tern_copy(src, dst, &[]));
+    assert_eq!(
+        (
+            again["successful_num"].as_u64(),
+            again["failed_num"].as_u64()
+        ),
+        (Some(1), Some(0)),
+        "{:?}→{:?} after a change: {again}",
+        src.kind,
+        dst.kind
+    );
+    assert_copied(src, dst, &[("three-parts.bin".to_owned(), changed)]).await;
 }
 
 async fn pair(src: Kind, dst: Kind) {
@@ -489,24 +531,49 @@ async fn test_behaviour_local_files() {
     pair(Kind::Local, Kind::Local).await;
 }
 
-/// Small objects with awkward keys for the cross-backend tasks.
+/// Google tokens are fetched again at the JSON's `token_uri` before they expire: OpenDAL's
+/// signer renews a token with less than two minutes left, so one that lasts a minute is asked
+/// for again by every request, and a run of several requests asks for several tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_gcs_tokens_are_refreshed_before_expiry() {
+    let tokens = TokenServer::start_with_lifetime(60).await.unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let src = Store::new(Kind::Local, "refresh-src", &tokens, local.path()).await;
+    let dst = Store::new(Kind::Gcs, "refresh", &tokens, local.path()).await;
+    let objects: Vec<(String, Vec<u8>)> = (0..4u8)
+        .map(|i| (format!("obj-{i}"), bytes(i, 100)))
+        .collect();
+    seed(&src, &objects).await;
+    let output = tern_copy(&src, &dst, &[]);
+    let json = report(&output);
+    assert_eq!(
+        json["successful_num"].as_u64(),
+        Some(4),
+        "{json}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_copied(&src, &dst, &objects).await;
+    assert!(
+        tokens.issued() >= 4 && tokens.refused() == 0,
+        "issued {}, refused {}",
+        tokens.issued(),
+        tokens.refused()
+    );
+}
+
+/// Objects for the cross-backend tasks: awkward keys, 0 B, and one object of three parts at
+/// the server's default part size (8 MiB).
 fn task_objects() -> Vec<(String, Vec<u8>)> {
     [
-        "plain.txt",
-        "with space/ü+#?.txt",
-        "empty.bin",
-        "deep/a/b/c.bin",
+        ("plain.txt", 1000),
+        ("with space/ü+#?.txt", 1777),
+        ("empty.bin", 0),
+        ("deep/a/b/c.bin", 2554),
+        ("three-parts.bin", 16 * 1024 * 1024 + 99),
     ]
     .iter()
     .enumerate()
-    .map(|(i, key)| {
-        let len = if *key == "empty.bin" {
-            0
-        } else {
-            1000 + i * 777
-        };
-        ((*key).to_owned(), bytes(40 + i as u8, len))
-    })
+    .map(|(i, (key, len))| ((*key).to_owned(), bytes(40 + i as u8, *len)))
     .collect()
 }
 
@@ -598,6 +665,81 @@ async fn test_cross_backend_tasks_through_tern_serve() {
         // A source seeded by the test holds only `objects`; one written by an earlier task
         // also holds that task's copies, which are copied along.
         assert!(task["successful_num"].as_u64().unwrap() >= objects.len() as u64);
+        assert_copied(src, dst, &under_prefix).await;
+    }
+    assert!(tokens.issued() > 0 && tokens.refused() == 0);
+}
+
+/// Azure→GCS and GCS→Azure as task groups through `tern serve`, byte-identical.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_cross_backend_groups_through_tern_serve() {
+    let tokens = TokenServer::start().await.unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let azure = Store::new(Kind::Azurite, "gaz", &tokens, local.path()).await;
+    let gcs = Store::new(Kind::Gcs, "ggcs", &tokens, local.path()).await;
+    let config = dir.path().join("tern.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "version = 1\n{}{}",
+            azure.region_entry(),
+            gcs.region_entry()
+        ),
+    )
+    .unwrap();
+    let server = TernServer::start_with_config(dir.path(), config);
+    let objects: Vec<(String, Vec<u8>)> = task_objects()
+        .into_iter()
+        .filter(|(_, body)| body.len() < PART)
+        .map(|(key, body)| (format!("in/{key}"), body))
+        .collect();
+    for store in [&azure, &gcs] {
+        seed(store, &objects).await;
+    }
+    for (src, dst, save_prefix) in [(&azure, &gcs, "from-az/"), (&gcs, &azure, "from-gcs/")] {
+        let mut src_node = src.node();
+        src_node["object_key"] = json!(["in/"]);
+        let mut dst_node = dst.node();
+        dst_node["save_prefix"] = json!(save_prefix);
+        let body = json!({"task_type": "PREFIX", "src_node": src_node, "dst_node": dst_node,
+                          "enable_metadata_migration": true});
+        let url = format!("{}/v2/{}/taskgroups", server.endpoint, server.project_id);
+        let (status, response) =
+            http("POST", &url, Some(&server.token), Some(&body.to_string())).await;
+        assert_eq!(status, 200, "{:?}→{:?}: {response}", src.kind, dst.kind);
+        let id = serde_json::from_str::<Value>(&response).unwrap()["group_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let group = loop {
+            let (status, body) =
+                http("GET", &format!("{url}/{id}"), Some(&server.token), None).await;
+            assert_eq!(status, 200, "{body}");
+            let group: Value = serde_json::from_str(&body).unwrap();
+            if matches!(group["status"].as_i64(), Some(5 | 6)) {
+                break group;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "group stuck: {group}\n{}",
+                server.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(
+            (group["status"].as_i64(), group["success_num"].as_u64()),
+            (Some(6), Some(objects.len() as u64)),
+            "{:?}→{:?}: {group}\n{}",
+            src.kind,
+            dst.kind,
+            server.log_text()
+        );
+        let under_prefix: Vec<(String, Vec<u8>)> = objects
+            .iter()
+            .map(|(key, body)| (format!("{save_prefix}{key}"), body.clone()))
+            .collect();
         assert_copied(src, dst, &under_prefix).await;
     }
     assert!(tokens.issued() > 0 && tokens.refused() == 0);

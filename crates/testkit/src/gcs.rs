@@ -295,6 +295,7 @@ struct TokenState {
     client_email: String,
     issued: AtomicUsize,
     refused: AtomicUsize,
+    expires_in: u64,
 }
 
 #[derive(Deserialize)]
@@ -316,8 +317,13 @@ struct AssertionClaims {
 pub const TEST_ACCESS_TOKEN: &str = "tern-test-access-token";
 
 impl TokenServer {
-    /// Generates an RSA key pair and starts the endpoint on a free port.
+    /// Generates an RSA key pair and starts the endpoint on a free port; tokens last an hour.
     pub async fn start() -> Result<TokenServer> {
+        Self::start_with_lifetime(3600).await
+    }
+
+    /// As [`TokenServer::start`], with tokens that expire `expires_in` seconds after issue.
+    pub async fn start_with_lifetime(expires_in: u64) -> Result<TokenServer> {
         let mut rng = rsa::rand_core::OsRng;
         let private_key = rsa::RsaPrivateKey::new(&mut rng, 2048).context("RSA key")?;
         let private_pem = private_key
@@ -348,6 +354,7 @@ impl TokenServer {
             client_email,
             issued: AtomicUsize::new(0),
             refused: AtomicUsize::new(0),
+            expires_in,
         });
         let app = Router::new()
             .route("/token", post(issue))
@@ -413,7 +420,7 @@ async fn issue(
                 StatusCode::OK,
                 Json(serde_json::json!({
                     "access_token": TEST_ACCESS_TOKEN,
-                    "expires_in": 3600,
+                    "expires_in": state.expires_in,
                     "token_type": "Bearer",
                 })),
             )
