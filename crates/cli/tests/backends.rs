@@ -668,6 +668,36 @@ async fn test_cross_backend_tasks_through_tern_serve() {
         assert_copied(src, dst, &under_prefix).await;
     }
     assert!(tokens.issued() > 0 && tokens.refused() == 0);
+
+    // The built-in Azure region `global` (endpoint `https://{account}.blob.core.windows.net`):
+    // the connection string's BlobEndpoint wins, so the task reaches Azurite.
+    let mut dst_node = azure.node();
+    dst_node["region"] = json!("global");
+    dst_node["save_prefix"] = json!("via-global/");
+    let mut src_node = s3.node();
+    src_node["object_key"] = json!(["plain.txt"]);
+    let body = json!({"task_type": "object", "src_node": src_node, "dst_node": dst_node});
+    let (status, response) = http(
+        "POST",
+        &format!("{}/v2/{}/tasks", server.endpoint, server.project_id),
+        Some(&server.token),
+        Some(&body.to_string()),
+    )
+    .await;
+    assert_eq!(status, 200, "{response}");
+    let id = serde_json::from_str::<Value>(&response).unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let task = wait_done(&server, id).await;
+    assert_eq!(
+        (task["status"].as_i64(), task["successful_num"].as_u64()),
+        (Some(5), Some(1)),
+        "{task}\nlog:\n{}",
+        server.log_text()
+    );
+    let plain = objects.iter().find(|(key, _)| key == "plain.txt").unwrap();
+    let copied = azure.get("via-global/plain.txt").await.unwrap();
+    assert!(copied.body == plain.1);
 }
 
 /// Azure→GCS and GCS→Azure as task groups through `tern serve`, byte-identical.
@@ -743,4 +773,31 @@ async fn test_cross_backend_groups_through_tern_serve() {
         assert_copied(src, dst, &under_prefix).await;
     }
     assert!(tokens.issued() > 0 && tokens.refused() == 0);
+}
+
+/// A token endpoint that refuses the service account's assertion (here: signed with another
+/// key than the one it knows) stops the run at once with one line naming the endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_gcs_refused_token_exchange_is_run_fatal_and_named() {
+    let tokens = TokenServer::start().await.unwrap();
+    let other = TokenServer::start().await.unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let src = Store::new(Kind::Local, "refused-src", &tokens, local.path()).await;
+    let mut dst = Store::new(Kind::Gcs, "refused", &tokens, local.path()).await;
+    let json = tokens
+        .service_account_json()
+        .replace(&tokens.token_uri(), &other.token_uri());
+    dst.gcs_json = Some(json);
+    seed(&src, &[("a.txt".to_owned(), b"a".to_vec())]).await;
+    let output = tern_copy(&src, &dst, &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&other.token_uri()) && stderr.contains("invalid_grant"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("PRIVATE KEY"), "{stderr}");
+    assert!(other.refused() > 0 && other.issued() == 0);
+    assert_eq!(tokens.issued(), 0);
 }

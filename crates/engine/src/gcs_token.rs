@@ -7,6 +7,7 @@
 //! when the token nears expiry, so long runs keep a valid token.
 
 use std::fmt;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -17,6 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+/// How every failed exchange reads.
+const TOKEN_EXCHANGE: &str = "the Google token exchange";
 /// Google's token endpoint, for a JSON that names none.
 const DEFAULT_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
 /// Read and write objects, nothing more.
@@ -39,7 +42,14 @@ pub(crate) struct ServiceAccountTokens {
     client_email: String,
     key: jsonwebtoken::EncodingKey,
     token_uri: String,
+    /// The last exchange's failure, cleared by a success. OpenDAL's credential chain drops a
+    /// provider's error (it reports only that no credential loaded), so the storage keeps it
+    /// here to name the cause.
+    last_failure: Arc<Mutex<Option<String>>>,
 }
+
+/// Where a [`ServiceAccountTokens`] leaves the cause of its last failed exchange.
+pub(crate) type TokenFailure = Arc<Mutex<Option<String>>>;
 
 /// The key never shows.
 impl fmt::Debug for ServiceAccountTokens {
@@ -103,7 +113,19 @@ impl ServiceAccountTokens {
             client_email: parsed.client_email,
             key,
             token_uri,
+            last_failure: Arc::default(),
         })
+    }
+
+    /// Where the cause of the last failed exchange is kept.
+    pub(crate) fn failures(&self) -> TokenFailure {
+        self.last_failure.clone()
+    }
+
+    fn record(&self, outcome: Option<String>) {
+        if let Ok(mut last) = self.last_failure.lock() {
+            *last = outcome;
+        }
     }
 
     fn assertion(&self, now: u64) -> reqsign_core::Result<String> {
@@ -126,6 +148,14 @@ impl ProvideCredential for ServiceAccountTokens {
     type Credential = Credential;
 
     async fn provide_credential(&self, ctx: &Context) -> reqsign_core::Result<Option<Credential>> {
+        let outcome = self.exchange(ctx).await;
+        self.record(outcome.as_ref().err().map(|err| err.to_string()));
+        outcome.map(Some)
+    }
+}
+
+impl ServiceAccountTokens {
+    async fn exchange(&self, ctx: &Context) -> reqsign_core::Result<Credential> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_err(|_| reqsign_core::Error::unexpected("the clock is before 1970"))?
@@ -144,31 +174,41 @@ impl ProvideCredential for ServiceAccountTokens {
             .map_err(|err| {
                 reqsign_core::Error::config_invalid("token_uri is not a valid URL").with_source(err)
             })?;
-        let response = ctx.http_send(request).await?;
+        let response = ctx.http_send(request).await.map_err(|err| {
+            let cause = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
+                .last()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            reqsign_core::Error::credential_invalid(format!(
+                "{TOKEN_EXCHANGE} at {} failed: {cause}",
+                self.token_uri
+            ))
+            .set_retryable(true)
+        })?;
         let status = response.status();
         if !status.is_success() {
             // The body is the token server's error (`invalid_grant` …), never a secret of ours.
             let detail = String::from_utf8_lossy(response.body());
             let detail: String = detail.chars().take(200).collect();
             let err = reqsign_core::Error::credential_invalid(format!(
-                "the token endpoint {} answered HTTP {status}: {detail}",
+                "{TOKEN_EXCHANGE} at {} failed: HTTP {status}: {detail}",
                 self.token_uri
             ));
             return Err(err.set_retryable(status.is_server_error()));
         }
         let token: TokenResponse = serde_json::from_slice(response.body()).map_err(|_| {
             reqsign_core::Error::unexpected(format!(
-                "the token endpoint {} answered without an access_token",
+                "{TOKEN_EXCHANGE} at {} failed: the answer has no access_token",
                 self.token_uri
             ))
         })?;
         let expires_at = token
             .expires_in
             .map(|seconds| Timestamp::now() + Duration::from_secs(seconds));
-        Ok(Some(Credential::with_token(Token {
+        Ok(Credential::with_token(Token {
             access_token: token.access_token,
             expires_at,
-        })))
+        }))
     }
 }
 

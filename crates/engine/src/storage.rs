@@ -11,7 +11,7 @@ use opendal::{services, Operator};
 use tern_core::{Credentials, FailureCode, Protocol};
 
 use crate::error::{Error, Place, Result, Side};
-use crate::gcs_token::ServiceAccountTokens;
+use crate::gcs_token::{ServiceAccountTokens, TokenFailure};
 use crate::location::Location;
 
 /// Retries of one request after its first attempt, for temporary errors (5xx, SlowDown, resets,
@@ -49,6 +49,8 @@ struct Names {
     bucket: String,
     endpoint: Option<String>,
     root: String,
+    /// The cause of the last failed Google token exchange (GCS with a service account).
+    token_failure: Option<TokenFailure>,
 }
 
 impl Storage {
@@ -56,7 +58,8 @@ impl Storage {
     pub fn open(location: &Location) -> Result<Storage> {
         // Without OpenDAL's constructor feature the HTTP transport must be installed once by hand.
         opendal::install_default();
-        let op = build_operator(location)?
+        let (op, token_failure) = build_operator(location)?;
+        let op = op
             .layer(TimeoutLayer::new().with_io_timeout(DEFAULT_IO_TIMEOUT))
             .layer(
                 RetryLayer::new()
@@ -74,6 +77,7 @@ impl Storage {
                 bucket: location.bucket.clone(),
                 endpoint: location.endpoint.clone(),
                 root: format!("/{}", location.root.trim_start_matches('/')),
+                token_failure,
             }),
         })
     }
@@ -128,6 +132,7 @@ impl Storage {
             bucket: &self.names.bucket,
             root: &self.names.root,
             key,
+            credential_problem: self.names.token_failure.as_deref(),
         }
     }
 
@@ -210,8 +215,9 @@ pub fn crc64_metadata_key(protocol: Protocol) -> &'static str {
 /// service gets exactly the credentials of the location; none means unsigned requests. Where an
 /// OpenDAL service cannot be told to skip its environment loaders, the location is served
 /// another way (see each arm), and `tests/ambient_credentials.rs` proves it per protocol.
-fn build_operator(location: &Location) -> Result<Operator> {
+fn build_operator(location: &Location) -> Result<(Operator, Option<TokenFailure>)> {
     let creds = &location.credentials;
+    let mut token_failure = None;
     check_key_pair(creds)?;
     let anonymous = creds.is_anonymous();
     let endpoint = location.endpoint.as_deref();
@@ -277,8 +283,9 @@ fn build_operator(location: &Location) -> Result<Operator> {
             match &creds.json_auth_file {
                 // OpenDAL's own service-account exchange ignores the JSON's `token_uri`.
                 Some(json) => {
-                    builder =
-                        builder.credential_provider(ServiceAccountTokens::from_json(json.expose())?)
+                    let tokens = ServiceAccountTokens::from_json(json.expose())?;
+                    token_failure = Some(tokens.failures());
+                    builder = builder.credential_provider(tokens)
                 }
                 None => builder = builder.skip_signature(),
             }
@@ -323,7 +330,9 @@ fn build_operator(location: &Location) -> Result<Operator> {
             Operator::new(builder)
         }
     };
-    built.map_err(|err| Error::invalid("endpoint", format!("{}: {err}", location.describe())))
+    built
+        .map(|op| (op, token_failure))
+        .map_err(|err| Error::invalid("endpoint", format!("{}: {err}", location.describe())))
 }
 
 /// Builds an S3 service that reads nothing from the environment: given keys only, otherwise
