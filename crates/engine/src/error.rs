@@ -113,6 +113,9 @@ pub struct Place<'a> {
     pub root: &'a str,
     /// The object key, when the error concerns one object.
     pub key: Option<&'a str>,
+    /// Why credentials could not be had, when the storage knows (a failed Google token
+    /// exchange: OpenDAL's signer reports only that no credential loaded).
+    pub credential_problem: Option<&'a std::sync::Mutex<Option<String>>>,
 }
 
 /// A storage error as the user should read it.
@@ -287,6 +290,20 @@ pub fn explain(err: &opendal::Error, place: &Place<'_>) -> Explained {
             None => {}
         }
     }
+    // A service account's token could not be had: no request of the run can be signed.
+    let credential_problem = place
+        .credential_problem
+        .and_then(|problem| problem.lock().ok()?.clone());
+    if let (Some(problem), true) = (credential_problem, text.contains("reqsign::Sign")) {
+        return explained(
+            by_side(
+                FailureCode::SourcePermissionDenied,
+                FailureCode::DestinationPermissionDenied,
+            ),
+            format!("{side} credentials: {problem}"),
+            true,
+        );
+    }
     let code = response.code.as_deref().unwrap_or("");
     let suffix = match (&response.code, response.status) {
         (Some(code), _) => format!(" ({code})"),
@@ -453,6 +470,7 @@ mod tests {
             bucket,
             root: "/",
             key,
+            credential_problem: None,
         }
     }
 
@@ -616,6 +634,7 @@ mod tests {
             bucket: "",
             root: "/data/in",
             key: Some("a"),
+            credential_problem: None,
         };
         assert_eq!(
             explain(&err, &at).message,

@@ -17,7 +17,7 @@ use url::Url;
 use crate::copy::{put_whole, Copied, CopyContext, CopyFailure};
 use crate::error::Side;
 use crate::http_source::{error_cause, shown_url, FetchFailure, HttpSource};
-use crate::listing::CRC64_METADATA_KEY;
+use crate::storage::crc64_metadata_key;
 use crate::multipart::MultipartUpload;
 use crate::source_md5::{SourceCheck, WholeReadBuilder};
 use crate::throttle::Throttle;
@@ -89,7 +89,7 @@ pub(crate) async fn copy_url_object(
         let read = whole.finish();
         let user_metadata = capability.write_with_user_metadata.then(|| {
             std::collections::HashMap::from([(
-                CRC64_METADATA_KEY.to_owned(),
+                crc64_metadata_key(destination.protocol()).to_owned(),
                 format!("{:016x}", read.crc64),
             )])
         });

@@ -20,6 +20,7 @@ pub mod error;
 pub mod inspect;
 mod http_copy;
 pub mod http_source;
+mod gcs_token;
 pub mod listing;
 pub mod location;
 pub mod march;

@@ -4,14 +4,12 @@ use std::sync::Arc;
 
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use opendal::{Entry, Metadata};
-use tern_core::{FailureCode, LineRange};
+use tern_core::{FailureCode, LineRange, Protocol};
 
 use crate::compare::ObjectMeta;
 use crate::error::{Error, Explained, Result, Side};
-use crate::storage::Storage;
+use crate::storage::{crc64_metadata_key, Storage};
 
-/// The user-metadata name under which tern stores the CRC64 it computed while copying.
-pub const CRC64_METADATA_KEY: &str = "tern-crc64";
 /// Longest line a list file may hold (OMS TRF.0018).
 pub const MAX_LIST_LINE: usize = 65_535;
 
@@ -97,8 +95,8 @@ impl std::fmt::Debug for KeySource {
     }
 }
 
-/// Converts OpenDAL metadata into what the comparison needs.
-pub fn object_meta(meta: &Metadata) -> ObjectMeta {
+/// Converts OpenDAL metadata read from a `protocol` endpoint into what the comparison needs.
+pub fn object_meta(meta: &Metadata, protocol: Protocol) -> ObjectMeta {
     ObjectMeta {
         size: meta.content_length(),
         last_modified_ms: meta
@@ -106,7 +104,7 @@ pub fn object_meta(meta: &Metadata) -> ObjectMeta {
             .map(|t| jiff_millis(std::time::SystemTime::from(t))),
         crc64: meta
             .user_metadata()
-            .and_then(|m| m.get(CRC64_METADATA_KEY))
+            .and_then(|m| m.get(crc64_metadata_key(protocol)))
             .and_then(|v| u64::from_str_radix(v, 16).ok()),
     }
 }
@@ -179,6 +177,7 @@ pub(crate) async fn list_side_prefix_after(
         .await
         .map_err(|source| Error::storage(&source, &storage.place(side, None)))?;
     let storage_for_errors = storage.clone();
+    let protocol = storage.protocol();
     let prefix = prefix.to_owned();
     Ok(lister
         .map_err(move |source| Error::storage(&source, &storage_for_errors.place(side, None)))
@@ -188,7 +187,7 @@ pub(crate) async fn list_side_prefix_after(
                 && after.as_deref().is_none_or(|after| entry.path() > after);
             let found = keep.then(|| SourceObject {
                 origin: None,
-                meta: object_meta(entry.metadata()),
+                meta: object_meta(entry.metadata(), protocol),
                 key: entry.path().to_owned(),
             });
             futures::future::ready(Ok(found))
@@ -201,7 +200,7 @@ pub async fn stat_key(storage: &Storage, key: String) -> Listed {
     match crate::rawpath::stat_exact(storage.operator(), &key).await {
         Ok(meta) if meta.is_file() => Listed::Found(SourceObject {
             origin: None,
-            meta: object_meta(&meta),
+            meta: object_meta(&meta, storage.protocol()),
             key,
         }),
         Ok(_) => Listed::Missing {

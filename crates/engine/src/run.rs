@@ -555,7 +555,7 @@ impl Copier {
                 if let Ok(meta) =
                     crate::rawpath::stat_exact(self.source.operator(), &object.key).await
                 {
-                    src_meta = object_meta(&meta);
+                    src_meta = object_meta(&meta, self.source.protocol());
                 }
             }
         }
@@ -564,7 +564,7 @@ impl Copier {
 
     async fn stat_destination(&self, dst_key: &str) -> Result<Option<ObjectMeta>, CopyFailure> {
         match crate::rawpath::stat_exact(self.destination.operator(), dst_key).await {
-            Ok(meta) if meta.is_file() => Ok(Some(object_meta(&meta))),
+            Ok(meta) if meta.is_file() => Ok(Some(object_meta(&meta, self.destination.protocol()))),
             Ok(_) => Ok(None),
             Err(err) => {
                 let explained = Explained::of(

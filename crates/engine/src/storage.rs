@@ -11,6 +11,7 @@ use opendal::{services, Operator};
 use tern_core::{Credentials, FailureCode, Protocol};
 
 use crate::error::{Error, Place, Result, Side};
+use crate::gcs_token::{ServiceAccountTokens, TokenFailure};
 use crate::location::Location;
 
 /// Retries of one request after its first attempt, for temporary errors (5xx, SlowDown, resets,
@@ -48,6 +49,8 @@ struct Names {
     bucket: String,
     endpoint: Option<String>,
     root: String,
+    /// The cause of the last failed Google token exchange (GCS with a service account).
+    token_failure: Option<TokenFailure>,
 }
 
 impl Storage {
@@ -55,7 +58,8 @@ impl Storage {
     pub fn open(location: &Location) -> Result<Storage> {
         // Without OpenDAL's constructor feature the HTTP transport must be installed once by hand.
         opendal::install_default();
-        let op = build_operator(location)?
+        let (op, token_failure) = build_operator(location)?;
+        let op = op
             .layer(TimeoutLayer::new().with_io_timeout(DEFAULT_IO_TIMEOUT))
             .layer(
                 RetryLayer::new()
@@ -73,6 +77,7 @@ impl Storage {
                 bucket: location.bucket.clone(),
                 endpoint: location.endpoint.clone(),
                 root: format!("/{}", location.root.trim_start_matches('/')),
+                token_failure,
             }),
         })
     }
@@ -127,7 +132,14 @@ impl Storage {
             bucket: &self.names.bucket,
             root: &self.names.root,
             key,
+            credential_problem: self.names.token_failure.as_deref(),
         }
+    }
+
+    /// Tells whether OpenDAL's reader returns the object's user metadata with its GET; where it
+    /// does not (Azure Blob, GCS), the copy asks with a HEAD.
+    pub fn get_returns_user_metadata(&self) -> bool {
+        !matches!(self.protocol, Protocol::Azblob | Protocol::Gcs)
     }
 
     /// Tells whether recursive listings come back in byte order of keys, which lets the engine
@@ -145,6 +157,57 @@ impl Storage {
     }
 }
 
+/// What a large write to GCS must be conditioned on so that OpenDAL uploads it resumably.
+///
+/// OpenDAL's GCS writer sends a multi-part object through the XML multipart API, which
+/// fake-gcs-server and other GCS-compatible servers lack (`?uploads` answers 400); only a
+/// conditional write takes the resumable upload of the JSON API, which real GCS and those
+/// servers share. The condition is the one a plain overwrite implies anyway: the object is still
+/// absent, or still the generation just seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ResumableCondition {
+    /// No object under the key.
+    Absent,
+    /// The object's current generation.
+    Generation(String),
+}
+
+impl Storage {
+    /// For a GCS destination, the condition of a resumable upload of `key`; `None` elsewhere.
+    pub(crate) async fn resumable_condition(
+        &self,
+        key: &str,
+    ) -> opendal::Result<Option<ResumableCondition>> {
+        if self.protocol != Protocol::Gcs {
+            return Ok(None);
+        }
+        match crate::rawpath::stat_exact(&self.op, key).await {
+            Ok(meta) => match meta.version() {
+                Some(generation) => Ok(Some(ResumableCondition::Generation(generation.to_owned()))),
+                // A server that reports no generation: replace the object outright.
+                None => {
+                    self.op.delete(key).await?;
+                    Ok(Some(ResumableCondition::Absent))
+                }
+            },
+            Err(err) if err.kind() == opendal::ErrorKind::NotFound => {
+                Ok(Some(ResumableCondition::Absent))
+            }
+            Err(err) => Err(err),
+        }
+    }
+}
+
+/// The user-metadata name under which tern stores the CRC64 it computed while copying, on a
+/// `protocol` endpoint. Azure metadata names must be C# identifiers (no `-`); everywhere else
+/// the name keeps its dash, as earlier releases wrote it.
+pub fn crc64_metadata_key(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Azblob => "tern_crc64",
+        _ => "tern-crc64",
+    }
+}
+
 /// Builds the service operator for a location.
 ///
 /// tern never signs with ambient credentials: no environment variable, no file under `HOME`
@@ -152,8 +215,9 @@ impl Storage {
 /// service gets exactly the credentials of the location; none means unsigned requests. Where an
 /// OpenDAL service cannot be told to skip its environment loaders, the location is served
 /// another way (see each arm), and `tests/ambient_credentials.rs` proves it per protocol.
-fn build_operator(location: &Location) -> Result<Operator> {
+fn build_operator(location: &Location) -> Result<(Operator, Option<TokenFailure>)> {
     let creds = &location.credentials;
+    let mut token_failure = None;
     check_key_pair(creds)?;
     let anonymous = creds.is_anonymous();
     let endpoint = location.endpoint.as_deref();
@@ -217,9 +281,11 @@ fn build_operator(location: &Location) -> Result<Operator> {
                 builder = builder.endpoint(endpoint);
             }
             match &creds.json_auth_file {
-                // OpenDAL takes the service-account JSON base64-encoded.
+                // OpenDAL's own service-account exchange ignores the JSON's `token_uri`.
                 Some(json) => {
-                    builder = builder.credential(&base64_encode(json.expose().as_bytes()))
+                    let tokens = ServiceAccountTokens::from_json(json.expose())?;
+                    token_failure = Some(tokens.failures());
+                    builder = builder.credential_provider(tokens)
                 }
                 None => builder = builder.skip_signature(),
             }
@@ -228,9 +294,9 @@ fn build_operator(location: &Location) -> Result<Operator> {
         Protocol::Azblob => {
             // Without a key or SAS of its own, OpenDAL's Azure signer falls back to
             // `AZURE_STORAGE_*` variables, Azure CLI files and the instance metadata service.
-            let has_own_credential = match &creds.connection_string {
-                Some(conn) => connection_string_has_credential(conn.expose())?,
-                None => false,
+            let conn = match &creds.connection_string {
+                Some(conn) => ConnectionString::check(conn.expose())?,
+                None => ConnectionString::default(),
             };
             let mut builder = match &creds.connection_string {
                 Some(conn) => services::Azblob::from_connection_string(conn.expose())
@@ -243,12 +309,15 @@ fn build_operator(location: &Location) -> Result<Operator> {
                     })?,
                 None => services::Azblob::default(),
             };
-            if !has_own_credential {
+            if !conn.has_credential {
                 builder = builder.skip_signature();
             }
             builder = builder.container(&location.bucket).root(&root);
-            if let Some(endpoint) = endpoint {
-                builder = builder.endpoint(endpoint);
+            // The connection string's endpoint wins over the region table, as in Azure's SDKs;
+            // otherwise the account fills the region's `{account}` template.
+            if let (Some(endpoint), false) = (endpoint, conn.names_endpoint) {
+                builder =
+                    builder.endpoint(&azure_endpoint(endpoint, conn.account_name.as_deref())?);
             }
             Operator::new(builder)
         }
@@ -261,7 +330,9 @@ fn build_operator(location: &Location) -> Result<Operator> {
             Operator::new(builder)
         }
     };
-    built.map_err(|err| Error::invalid("endpoint", format!("{}: {err}", location.describe())))
+    built
+        .map(|op| (op, token_failure))
+        .map_err(|err| Error::invalid("endpoint", format!("{}: {err}", location.describe())))
 }
 
 /// Builds an S3 service that reads nothing from the environment: given keys only, otherwise
@@ -327,49 +398,93 @@ const CONNECTION_STRING_SETTINGS: [&str; 11] = [
     "DevelopmentStorageProxyUri",
 ];
 
-/// Checks an Azure connection string and tells whether it carries a credential OpenDAL will use:
-/// a shared access signature, an account name with its key, or the development-storage
-/// shorthand (Azurite's well-known key). A key without its account name is refused: OpenDAL
-/// would ignore it and look for credentials in the environment. Errors never quote the string,
-/// which may hold the key.
-fn connection_string_has_credential(conn: &str) -> Result<bool> {
-    let mut has_name = false;
-    let mut has_key = false;
-    let mut has_sas = false;
-    let mut development = false;
-    let fields = conn
-        .split(';')
-        .map(str::trim)
-        .filter(|field| !field.is_empty());
-    for (index, field) in fields.enumerate() {
-        let known = field
-            .split_once('=')
-            .map(|(name, value)| (name.trim(), value.trim()))
-            .filter(|(name, _)| CONNECTION_STRING_SETTINGS.contains(name));
-        let Some((name, value)) = known else {
+/// What tern needs to know of an Azure connection string (no secret in it).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ConnectionString {
+    /// It carries a credential OpenDAL will use: a shared access signature, an account name
+    /// with its key, or the development-storage shorthand (Azurite's well-known key).
+    has_credential: bool,
+    /// It names the blob endpoint (`BlobEndpoint`, `EndpointSuffix`, development storage).
+    names_endpoint: bool,
+    /// `AccountName`, which fills a region endpoint's `{account}`.
+    account_name: Option<String>,
+}
+
+impl ConnectionString {
+    /// Checks a connection string. A key without its account name is refused: OpenDAL would
+    /// ignore it and look for credentials in the environment. Errors never quote the string,
+    /// which may hold the key.
+    fn check(conn: &str) -> Result<ConnectionString> {
+        let mut account_name = None;
+        let mut has_key = false;
+        let mut has_sas = false;
+        let mut development = false;
+        let mut names_endpoint = false;
+        let fields = conn
+            .split(';')
+            .map(str::trim)
+            .filter(|field| !field.is_empty());
+        for (index, field) in fields.enumerate() {
+            let known = field
+                .split_once('=')
+                .map(|(name, value)| (name.trim(), value.trim()))
+                .filter(|(name, _)| CONNECTION_STRING_SETTINGS.contains(name));
+            let Some((name, value)) = known else {
+                return Err(Error::invalid(
+                    "connection_string",
+                    format!(
+                        "field {} is not a Name=Value setting of an Azure Storage connection string",
+                        index + 1
+                    ),
+                ));
+            };
+            match name {
+                "AccountName" => account_name = Some(value.to_owned()).filter(|v| !v.is_empty()),
+                "AccountKey" => has_key = !value.is_empty(),
+                "SharedAccessSignature" => has_sas = !value.is_empty(),
+                "UseDevelopmentStorage" => development = value == "true",
+                "BlobEndpoint" | "EndpointSuffix" => names_endpoint |= !value.is_empty(),
+                _ => {}
+            }
+        }
+        if has_key && account_name.is_none() && !development {
             return Err(Error::invalid(
                 "connection_string",
-                format!(
-                    "field {} is not a Name=Value setting of an Azure Storage connection string",
-                    index + 1
-                ),
+                "an AccountKey was given without its AccountName",
             ));
-        };
-        match name {
-            "AccountName" => has_name = !value.is_empty(),
-            "AccountKey" => has_key = !value.is_empty(),
-            "SharedAccessSignature" => has_sas = !value.is_empty(),
-            "UseDevelopmentStorage" => development = value == "true",
-            _ => {}
         }
+        Ok(ConnectionString {
+            has_credential: has_sas || development || (account_name.is_some() && has_key),
+            names_endpoint: names_endpoint || development,
+            account_name,
+        })
     }
-    if has_key && !has_name && !development {
+}
+
+/// Fills a region endpoint's `{account}` with the storage account's name.
+fn azure_endpoint(template: &str, account_name: Option<&str>) -> Result<String> {
+    if !template.contains("{account}") {
+        return Ok(template.to_owned());
+    }
+    let account = account_name.ok_or_else(|| {
+        Error::invalid(
+            "connection_string",
+            format!(
+                "the region's endpoint {template} needs the storage account: give AccountName or BlobEndpoint"
+            ),
+        )
+    })?;
+    // The name becomes part of a host name: Azure allows 3-24 lowercase letters and digits.
+    if !account
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    {
         return Err(Error::invalid(
             "connection_string",
-            "an AccountKey was given without its AccountName",
+            "AccountName must be lowercase letters and digits",
         ));
     }
-    Ok(has_sas || development || (has_name && has_key))
+    Ok(template.replace("{account}", account))
 }
 
 pub(crate) fn base64_encode(input: &[u8]) -> String {
@@ -464,6 +579,16 @@ mod tests {
             let location = location_with_every_secret(protocol, &good_connection_string);
             assert_no_secret("Location::describe", &location.describe());
             assert_no_secret("Location Debug", &format!("{location:?}"));
+            if protocol == Protocol::Gcs {
+                // The fixture's private key is no RSA key: refused, without quoting it.
+                let err = Storage::open(&location).expect_err("not an RSA key");
+                assert!(
+                    matches!(&err, Error::InvalidLocation { field, .. } if field == "json_auth_file"),
+                    "{err}"
+                );
+                assert_no_secret("open error", &format!("{err} {err:?}"));
+                continue;
+            }
             let storage =
                 Storage::open(&location).unwrap_or_else(|err| panic!("{protocol:?} opens: {err}"));
             assert_eq!(storage.protocol(), protocol);
@@ -533,7 +658,7 @@ mod tests {
 
     #[test]
     fn test_connection_string_credential_detection() {
-        let has = |conn: &str| connection_string_has_credential(conn).ok();
+        let has = |conn: &str| ConnectionString::check(conn).ok().map(|c| c.has_credential);
         assert_eq!(has("AccountName=a;AccountKey=a2V5"), Some(true));
         assert_eq!(
             has("BlobEndpoint=http://x;SharedAccessSignature=sv=1&sig=x"),
@@ -549,5 +674,39 @@ mod tests {
         assert_eq!(has("AccountName=a;AccountKey:a2V5=="), None);
         assert_eq!(has("AccountName=a;Accountkey=a2V5"), None);
         assert_eq!(has("AccountName=a;AccountKey=a2V5;"), Some(true));
+    }
+
+    #[test]
+    fn test_azure_endpoint_comes_from_the_connection_string_or_fills_the_template() {
+        let conn = ConnectionString::check(
+            "AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:1/devstoreaccount1",
+        )
+        .expect("valid");
+        assert!(conn.names_endpoint);
+        assert_eq!(conn.account_name.as_deref(), Some("devstoreaccount1"));
+        let conn = ConnectionString::check("AccountName=acct;AccountKey=a2V5").expect("valid");
+        assert!(!conn.names_endpoint);
+        assert!(
+            ConnectionString::check("UseDevelopmentStorage=true")
+                .expect("valid")
+                .names_endpoint
+        );
+
+        let template = "https://{account}.blob.core.windows.net";
+        assert_eq!(
+            azure_endpoint(template, Some("acct")).ok().as_deref(),
+            Some("https://acct.blob.core.windows.net")
+        );
+        assert_eq!(
+            azure_endpoint("http://127.0.0.1:1/x", None).ok().as_deref(),
+            Some("http://127.0.0.1:1/x")
+        );
+        for bad in [None, Some("a/b"), Some("Acct")] {
+            let err = azure_endpoint(template, bad).expect_err("refused");
+            assert!(
+                matches!(&err, Error::InvalidLocation { field, .. } if field == "connection_string"),
+                "{err}"
+            );
+        }
     }
 }

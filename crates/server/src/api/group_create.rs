@@ -98,6 +98,10 @@ pub struct TaskGroupDstNode {
     pub bucket: String,
     /// Destination vendor (default `HEC`, i.e. Huawei OBS).
     pub cloud_type: Option<String>,
+    /// tern extension, not in OMS: an Azure destination's connection string.
+    pub connection_string: Option<Secret>,
+    /// tern extension, not in OMS: a Google destination's service-account JSON.
+    pub json_auth_file: Option<Secret>,
     /// Prepended to destination keys; with each key at most 1024 characters.
     pub save_prefix: Option<String>,
 }
@@ -207,6 +211,8 @@ impl TaskGroupDstNode {
             crypto_type: self.crypto_type,
             kms_key_id: self.kms_key_id,
             cloud_type: self.cloud_type,
+            connection_string: self.connection_string,
+            json_auth_file: self.json_auth_file,
         }
     }
 }

@@ -119,6 +119,10 @@ pub struct DstNodeReq {
     pub kms_key_id: Option<String>,
     /// tern extension, not in OMS: the destination vendor (default `HuaweiCloud`).
     pub cloud_type: Option<String>,
+    /// tern extension, not in OMS: an Azure destination's connection string, 0..2048.
+    pub connection_string: Option<Secret>,
+    /// tern extension, not in OMS: a Google destination's service-account JSON, 0..65535.
+    pub json_auth_file: Option<Secret>,
 }
 
 /// `list_file`: where an object-list or URL-list file lives (request and response).
@@ -476,12 +480,20 @@ impl DstNodeReq {
             "dst_node.kms_key_id",
             self.kms_key_id.as_deref(),
         )?;
+        let connection_string = optional_secret(
+            "dst_node.connection_string",
+            self.connection_string,
+            0,
+            2048,
+        )?;
+        let json_auth_file =
+            optional_secret("dst_node.json_auth_file", self.json_auth_file, 0, 65535)?;
         let credentials = Credentials {
             access_key: self.ak,
             secret_key: self.sk,
             security_token,
-            connection_string: None,
-            json_auth_file: None,
+            connection_string,
+            json_auth_file,
         };
         let spec = DestinationSpec {
             cloud_type,
