@@ -33,6 +33,9 @@ pub struct ConfigFile {
     pub transfers_per_task: Option<usize>,
     /// Most objects one task of a task group gets.
     pub group_task_max_objects: Option<u64>,
+    /// Seconds between reconciliation passes of each synchronizing sync task (list both
+    /// buckets, queue what events missed); absent or 0 turns them off (the default).
+    pub sync_reconcile_interval_secs: Option<u64>,
     /// Extra or overriding regions.
     #[serde(default)]
     pub regions: Vec<RegionConfig>,
@@ -138,6 +141,8 @@ pub struct ServeSettings {
     pub transfers_per_task: usize,
     /// Most objects per group task.
     pub group_task_max_objects: u64,
+    /// Period of sync tasks' reconciliation passes; `None`: off.
+    pub sync_reconcile_interval: Option<std::time::Duration>,
 }
 
 impl ServeSettings {
@@ -177,6 +182,10 @@ impl ServeSettings {
                 .group_task_max_objects
                 .unwrap_or(tern_scheduler::DEFAULT_GROUP_TASK_MAX_OBJECTS)
                 .max(1),
+            sync_reconcile_interval: file
+                .sync_reconcile_interval_secs
+                .filter(|&secs| secs > 0)
+                .map(std::time::Duration::from_secs),
         })
     }
 }

@@ -25,6 +25,7 @@ mod groups;
 pub mod hooks;
 mod runner;
 mod split;
+pub mod sync;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -40,6 +41,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::hooks::{Breakpoint, FailurePoint, TestHooks};
 use crate::runner::{RunEnd, TaskRun};
+pub use crate::sync::{SyncConfig, SyncRunner};
 
 /// Attempts at writing a run's end before the task is left migrating for the next start.
 const FINISH_RUN_ATTEMPTS: u32 = 5;

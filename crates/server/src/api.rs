@@ -20,6 +20,8 @@ mod group_create;
 mod group_resp;
 mod group_update;
 mod meta;
+mod sync_req;
+mod sync_resp;
 mod task_create;
 mod task_extras;
 mod task_resp;
@@ -45,6 +47,14 @@ pub use group_resp::{
 pub use group_update::{RetryGroup, RetryTaskGroupReq, StartTaskGroupReq, UpdateTaskGroupReq};
 pub use meta::{
     Link, ListApiVersionsResponse, RegionInfo, ShowApiInfoResponse, ShowRegionInfoResp, Version,
+};
+pub use sync_req::{
+    CreateSyncTaskReq, NotifiedKeys, S3Bucket, S3Entity, S3EventNotification, S3EventRecord,
+    S3Object, StartSyncTaskReq, SyncObjectReq, MAX_NOTIFICATION_RECORDS,
+};
+pub use sync_resp::{
+    statistic_series, CreateSyncTaskResponse, ListSyncTaskStatisticResponse, ListSyncTasksResponse,
+    ShowSyncTaskResponse, StatisticData, StatisticTypeData, SyncTaskInfo,
 };
 pub use task_create::{CreateTaskReq, DstNodeReq, ListFile, SrcNodeReq};
 pub use task_extras::{SmnConfig, SourceCdnReq, TaskEcho};

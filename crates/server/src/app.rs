@@ -23,6 +23,7 @@ pub fn app(state: AppState) -> Router {
     let authenticated = Router::new()
         .merge(routes::tasks::router())
         .merge(routes::groups::router())
+        .merge(routes::sync::router())
         .merge(routes::meta::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -3,4 +3,5 @@
 pub mod groups;
 pub mod meta;
 pub mod query;
+pub mod sync;
 pub mod tasks;

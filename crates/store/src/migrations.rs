@@ -25,6 +25,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "groups",
         include_str!("../migrations/sqlite/0002_groups.sql"),
     ),
+    (
+        3,
+        "sync",
+        include_str!("../migrations/sqlite/0003_sync.sql"),
+    ),
 ];
 
 /// A fixed list of migrations compiled into the binary.

@@ -18,7 +18,7 @@ use tern_core::{
     SplitProgress, Task, TaskEvent, TaskGroup, TaskId, TaskPriority, TaskSpec, TaskStatus,
     TaskStore, TaskType,
 };
-use tern_scheduler::{now_ms, Scheduler, SchedulerConfig};
+use tern_scheduler::{now_ms, Scheduler, SchedulerConfig, SyncConfig, SyncRunner};
 use tern_server::{app, token_digest, AppState};
 use tower::ServiceExt;
 
@@ -72,7 +72,9 @@ impl TestApp {
     /// A fresh store with a token for [`PROJECT`] and one for [`OTHER_PROJECT`].
     pub async fn new() -> TestApp {
         let data_dir = tempfile::tempdir().unwrap();
-        let store = tern_store::open(None, data_dir.path()).await.unwrap();
+        let (store, sync_store) = tern_store::open_with_sync(None, data_dir.path())
+            .await
+            .unwrap();
         store
             .put_token(PROJECT, &token_digest(TOKEN))
             .await
@@ -85,6 +87,7 @@ impl TestApp {
         let state = AppState {
             store: Arc::clone(&store),
             scheduler,
+            sync: SyncRunner::new(sync_store, SyncConfig::default()),
             regions: Arc::new(RegionTable::builtin()),
         };
         TestApp {

@@ -14,6 +14,7 @@ mod identity;
 mod ledger;
 mod read;
 mod runs;
+mod sync;
 mod tasks;
 
 use std::path::Path;
