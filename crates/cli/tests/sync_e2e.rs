@@ -135,10 +135,7 @@ async fn create_sync_task(server: &TernServer, s3: &S3Server, src: &str, dst: &s
         "dst_region": DST_REGION, "dst_bucket": dst,
         "dst_ak": s3.access_key(), "dst_sk": s3.secret_key(),
     });
-    let url = format!(
-        "{}/v2/{}/sync-tasks",
-        server.endpoint, server.project_id
-    );
+    let url = format!("{}/v2/{}/sync-tasks", server.endpoint, server.project_id);
     let (status, text) = http(
         "POST",
         &url,

@@ -9,6 +9,8 @@ mod helpers;
 mod ledger;
 mod lifecycle;
 mod records;
+#[macro_use]
+pub mod sync;
 
 pub use group_life::*;
 pub use group_tasks::*;
