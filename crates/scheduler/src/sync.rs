@@ -15,6 +15,7 @@
 //! Deletes at the source are never propagated: events and reconciliation only ever copy.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -91,6 +92,9 @@ pub struct SyncRunner {
     config: Arc<SyncConfig>,
     root: CancellationToken,
     workers: Mutex<HashMap<SyncTaskId, Worker>>,
+    /// Set by [`SyncRunner::start`]; until then operations only write the store (a runner
+    /// that is never started, as in route tests, copies nothing).
+    started: AtomicBool,
 }
 
 impl SyncRunner {
@@ -101,6 +105,7 @@ impl SyncRunner {
             config: Arc::new(config),
             root: CancellationToken::new(),
             workers: Mutex::new(HashMap::new()),
+            started: AtomicBool::new(false),
         })
     }
 
@@ -113,6 +118,7 @@ impl SyncRunner {
     /// synchronizing task.
     pub async fn start(self: &Arc<Self>) -> Result<()> {
         self.store.release_sync_events(None).await?;
+        self.started.store(true, Ordering::SeqCst);
         for task in self
             .store
             .sync_tasks_in_status(SyncStatus::Synchronizing)
@@ -210,7 +216,7 @@ impl SyncRunner {
             previous.cancel.cancel();
             let _ = previous.join.await;
         }
-        if self.root.is_cancelled() {
+        if self.root.is_cancelled() || !self.started.load(Ordering::SeqCst) {
             return;
         }
         let cancel = self.root.child_token();
