@@ -10,6 +10,9 @@
 //! checkpoint (invariant 1 of DESIGN.md: the ledger has one row per key, so nothing is counted
 //! twice). A panicking run fails its task, never the process.
 //!
+//! Sync tasks run beside the tasks in [`sync::SyncRunner`]: one worker per synchronizing sync
+//! task copies its queued events in batches (its own concurrency model is in [`sync`]).
+//!
 //! Outcomes are committed with listing counts and the checkpoint in one transaction per batch
 //! (`batch_outcomes` objects or `batch_interval`, whichever comes first).
 //!
