@@ -1,8 +1,8 @@
 """Drives a sync task at a steady event rate and measures how long each event's object takes to
 appear at the destination. Run by bench/sync_latency.sh, which starts the servers.
 
-For each event: PUT a small object at the source, POST its key to `create_sync_events`, then
-poll the destination with HEAD until the object is there. Latency = object visible at the
+Objects are PUT at the source first; then each event POSTs one key to `create_sync_events`, and
+one watcher thread lists the destination every 10 ms to see when each key arrives. Latency = object visible at the
 destination − event answered (the moment the caller may rely on it). Events are sent on a fixed
 schedule (rate per second) from a thread pool, so neither answers nor polling delay sending.
 
@@ -27,7 +27,7 @@ ENV = os.environ
 RATE = float(ENV.get("RATE", "50"))
 DURATION = float(ENV.get("DURATION", "30"))
 SIZE = int(ENV.get("SIZE", "4096"))
-POLL_INTERVAL = 0.005
+POLL_INTERVAL = 0.01
 POLL_TIMEOUT = 30.0
 
 
@@ -53,15 +53,21 @@ def create_task():
     return answer.json()["sync_task_id"]
 
 
-def wait_visible(key, accepted_at):
-    deadline = accepted_at + POLL_TIMEOUT
-    while time.monotonic() < deadline:
-        try:
-            DST.head_object(Bucket=ENV["DST_BUCKET"], Key=key)
-            return time.monotonic() - accepted_at
-        except DST.exceptions.ClientError:
-            time.sleep(POLL_INTERVAL)
-    return None
+def watch_destination(keys, accepted_at, first_seen, stop):
+    """Records when each key first shows in the destination listing. Keys are numbered in
+    sending order and sort that way, so each listing starts after the longest prefix of keys
+    already seen: it stays a page of the few most recent keys, and one thread polls for all."""
+    next_index, start_after = 0, ""
+    while not stop.is_set() and next_index < len(keys):
+        page = DST.list_objects_v2(Bucket=ENV["DST_BUCKET"], Prefix="bench/",
+                                   StartAfter=start_after, MaxKeys=1000)
+        seen_at = time.monotonic()
+        for item in page.get("Contents", []):
+            first_seen.setdefault(item["Key"], seen_at)
+        while next_index < len(keys) and keys[next_index] in first_seen:
+            start_after = keys[next_index]
+            next_index += 1
+        time.sleep(POLL_INTERVAL)
 
 
 def main():
@@ -73,28 +79,26 @@ def main():
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         list(pool.map(lambda key: SRC.put_object(Bucket=ENV["SRC_BUCKET"], Key=key, Body=payload), keys))
     events_url = f"{API}/{task_id}/events"
-    latencies, missing, answer_times = [], [], []
+    accepted_at, first_seen, answer_times = {}, {}, []
     lock = threading.Lock()
-
-    def poll(key, accepted_at):
-        latency = wait_visible(key, accepted_at)
-        with lock:
-            (latencies.append(latency) if latency is not None else missing.append(key))
 
     def send(key):
         sent = time.monotonic()
         answer = session.post(events_url, headers=HEADERS, timeout=30,
                               json={"object_keys": [urllib.parse.quote(key, safe="")]})
-        accepted_at = time.monotonic()
+        done = time.monotonic()
         answer.raise_for_status()
         with lock:
-            answer_times.append(accepted_at - sent)
-        poll(key, accepted_at)
+            accepted_at[key] = done
+            answer_times.append(done - sent)
 
+    stop = threading.Event()
+    watcher = threading.Thread(target=watch_destination, args=(keys, accepted_at, first_seen, stop))
+    watcher.start()
     # Each event is sent at its due time by a pool, so a slow answer never delays the next
     # event: the rate is the rate asked, whatever the server's answer time.
     started = time.monotonic()
-    with concurrent.futures.ThreadPoolExecutor(96) as senders:
+    with concurrent.futures.ThreadPoolExecutor(32) as senders:
         futures = []
         for index, key in enumerate(keys):
             pause = started + index / RATE - time.monotonic()
@@ -104,7 +108,12 @@ def main():
         send_span = time.monotonic() - started
         for future in futures:
             future.result()
-    total_span = time.monotonic() - started
+    watcher.join(timeout=POLL_TIMEOUT)
+    stop.set()
+    watcher.join()
+    total_span = max(first_seen.values(), default=started) - started
+    latencies = [max(0.0, first_seen[key] - accepted_at[key]) for key in keys if key in first_seen]
+    missing = [key for key in keys if key not in first_seen]
     # An object is visible a moment before its batch's outcome is committed.
     for _ in range(100):
         shown = session.get(f"{API}/{task_id}", headers=HEADERS, timeout=30,
