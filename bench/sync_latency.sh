@@ -74,20 +74,23 @@ TERN_URL=$(sed -n 's/^tern: listening on //p' "$WORK/serve.out")
 TERN_PROJECT_ID=$(sed -n 's/^TERN_PROJECT_ID=//p' "$WORK/serve.out")
 TERN_TOKEN=$(sed -n 's/^TERN_TOKEN=//p' "$WORK/serve.out")
 
-log "sending $RATE events/s for $DURATION s ($SIZE-byte objects)"
+load_before=$(cut -d' ' -f1 /proc/loadavg)
+log "sending $RATE events/s for $DURATION s ($SIZE-byte objects); load average $load_before"
 result=$(TERN_URL=$TERN_URL TERN_PROJECT_ID=$TERN_PROJECT_ID TERN_TOKEN=$TERN_TOKEN \
     SRC_URL=$SRC_URL DST_URL=$DST_URL S3_AK=$BENCH_AK S3_SK=$BENCH_SK \
     SRC_BUCKET=sync-src DST_BUCKET=sync-dst SRC_REGION=bench-src DST_REGION=bench-dst \
     python3 "$BENCH/sync_latency.py") || { echo "$result"; die "the run failed"; }
 echo "$result"
 tern_cpu=$(awk '{print ($14 + $15) / 100}' "/proc/$TERN_PID/stat")
+load_after=$(cut -d' ' -f1 /proc/loadavg)
+profile=$(basename "$(dirname "$TERN_BIN")")
 mkdir -p "$BENCH/results"
 out="$BENCH/results/sync-latency.md"
-[[ -s $out ]] || printf '# Sync-task latency (bench/sync_latency.sh)\n\n| date (UTC) | commit | events/s × s | size | p50 ms | p90 ms | p99 ms | max ms | throughput obj/s | tern CPU s | result JSON |\n|---|---|---|---|---|---|---|---|---|---|---|\n' >"$out"
-python3 - "$result" "$(git -C "$ROOT" rev-parse --short HEAD)" "$tern_cpu" >>"$out" <<'PY'
+[[ -s $out ]] || printf '# Sync-task latency (bench/sync_latency.sh)\n\n| date (UTC) | commit | build | load avg (2 cores) | events/s × s | size | p50 ms | p90 ms | p99 ms | max ms | throughput obj/s | tern CPU s | result JSON |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n' >"$out"
+python3 - "$result" "$(git -C "$ROOT" rev-parse --short HEAD)" "$tern_cpu" "$profile" "$load_before → $load_after" >>"$out" <<'PY'
 import json, sys, datetime
 r = json.loads(sys.argv[1]); l = r["latency_ms"]
-print(f"| {datetime.datetime.utcnow():%Y-%m-%d %H:%M} | {sys.argv[2]} | {r['rate_asked']:g} × {r['events'] / r['rate_asked']:g} | {r['object_bytes']} B "
+print(f"| {datetime.datetime.utcnow():%Y-%m-%d %H:%M} | {sys.argv[2]} | {sys.argv[4]} | {sys.argv[5]} | {r['rate_asked']:g} × {r['events'] / r['rate_asked']:g} | {r['object_bytes']} B "
       f"| {l['p50']} | {l['p90']} | {l['p99']} | {l['max']} | {r['throughput_objects_per_s']} | {float(sys.argv[3]):.1f} | `{json.dumps(r)}` |")
 PY
 log "appended to $out"
