@@ -39,8 +39,9 @@ pub const DEFAULT_SYNC_BATCH_EVENTS: usize = 64;
 pub const DEFAULT_SYNC_MAX_ATTEMPTS: u32 = 3;
 /// First wait before a transient failure is retried; it doubles with each try.
 pub const DEFAULT_SYNC_RETRY_BACKOFF: Duration = Duration::from_millis(500);
-/// How often an idle worker looks at its queue without being woken (retries falling due).
-const IDLE_FALLBACK: Duration = Duration::from_millis(250);
+/// How often an idle worker looks at its queue without being woken (retries falling due; new
+/// events wake it at once).
+const IDLE_FALLBACK: Duration = Duration::from_millis(500);
 /// Keys a reconciliation pass queues per transaction.
 const RECONCILE_CHUNK: usize = 500;
 /// How long a worker waits after a store error before trying again.

@@ -369,6 +369,20 @@ impl SyncStore for SqliteTaskStore {
         limit: u64,
         now_ms: i64,
     ) -> Result<Vec<ClaimedEvent>> {
+        // An idle worker asks often; answering "nothing due" from a reader keeps it off the
+        // write lock that accepting events needs.
+        let due: Option<i64> = sqlx::query_scalar(
+            "SELECT seq FROM sync_events WHERE sync_task_id = $1 AND NOT claimed \
+             AND not_before_ms <= $2 LIMIT 1",
+        )
+        .bind(&id.0)
+        .bind(now_ms)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(
             "UPDATE sync_events SET claimed = TRUE WHERE seq IN (\
