@@ -214,6 +214,24 @@ mod tests {
     }
 
     #[test]
+    fn test_sync_reconciliation_is_off_unless_an_interval_is_given() {
+        let settings = |text: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("tern.toml");
+            std::fs::write(&path, text).unwrap();
+            ServeSettings::resolve(Some(&path), None, None, None)
+                .unwrap()
+                .sync_reconcile_interval
+        };
+        assert_eq!(settings("version = 1\n"), None);
+        assert_eq!(settings("sync_reconcile_interval_secs = 0\n"), None);
+        assert_eq!(
+            settings("sync_reconcile_interval_secs = 300\n"),
+            Some(std::time::Duration::from_secs(300))
+        );
+    }
+
+    #[test]
     fn test_local_region_needs_an_absolute_root_directory() {
         let dir = tempfile::tempdir().unwrap();
         let local = |endpoint: &str, extra: &str| {
