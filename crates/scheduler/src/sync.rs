@@ -230,11 +230,15 @@ impl SyncRunner {
             cancel: cancel.clone(),
             wake: Arc::clone(&wake),
         };
+        let store = Arc::clone(&self.store);
         let join = tokio::spawn(async move {
             let id = work.task.id.clone();
             // A panic ends this worker only; its claimed events return to the queue.
             if let Err(panic) = tokio::spawn(work.run()).await {
                 tracing::error!(sync_task_id = %id, error = %panic, "sync worker panicked");
+                if let Err(err) = store.release_sync_events(Some(&id)).await {
+                    tracing::warn!(sync_task_id = %id, error = %err, "returning claimed events failed; the next start returns them");
+                }
             }
         });
         self.lock_workers()
