@@ -24,14 +24,14 @@ use tern_core::{
     ClaimedEvent, EventResolution, FailureCode, NodeSpec, Outcome, OutcomeKind, RegionTable,
     SyncSpec, SyncStatus, SyncStore, SyncTask, SyncTaskId, TaskSecrets,
 };
-use tern_engine::{
-    Decision, Event, KeySource, Location, Migration, MigrationOptions, Selection, Storage,
-};
+use tern_engine::{Event, KeySource, Location, Migration, MigrationOptions, Selection, Storage};
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::{now_ms, Result};
+
+mod reconcile;
 
 /// Events copied per batch by default.
 pub const DEFAULT_SYNC_BATCH_EVENTS: usize = 64;
@@ -42,8 +42,6 @@ pub const DEFAULT_SYNC_RETRY_BACKOFF: Duration = Duration::from_millis(500);
 /// How often an idle worker looks at its queue without being woken (retries falling due; new
 /// events wake it at once).
 const IDLE_FALLBACK: Duration = Duration::from_millis(500);
-/// Keys a reconciliation pass queues per transaction.
-const RECONCILE_CHUNK: usize = 500;
 /// How long a worker waits after a store error before trying again.
 const STORE_ERROR_PAUSE: Duration = Duration::from_secs(1);
 
@@ -466,58 +464,6 @@ impl Work {
             .saturating_mul(1u32 << event.attempts.min(10));
         EventResolution::Retry {
             not_before_ms: now.saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX)),
-        }
-    }
-
-    /// Lists both sides and queues every source object the overwrite policy would copy, as
-    /// events: counted as `REQUEST` like any event, copied by the same batches.
-    async fn reconcile(&self, ends: &Ends) {
-        let id = &self.task.id;
-        let started = Instant::now();
-        let migration = self.migration(ends, Selection::Prefixes(vec![String::new()]), true);
-        let (sender, mut receiver) = mpsc::channel(1024);
-        let cancel = self.cancel.child_token();
-        let run = tokio::spawn(async move { migration.run(sender, cancel).await });
-        let mut chunk = Vec::with_capacity(RECONCILE_CHUNK);
-        let mut queued = 0u64;
-        let mut refused = false;
-        while let Some(event) = receiver.recv().await {
-            if let Event::Planned {
-                key,
-                decision: Decision::Copy,
-                ..
-            } = event
-            {
-                chunk.push(key);
-                if chunk.len() >= RECONCILE_CHUNK && !refused {
-                    match self.queue(&chunk).await {
-                        Some(count) => queued += count,
-                        None => refused = true,
-                    }
-                    chunk.clear();
-                }
-            }
-        }
-        if !chunk.is_empty() && !refused {
-            queued += self.queue(&chunk).await.unwrap_or(0);
-        }
-        if let Ok(Err(err)) = run.await {
-            tracing::warn!(sync_task_id = %id, error = %err, "reconciliation listing failed");
-        }
-        tracing::info!(sync_task_id = %id, queued, elapsed_ms = started.elapsed().as_millis() as u64, "reconciliation pass done");
-    }
-
-    async fn queue(&self, keys: &[String]) -> Option<u64> {
-        match self
-            .store
-            .accept_sync_events(&self.task.id, keys, now_ms())
-            .await
-        {
-            Ok(count) => Some(count),
-            Err(err) => {
-                tracing::warn!(sync_task_id = %self.task.id, error = %err, "reconciliation could not queue events");
-                None
-            }
         }
     }
 }

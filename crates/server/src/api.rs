@@ -20,6 +20,7 @@ mod group_create;
 mod group_resp;
 mod group_update;
 mod meta;
+mod sync_notify;
 mod sync_req;
 mod sync_resp;
 mod task_create;
@@ -48,10 +49,11 @@ pub use group_update::{RetryGroup, RetryTaskGroupReq, StartTaskGroupReq, UpdateT
 pub use meta::{
     Link, ListApiVersionsResponse, RegionInfo, ShowApiInfoResponse, ShowRegionInfoResp, Version,
 };
-pub use sync_req::{
-    CreateSyncTaskReq, NotifiedKeys, S3Bucket, S3Entity, S3EventNotification, S3EventRecord,
-    S3Object, StartSyncTaskReq, SyncObjectReq, MAX_NOTIFICATION_RECORDS,
+pub use sync_notify::{
+    NotifiedKeys, S3Bucket, S3Entity, S3EventNotification, S3EventRecord, S3Object,
+    MAX_NOTIFICATION_RECORDS,
 };
+pub use sync_req::{CreateSyncTaskReq, StartSyncTaskReq, SyncObjectReq};
 pub use sync_resp::{
     statistic_series, CreateSyncTaskResponse, ListSyncTaskStatisticResponse, ListSyncTasksResponse,
     ShowSyncTaskResponse, StatisticData, StatisticTypeData, SyncTaskInfo,

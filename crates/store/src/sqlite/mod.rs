@@ -15,6 +15,7 @@ mod ledger;
 mod read;
 mod runs;
 mod sync;
+mod sync_queue;
 mod tasks;
 
 use std::path::Path;
