@@ -40,6 +40,9 @@ pub struct ConfigFile {
     /// Multipart part size in MiB (at least 5, S3's smallest part); objects up to it are
     /// copied with one PUT.
     pub part_size_mib: Option<usize>,
+    /// Seconds between reconciliation passes of each synchronizing sync task (list both
+    /// buckets, queue what events missed); absent or 0 turns them off (the default).
+    pub sync_reconcile_interval_secs: Option<u64>,
     /// Extra or overriding regions.
     #[serde(default)]
     pub regions: Vec<RegionConfig>,
@@ -245,6 +248,8 @@ pub struct ServeSettings {
     pub notify: NotifyConfig,
     /// Multipart part size in bytes.
     pub part_size: usize,
+    /// Period of sync tasks' reconciliation passes; `None`: off.
+    pub sync_reconcile_interval: Option<std::time::Duration>,
 }
 
 impl ServeSettings {
@@ -294,6 +299,10 @@ impl ServeSettings {
                 .group_task_max_objects
                 .unwrap_or(tern_scheduler::DEFAULT_GROUP_TASK_MAX_OBJECTS)
                 .max(1),
+            sync_reconcile_interval: file
+                .sync_reconcile_interval_secs
+                .filter(|&secs| secs > 0)
+                .map(std::time::Duration::from_secs),
         })
     }
 }
@@ -395,6 +404,24 @@ mod tests {
             let err = settings(bad).unwrap_err().to_string();
             assert!(err.contains("part_size_mib"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn test_sync_reconciliation_is_off_unless_an_interval_is_given() {
+        let settings = |text: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("tern.toml");
+            std::fs::write(&path, text).unwrap();
+            ServeSettings::resolve(Some(&path), None, None, None)
+                .unwrap()
+                .sync_reconcile_interval
+        };
+        assert_eq!(settings("version = 1\n"), None);
+        assert_eq!(settings("sync_reconcile_interval_secs = 0\n"), None);
+        assert_eq!(
+            settings("sync_reconcile_interval_secs = 300\n"),
+            Some(std::time::Duration::from_secs(300))
+        );
     }
 
     #[test]

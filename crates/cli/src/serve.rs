@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use tern_core::TaskStore;
-use tern_scheduler::{Scheduler, SchedulerConfig};
+use tern_scheduler::{Scheduler, SchedulerConfig, SyncConfig, SyncRunner};
 use tern_server::AppState;
 
 use crate::admin::{new_access_key, new_project_id, new_secret, new_token};
@@ -53,9 +53,10 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     let address = listener.local_addr()?;
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
-    let store = tern_store::open(settings.database.as_deref(), &settings.data_dir)
-        .await
-        .context("opening the task store")?;
+    let (store, sync_store) =
+        tern_store::open_with_sync(settings.database.as_deref(), &settings.data_dir)
+            .await
+            .context("opening the task store")?;
     bootstrap_first_project(&store, &settings.data_dir).await?;
 
     let regions = settings.regions.clone();
@@ -72,9 +73,19 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         },
     );
     let claim_loop = scheduler.start().await.context("starting the scheduler")?;
+    let sync = SyncRunner::new(
+        sync_store,
+        SyncConfig {
+            regions: regions.clone(),
+            reconcile_interval: settings.sync_reconcile_interval,
+            ..SyncConfig::default()
+        },
+    );
+    sync.start().await.context("starting the sync tasks")?;
     let state = AppState {
         store,
         scheduler: Arc::clone(&scheduler),
+        sync: Arc::clone(&sync),
         regions: Arc::new(regions),
     };
     println!("tern: listening on http://{address}");
@@ -85,6 +96,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         .context("serving HTTP")?;
     tracing::info!("shutdown 1/3: stopped accepting requests");
     scheduler.shutdown(SHUTDOWN_GRACE).await;
+    sync.shutdown(SHUTDOWN_GRACE).await;
     tracing::info!("shutdown 2/3: scheduler stopped; running tasks will resume on next start");
     claim_loop.abort();
     tracing::info!("shutdown 3/3: done");

@@ -2,6 +2,7 @@
 //! lifecycle named by the operation, so the API edge can pick OMS's code for each.
 
 use crate::group::{GroupEvent, GroupId, GroupStatus};
+use crate::sync::{SyncEvent, SyncStatus, SyncTaskId};
 use crate::task::{TaskEvent, TaskId, TaskStatus};
 
 /// What kind of failure an error is; the API edge maps each kind to one HTTP status and OMS code.
@@ -60,6 +61,23 @@ pub enum Error {
         /// Tasks in status 2 or 7.
         busy: u64,
     },
+    /// The sync task's status does not allow the operation ([`SyncStatus::apply`] decided).
+    #[error("{}", sync_refusal(*status, *event))]
+    SyncRefused {
+        /// The status the sync task was in.
+        status: SyncStatus,
+        /// What was asked.
+        event: SyncEvent,
+    },
+    /// The project already holds the most sync tasks it may.
+    #[error("the project already has {limit} sync tasks, the most allowed; delete one first")]
+    SyncQuota {
+        /// The limit.
+        limit: u64,
+    },
+    /// No sync task has this id.
+    #[error("sync task {0} not found")]
+    SyncNotFound(SyncTaskId),
     /// Another state change the current state forbids (not tied to one task or group event).
     #[error("{0}")]
     InvalidState(String),
@@ -104,6 +122,17 @@ fn task_refusal(status: TaskStatus, event: TaskEvent) -> String {
     }
 }
 
+fn sync_refusal(status: SyncStatus, event: SyncEvent) -> String {
+    match event {
+        SyncEvent::Stop => format!("sync task is {status}; only a synchronizing one can stop"),
+        SyncEvent::Start => format!("sync task is {status}; only a stopped one can start"),
+        SyncEvent::AcceptEvents => {
+            format!("sync task is {status}; start it before sending events")
+        }
+        SyncEvent::Delete => format!("sync task in status {status} cannot be deleted"),
+    }
+}
+
 fn group_verb(event: GroupEvent) -> &'static str {
     match event {
         GroupEvent::Stop => "be stopped: only a waiting, creating or monitoring group can",
@@ -135,10 +164,13 @@ impl Error {
             Error::TaskRefused { .. }
             | Error::GroupRefused { .. }
             | Error::GroupTasksBusy { .. }
+            | Error::SyncRefused { .. }
+            | Error::SyncQuota { .. }
             | Error::InvalidState(_) => ErrorKind::InvalidState,
-            Error::TaskNotFound(_) | Error::GroupNotFound(_) | Error::NotFound(_) => {
-                ErrorKind::NotFound
-            }
+            Error::TaskNotFound(_)
+            | Error::GroupNotFound(_)
+            | Error::SyncNotFound(_)
+            | Error::NotFound(_) => ErrorKind::NotFound,
             Error::Unavailable(_) => ErrorKind::Unavailable,
             Error::Internal(_) => ErrorKind::Internal,
         }

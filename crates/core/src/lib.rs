@@ -16,6 +16,7 @@ pub mod region;
 pub mod secret;
 pub mod selection;
 pub mod store;
+pub mod sync;
 pub mod task;
 
 pub use error::{Error, ErrorKind, Result};
@@ -34,6 +35,11 @@ pub use secret::Secret;
 pub use selection::{ListFileSpec, SourceSelection};
 pub use store::{
     BatchTarget, GroupChange, LedgerEntry, OutcomeBatch, OutcomeKind, TaskFilter, TaskStore,
+};
+pub use sync::{
+    month_bounds_ms, ClaimedEvent, EventResolution, StatBucket, StatType, SyncCounts, SyncEvent,
+    SyncSpec, SyncStatus, SyncStore, SyncTask, SyncTaskId, HOUR_MS, MAX_EVENT_KEYS,
+    MAX_EVENT_KEY_LEN, MAX_SYNC_TASKS_PER_PROJECT, STAT_BUCKET_MS,
 };
 pub use task::{
     DestinationSpec, FailedObjectRecord, GroupType, KeyRange, LineRange, RunEnding, SourceSpec,

@@ -10,6 +10,9 @@
 //! checkpoint (invariant 1 of DESIGN.md: the ledger has one row per key, so nothing is counted
 //! twice). A panicking run fails its task, never the process.
 //!
+//! Sync tasks run beside the tasks in [`sync::SyncRunner`]: one worker per synchronizing sync
+//! task copies its queued events in batches (its own concurrency model is in [`sync`]).
+//!
 //! Outcomes are committed with listing counts and the checkpoint in one transaction per batch
 //! (`batch_outcomes` objects or `batch_interval`, whichever comes first).
 //!
@@ -28,6 +31,7 @@ mod runner;
 mod sources;
 pub use sources::{check_url_list_file, UrlListProblem};
 mod split;
+pub mod sync;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -44,6 +48,7 @@ use tokio_util::sync::CancellationToken;
 use crate::hooks::{Breakpoint, FailurePoint, TestHooks};
 use crate::notify::{Notifier, NotifyConfig};
 use crate::runner::{RunEnd, TaskRun};
+pub use crate::sync::{SyncConfig, SyncRunner};
 
 /// Attempts at writing a run's end before the task is left migrating for the next start.
 const FINISH_RUN_ATTEMPTS: u32 = 5;

@@ -21,6 +21,9 @@ mod group_create;
 mod group_resp;
 mod group_update;
 mod meta;
+mod sync_notify;
+mod sync_req;
+mod sync_resp;
 mod task_create;
 mod task_extras;
 mod task_resp;
@@ -47,6 +50,15 @@ pub use group_resp::{
 pub use group_update::{RetryGroup, RetryTaskGroupReq, StartTaskGroupReq, UpdateTaskGroupReq};
 pub use meta::{
     Link, ListApiVersionsResponse, RegionInfo, ShowApiInfoResponse, ShowRegionInfoResp, Version,
+};
+pub use sync_notify::{
+    NotifiedKeys, S3Bucket, S3Entity, S3EventNotification, S3EventRecord, S3Object,
+    MAX_NOTIFICATION_RECORDS,
+};
+pub use sync_req::{CreateSyncTaskReq, StartSyncTaskReq, SyncObjectReq};
+pub use sync_resp::{
+    statistic_series, CreateSyncTaskResponse, ListSyncTaskStatisticResponse, ListSyncTasksResponse,
+    ShowSyncTaskResponse, StatisticData, StatisticTypeData, SyncTaskInfo,
 };
 pub use task_create::{CreateTaskReq, DstNodeReq, ListFile, SrcNodeReq};
 pub use task_extras::{SmnConfig, SourceCdnReq, TaskEcho};

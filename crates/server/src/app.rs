@@ -23,6 +23,7 @@ pub fn app(state: AppState) -> Router {
     let authenticated = Router::new()
         .merge(routes::tasks::router())
         .merge(routes::groups::router())
+        .merge(routes::sync::router())
         .merge(routes::meta::router())
         .merge(routes::identity::router())
         .merge(routes::buckets::router())

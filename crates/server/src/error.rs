@@ -15,7 +15,9 @@
 //! | delete of a busy task or group (core refused `Delete`) | 400 | OMS.0063  | §1.2 |
 //! | stop refused by core (task or group `Stop`)         | 400  | OMS.0066     | §1.2 |
 //! | start/retry of a task refused by core (`Start`, `Retry`) | 400 | OMS.0070 | S3M.0070 |
-//! | unknown task group (`NotFound`)                     | 404  | OMS.1009     | §3.1: terraform reads 404 as "gone" |
+//! | unknown task group or sync task (`NotFound`)        | 404  | OMS.1009     | §3.1: terraform reads 404 as "gone"; §0: create_sync_events documents 404 |
+//! | project holds the most sync tasks it may            | 400  | OMS.0077     | §3.1, S3M.0077 |
+//! | events sent to a stopped sync task (`InvalidState`) | 400  | OMS.0064     | §3.1 |
 //! | no or bad credentials/signature (`Unauthenticated`) | 401  | APIGW.0301   | Huawei API gateway's "incorrect IAM authentication information" |
 //! | other project's resource (`Forbidden`)              | 403  | OMS.0206     | §3.1 |
 //! | too many requests (`RateLimited`)                   | 429  | APIGW.0308   | Huawei API gateway's "throttling threshold reached" |
@@ -63,6 +65,12 @@ pub enum ApiError {
     /// No task group has this id (404 OMS.1009).
     #[error("task group {0} not found")]
     GroupNotFound(String),
+    /// No sync task has this id in the caller's project (404 OMS.1009).
+    #[error("sync task {0} not found")]
+    SyncTaskNotFound(String),
+    /// The project holds the most tasks of a kind it may (OMS.0077).
+    #[error("{0}")]
+    QuotaExceeded(String),
     /// The task or group is in progress and cannot be deleted (OMS.0063).
     #[error("{0}")]
     TaskBusy(String),
@@ -141,7 +149,10 @@ impl ApiError {
             | ApiError::NotJson(_)
             | ApiError::ForbiddenChars { .. }
             | ApiError::SourceUnusable(_) => ErrorKind::InvalidArgument,
-            ApiError::TaskNotFound(_) | ApiError::GroupNotFound(_) => ErrorKind::NotFound,
+            ApiError::TaskNotFound(_)
+            | ApiError::GroupNotFound(_)
+            | ApiError::SyncTaskNotFound(_) => ErrorKind::NotFound,
+            ApiError::QuotaExceeded(_) => ErrorKind::InvalidState,
             ApiError::TaskBusy(_)
             | ApiError::TaskNotMigrating(_)
             | ApiError::TaskNotStartable(_)
@@ -170,7 +181,10 @@ impl ApiError {
             ApiError::TaskBusy(_) => (StatusCode::BAD_REQUEST, "OMS.0063"),
             ApiError::TaskNotMigrating(_) => (StatusCode::BAD_REQUEST, "OMS.0066"),
             ApiError::TaskNotStartable(_) => (StatusCode::BAD_REQUEST, "OMS.0070"),
-            ApiError::GroupNotFound(_) => (StatusCode::NOT_FOUND, "OMS.1009"),
+            ApiError::GroupNotFound(_) | ApiError::SyncTaskNotFound(_) => {
+                (StatusCode::NOT_FOUND, "OMS.1009")
+            }
+            ApiError::QuotaExceeded(_) => (StatusCode::BAD_REQUEST, "OMS.0077"),
             ApiError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "APIGW.0301"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "OMS.0206"),
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "APIGW.0308"),
@@ -211,7 +225,7 @@ impl From<tern_core::Error> for ApiError {
     /// Maps a domain error: core's refusals carry the operation refused, which picks OMS's
     /// code (stop → OMS.0066, start/retry → OMS.0070, delete → OMS.0063, others → OMS.0064).
     fn from(error: tern_core::Error) -> Self {
-        use tern_core::{Error as E, GroupEvent, TaskEvent};
+        use tern_core::{Error as E, GroupEvent, SyncEvent, TaskEvent};
         let message = error.to_string();
         match error {
             E::InvalidField { field, reason } => ApiError::InvalidField { field, reason },
@@ -227,6 +241,13 @@ impl From<tern_core::Error> for ApiError {
                 _ => ApiError::InvalidState(message),
             },
             E::GroupTasksBusy { .. } => ApiError::TaskBusy(message),
+            E::SyncRefused { event, .. } => match event {
+                SyncEvent::Stop => ApiError::TaskNotMigrating(message),
+                SyncEvent::Start => ApiError::TaskNotStartable(message),
+                SyncEvent::AcceptEvents | SyncEvent::Delete => ApiError::InvalidState(message),
+            },
+            E::SyncQuota { .. } => ApiError::QuotaExceeded(message),
+            E::SyncNotFound(id) => ApiError::SyncTaskNotFound(id.0),
             E::InvalidState(message) => ApiError::InvalidState(message),
             E::TaskNotFound(id) => ApiError::TaskNotFound(id.to_string()),
             E::GroupNotFound(id) => ApiError::GroupNotFound(id.0),

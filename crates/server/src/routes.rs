@@ -6,5 +6,6 @@ pub mod groups;
 pub mod identity;
 pub mod meta;
 pub mod query;
+pub mod sync;
 pub mod tasks;
 pub mod url_lists;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use tern_core::{RegionTable, TaskStore};
-use tern_scheduler::Scheduler;
+use tern_scheduler::{Scheduler, SyncRunner};
 
 /// Shared state of the API server.
 #[derive(Clone)]
@@ -12,6 +12,8 @@ pub struct AppState {
     pub store: Arc<dyn TaskStore>,
     /// The scheduler that runs tasks.
     pub scheduler: Arc<Scheduler>,
+    /// The runner of sync tasks (and, through it, their store).
+    pub sync: Arc<SyncRunner>,
     /// Regions reported by `show_region_info` and used to resolve nodes.
     pub regions: Arc<RegionTable>,
 }

@@ -2,7 +2,7 @@
 //!
 //! This crate owns the database: schema migrations per backend (`migrations/<backend>/`), the
 //! tables of tokens, credentials, tasks, sealed task secrets, the per-object ledger, task groups
-//! and their sealed secrets, the
+//! and their sealed secrets, sync tasks with their durable event queue and statistics, the
 //! sealing key (`<data_dir>/seal.key` or `TERN_SEAL_KEY`), and the translation of database
 //! errors into core errors. It is the only crate that imports sqlx; it depends on `tern-core`
 //! alone among tern's crates, and callers see it only as `Arc<dyn TaskStore>`.
@@ -20,10 +20,30 @@ mod sqlite;
 use std::path::Path;
 use std::sync::Arc;
 
-use tern_core::{Error, Result, TaskStore};
+use tern_core::{Error, Result, SyncStore, TaskStore};
 
 pub use seal::{SEAL_KEY_ENV, SEAL_KEY_FILE};
 pub use sqlite::{SqliteTaskStore, DB_FILE};
+
+/// Opens the store as [`open`] does, seen both as the [`TaskStore`] and as the [`SyncStore`]
+/// (one database, one seal key).
+pub async fn open_with_sync(
+    database_url: Option<&str>,
+    data_dir: &Path,
+) -> Result<(Arc<dyn TaskStore>, Arc<dyn SyncStore>)> {
+    // Refuses what `open` refuses, with the same errors.
+    let store = match database_url {
+        None => Arc::new(SqliteTaskStore::open(data_dir).await?),
+        Some(url) if url.starts_with("sqlite:") => {
+            Arc::new(SqliteTaskStore::open_url(url, data_dir).await?)
+        }
+        Some(url) => {
+            open(Some(url), data_dir).await?;
+            return Err(Error::Internal("unreachable database scheme".into()));
+        }
+    };
+    Ok((store.clone(), store))
+}
 
 /// Opens the store a database URL names: SQLite in `data_dir` when `None`, the SQLite file a
 /// `sqlite:` URL names, or an error for PostgreSQL (not built yet) and unknown schemes. The

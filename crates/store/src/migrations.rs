@@ -26,6 +26,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0002_groups.sql"),
     ),
     (
+        3,
+        "sync",
+        include_str!("../migrations/sqlite/0003_sync.sql"),
+    ),
+    (
         4,
         "notify",
         include_str!("../migrations/sqlite/0004_notify.sql"),

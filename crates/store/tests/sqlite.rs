@@ -12,7 +12,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use tern_core::{
-    ErrorKind, GroupEvent, GroupStatus, OutcomeBatch, Secret, SplitProgress, TaskEvent, TaskStore,
+    ErrorKind, GroupEvent, GroupStatus, OutcomeBatch, Secret, SplitProgress, SyncStore, TaskEvent,
+    TaskStore,
 };
 use tern_store::{SqliteTaskStore, DB_FILE, SEAL_KEY_FILE};
 
@@ -28,6 +29,63 @@ async fn sqlite_store() -> (tempfile::TempDir, Arc<dyn TaskStore>) {
 }
 
 contract_tests!(sqlite_store);
+
+/// The same store seen as the [`SyncStore`].
+async fn sqlite_sync_store() -> (tempfile::TempDir, Arc<dyn SyncStore>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteTaskStore::open(dir.path()).await.unwrap();
+    (dir, Arc::new(store))
+}
+
+sync_contract_tests!(sqlite_sync_store);
+
+#[tokio::test]
+async fn test_sync_events_survive_reopening_and_claims_return() {
+    let dir = tempfile::tempdir().unwrap();
+    let first: Arc<dyn SyncStore> = Arc::new(SqliteTaskStore::open(dir.path()).await.unwrap());
+    let task = first
+        .create_sync_task(
+            PROJECT,
+            &contract::sync::sync_spec("src"),
+            &secrets("k"),
+            NOW,
+        )
+        .await
+        .unwrap();
+    first
+        .accept_sync_events(&task.id, &["x".to_owned(), "y".to_owned()], NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        first
+            .claim_sync_events(&task.id, 1, NOW)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // The process dies holding a claim: nothing resolves it.
+    drop(first);
+    let reopened: Arc<dyn SyncStore> = Arc::new(SqliteTaskStore::open(dir.path()).await.unwrap());
+    assert_eq!(reopened.pending_sync_events(&task.id).await.unwrap(), 2);
+    assert_eq!(
+        reopened
+            .claim_sync_events(&task.id, 10, NOW)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    reopened.release_sync_events(None).await.unwrap();
+    let claimed = reopened.claim_sync_events(&task.id, 10, NOW).await.unwrap();
+    let mut keys: Vec<&str> = claimed.iter().map(|event| event.key.as_str()).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["x", "y"]);
+    assert_eq!(
+        reopened.sync_secrets(&task.id).await.unwrap(),
+        Some(secrets("k"))
+    );
+}
 
 /// Every byte of the database file and its WAL and shared-memory companions.
 fn raw_database_bytes(data_dir: &Path) -> Vec<u8> {

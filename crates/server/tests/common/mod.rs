@@ -18,7 +18,7 @@ use tern_core::{
     SplitProgress, Task, TaskEvent, TaskGroup, TaskId, TaskPriority, TaskSpec, TaskStatus,
     TaskStore, TaskType,
 };
-use tern_scheduler::{now_ms, Scheduler, SchedulerConfig};
+use tern_scheduler::{now_ms, Scheduler, SchedulerConfig, SyncConfig, SyncRunner};
 use tern_server::{app, token_digest, AppState};
 use tower::ServiceExt;
 
@@ -77,7 +77,9 @@ impl TestApp {
     /// As [`TestApp::new`], with the scheduler (not started) built from `config`.
     pub async fn with_scheduler_config(config: SchedulerConfig) -> TestApp {
         let data_dir = tempfile::tempdir().unwrap();
-        let store = tern_store::open(None, data_dir.path()).await.unwrap();
+        let (store, sync_store) = tern_store::open_with_sync(None, data_dir.path())
+            .await
+            .unwrap();
         store
             .put_token(PROJECT, &token_digest(TOKEN))
             .await
@@ -90,6 +92,7 @@ impl TestApp {
         let state = AppState {
             store: Arc::clone(&store),
             scheduler,
+            sync: SyncRunner::new(sync_store, SyncConfig::default()),
             regions: Arc::new(RegionTable::builtin()),
         };
         TestApp {

@@ -14,10 +14,12 @@ use crate::error::from_db;
 mod group;
 mod ledger;
 mod secrets;
+mod sync;
 
 pub(crate) use group::{group_spec_json, split_columns, GroupRow, SplitColumns};
 pub(crate) use ledger::{kind_from_str, ledger_entry, LedgerFields};
 pub(crate) use secrets::{secrets_from_json, secrets_json};
+pub(crate) use sync::{sync_spec_from_json, sync_spec_json};
 
 /// `tasks.spec`: the parts of a [`TaskSpec`] that never change, without secrets.
 #[derive(Serialize, Deserialize)]

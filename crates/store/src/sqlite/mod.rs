@@ -15,6 +15,8 @@ mod ledger;
 mod notify;
 mod read;
 mod runs;
+mod sync;
+mod sync_queue;
 mod tasks;
 
 use std::path::Path;

@@ -10,6 +10,8 @@ mod ledger;
 mod lifecycle;
 mod notify;
 mod records;
+#[macro_use]
+pub mod sync;
 
 pub use group_life::*;
 pub use group_tasks::*;
