@@ -16,6 +16,7 @@ pub mod secret;
 pub mod selection;
 pub mod store;
 pub mod task;
+pub mod transfer_options;
 
 pub use error::{Error, ErrorKind, Result};
 pub use group::{
@@ -36,4 +37,7 @@ pub use store::{
 pub use task::{
     DestinationSpec, FailedObjectRecord, GroupType, KeyRange, LineRange, RunEnding, SourceSpec,
     Task, TaskEvent, TaskId, TaskPriority, TaskSecrets, TaskSpec, TaskStatus, TaskType,
+};
+pub use transfer_options::{
+    check_transfer_options, destination_storage_class, DST_STORAGE_POLICIES,
 };

@@ -32,5 +32,5 @@ pub use error::{Error, Result};
 pub use listing::{KeySource, Selection};
 pub use location::Location;
 pub use run::{run_collecting, Event, Migration, MigrationOptions, Summary};
-pub use storage::Storage;
+pub use storage::{Storage, Tuning};
 pub use throttle::Throttle;
