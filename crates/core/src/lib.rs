@@ -18,6 +18,7 @@ pub mod selection;
 pub mod store;
 pub mod sync;
 pub mod task;
+pub mod transfer_options;
 
 pub use error::{Error, ErrorKind, Result};
 pub use group::{
@@ -44,4 +45,7 @@ pub use sync::{
 pub use task::{
     DestinationSpec, FailedObjectRecord, GroupType, KeyRange, LineRange, RunEnding, SourceSpec,
     Task, TaskEvent, TaskId, TaskPriority, TaskSecrets, TaskSpec, TaskStatus, TaskType,
+};
+pub use transfer_options::{
+    check_transfer_options, destination_storage_class, DST_STORAGE_POLICIES,
 };

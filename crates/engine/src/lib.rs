@@ -40,5 +40,5 @@ pub use http_source::HttpSource;
 pub use listing::{KeySource, Selection};
 pub use location::Location;
 pub use run::{run_collecting, Event, Migration, MigrationOptions, Summary};
-pub use storage::Storage;
+pub use storage::{Storage, Tuning};
 pub use throttle::Throttle;

@@ -53,12 +53,28 @@ struct Names {
     token_failure: Option<TokenFailure>,
 }
 
+/// What a task asks of an endpoint beyond where it is: the class objects are written in and
+/// whether reads are billed to the requester. Honoured by S3-speaking endpoints; tasks asking it
+/// of others are refused at create (`tern_core::check_transfer_options`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tuning {
+    /// `x-amz-storage-class` of every object written (`None`: the bucket's default).
+    pub storage_class: Option<String>,
+    /// Send `x-amz-request-payer: requester` (the source bucket bills the reader).
+    pub request_payer: bool,
+}
+
 impl Storage {
     /// Builds the operator for a location. No request is sent.
     pub fn open(location: &Location) -> Result<Storage> {
+        Storage::open_tuned(location, &Tuning::default())
+    }
+
+    /// Like [`Storage::open`], with a task's [`Tuning`].
+    pub fn open_tuned(location: &Location, tuning: &Tuning) -> Result<Storage> {
         // Without OpenDAL's constructor feature the HTTP transport must be installed once by hand.
         opendal::install_default();
-        let (op, token_failure) = build_operator(location)?;
+        let (op, token_failure) = build_operator(location, tuning)?;
         let op = op
             .layer(TimeoutLayer::new().with_io_timeout(DEFAULT_IO_TIMEOUT))
             .layer(
@@ -86,6 +102,11 @@ impl Storage {
     /// already exist. OpenDAL's fs service creates a missing root, so without this check a
     /// mistyped source path would copy as a successful run of zero objects.
     pub fn open_source(location: &Location) -> Result<Storage> {
+        Storage::open_source_tuned(location, &Tuning::default())
+    }
+
+    /// Like [`Storage::open_source`], with a task's [`Tuning`].
+    pub fn open_source_tuned(location: &Location, tuning: &Tuning) -> Result<Storage> {
         if location.protocol == Protocol::Fs {
             let root = format!("/{}", location.root.trim_start_matches('/'));
             let problem = match std::fs::metadata(&root) {
@@ -104,7 +125,7 @@ impl Storage {
                 });
             }
         }
-        Storage::open(location)
+        Storage::open_tuned(location, tuning)
     }
 
     /// The OpenDAL operator.
@@ -215,7 +236,10 @@ pub fn crc64_metadata_key(protocol: Protocol) -> &'static str {
 /// service gets exactly the credentials of the location; none means unsigned requests. Where an
 /// OpenDAL service cannot be told to skip its environment loaders, the location is served
 /// another way (see each arm), and `tests/ambient_credentials.rs` proves it per protocol.
-fn build_operator(location: &Location) -> Result<(Operator, Option<TokenFailure>)> {
+fn build_operator(
+    location: &Location,
+    tuning: &Tuning,
+) -> Result<(Operator, Option<TokenFailure>)> {
     let creds = &location.credentials;
     let mut token_failure = None;
     check_key_pair(creds)?;
@@ -223,13 +247,13 @@ fn build_operator(location: &Location) -> Result<(Operator, Option<TokenFailure>
     let endpoint = location.endpoint.as_deref();
     let root = format!("/{}", location.root.trim_start_matches('/'));
     let built = match location.protocol {
-        Protocol::S3 => Operator::new(s3_builder(location, &root, false)),
+        Protocol::S3 => Operator::new(s3_builder(location, &root, false, tuning)),
         // OpenDAL's OBS signer always consults `HUAWEI_CLOUD_*`/`OBS_*` variables when it has no
         // key of its own, and COS's always reads `~/.tencentcloud` and refuses to send unsigned
         // requests. Both speak S3, so anonymous access goes through the S3 service, with the
         // bucket in the host name as the native services put it.
         Protocol::Obs | Protocol::Cos if anonymous => {
-            Operator::new(s3_builder(location, &root, true))
+            Operator::new(s3_builder(location, &root, true, tuning))
         }
         Protocol::Obs => {
             let builder = services::Obs::default()
@@ -337,7 +361,12 @@ fn build_operator(location: &Location) -> Result<(Operator, Option<TokenFailure>
 
 /// Builds an S3 service that reads nothing from the environment: given keys only, otherwise
 /// unsigned. `virtual_host` puts the bucket in the host name (OBS and COS native style).
-fn s3_builder(location: &Location, root: &str, virtual_host: bool) -> services::S3 {
+fn s3_builder(
+    location: &Location,
+    root: &str,
+    virtual_host: bool,
+    tuning: &Tuning,
+) -> services::S3 {
     let creds = &location.credentials;
     let mut builder = services::S3::default()
         .bucket(&location.bucket)
@@ -347,6 +376,12 @@ fn s3_builder(location: &Location, root: &str, virtual_host: bool) -> services::
         .disable_ec2_metadata();
     if virtual_host {
         builder = builder.enable_virtual_host_style();
+    }
+    if let Some(class) = &tuning.storage_class {
+        builder = builder.default_storage_class(class);
+    }
+    if tuning.request_payer {
+        builder = builder.enable_request_payer();
     }
     if let Some(endpoint) = location.endpoint.as_deref() {
         builder = builder.endpoint(endpoint);

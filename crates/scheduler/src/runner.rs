@@ -12,7 +12,7 @@ use tern_core::{
 };
 use tern_engine::objectlist::{failed_row, plain_row, write_lines};
 use tern_engine::{
-    Event, KeySource, Location, Migration, MigrationOptions, Selection, Storage, Throttle,
+    Event, KeySource, Location, Migration, MigrationOptions, Selection, Storage, Throttle, Tuning,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -110,19 +110,34 @@ impl TaskRun {
             credentials: secrets.dst.clone(),
             app_id: None,
         };
+        let source_tuning = Tuning {
+            storage_class: None,
+            request_payer: spec.enable_requester_pays,
+        };
         // A URL list names no source bucket or region: its objects come by URL.
         let source = if spec.task_type == TaskType::UrlList {
             tern_engine::urllist::url_list_source().map_err(invalid)?
         } else {
             Location::from_node(&source_node, regions)
-                .and_then(|l| Storage::open_source(&l))
+                .and_then(|l| Storage::open_source_tuned(&l, &source_tuning))
                 .map_err(invalid)?
         };
         let http = crate::sources::http_source(spec, secrets)
             .map_err(|err| FailureReason::new(FailureCode::SourceNotFound, err.to_string()))?;
-        let destination = Location::from_node(&destination_node, regions)
-            .and_then(|l| Storage::open(&l))
-            .map_err(invalid)?;
+        let destination_location =
+            Location::from_node(&destination_node, regions).map_err(invalid)?;
+        // Checked at create; a task stored before that check is refused here, not run without it.
+        let storage_class = tern_core::destination_storage_class(
+            &spec.dst_storage_policy,
+            destination_location.protocol,
+        )
+        .map_err(|err| invalid(tern_engine::Error::Core(err)))?;
+        let destination_tuning = Tuning {
+            storage_class: storage_class.map(str::to_owned),
+            request_payer: false,
+        };
+        let destination =
+            Storage::open_tuned(&destination_location, &destination_tuning).map_err(invalid)?;
 
         let selection = if self.task.failed_only && spec.task_type == TaskType::UrlList {
             // A URL list's failed objects are found again by their lines.

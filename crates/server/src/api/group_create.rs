@@ -50,6 +50,8 @@ pub struct CreateTaskGroupReq {
     pub consistency_check: Option<String>,
     /// Requester-pays on the source.
     pub enable_requester_pays: Option<bool>,
+    /// Legacy (terraform): KMS encryption at the destination; only `false` is taken.
+    pub enable_kms: Option<bool>,
 }
 
 /// `src_node` of `create_task_group`.
@@ -130,6 +132,7 @@ impl CreateTaskGroupReq {
             dst_storage_policy: self.dst_storage_policy,
             consistency_check: self.consistency_check,
             enable_requester_pays: self.enable_requester_pays,
+            enable_kms: self.enable_kms,
             task_priority: None,
         };
         let spelling = TypeSpelling {

@@ -21,15 +21,6 @@ const MAX_MIGRATE_SINCE_S: i64 = 253_402_300_799;
 /// Longest `list_file.list_file_num` echoed back. OMS states no limit for this number-as-text;
 /// 255 is the limit of its other short free-text fields (`app_id`, `description`).
 const MAX_LIST_FILE_NUM_LEN: usize = 255;
-/// `dst_storage_policy` values (REFERENCE.md §4).
-const DST_STORAGE_POLICIES: [&str; 5] = [
-    "STANDARD",
-    "IA",
-    "ARCHIVE",
-    "DEEP_ARCHIVE",
-    "SRC_STORAGE_MAPPING",
-];
-
 /// `create_task` body.
 #[derive(Debug, Clone, Deserialize)]
 pub struct CreateTaskReq {
@@ -63,6 +54,8 @@ pub struct CreateTaskReq {
     pub consistency_check: Option<String>,
     /// Requester-pays on the source.
     pub enable_requester_pays: Option<bool>,
+    /// Legacy (terraform, older SDKs): KMS encryption at the destination; only `false` is taken.
+    pub enable_kms: Option<bool>,
     /// `HIGH`, `MEDIUM` (default) or `LOW`.
     pub task_priority: Option<String>,
 }
@@ -181,11 +174,17 @@ impl CreateTaskReq {
             }
             None => ConsistencyCheck::default(),
         };
+        if self.enable_kms == Some(true) {
+            return Err(ApiError::invalid(
+                "enable_kms",
+                "KMS encryption of destination objects is not supported; send false or leave it out",
+            ));
+        }
         let dst_storage_policy = self.dst_storage_policy.unwrap_or_else(|| "STANDARD".into());
         check_one_of(
             "dst_storage_policy",
             &dst_storage_policy,
-            &DST_STORAGE_POLICIES,
+            &tern_core::DST_STORAGE_POLICIES,
         )?;
         let task_priority: TaskPriority = match self.task_priority.as_deref() {
             Some(value) => parse_enum("task_priority", value)?,

@@ -113,12 +113,18 @@ fn test_captured_sdk_body_parses() {
 #[test]
 fn test_unknown_legacy_fields_are_ignored() {
     let result = with(&[
-        ("enable_kms", json!(true)),
+        ("enable_kms", json!(false)),
         ("src_node.enable_kms", json!(false)),
         ("dst_node.obs_system", json!("BUCKET")),
         ("smn_config.something_new", json!([1, 2])),
     ]);
     assert!(result.is_ok(), "{result:?}");
+}
+
+#[test]
+fn test_enable_kms_true_is_refused_by_name() {
+    let refused = with(&[("enable_kms", json!(true))]).unwrap_err();
+    assert!(refused.to_string().contains("enable_kms"), "{refused}");
 }
 
 #[test]

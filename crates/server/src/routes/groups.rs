@@ -16,7 +16,7 @@ use crate::authn::Caller;
 use crate::error::{ApiError, Result};
 use crate::extract::{OmsJson, OmsPath, OmsQuery};
 use crate::routes::query::int_param;
-use crate::routes::tasks::{check_regions_known, check_smn_topic};
+use crate::routes::tasks::{check_options_honoured, check_regions_known, check_smn_topic};
 use crate::state::AppState;
 
 /// Longest group id accepted in a path.
@@ -60,6 +60,14 @@ async fn create_task_group(
     let (spec, secrets) = body.into_domain()?;
     check_regions_known(&state, &spec.src, &spec.dst)?;
     check_smn_topic(&state, smn_config.as_ref())?;
+    check_options_honoured(
+        &state,
+        &spec.src,
+        &spec.dst,
+        &spec.dst_storage_policy,
+        spec.enable_requester_pays,
+        spec.enable_restore,
+    )?;
     let group = state
         .store
         .create_group(&caller.project_id, &spec, &secrets, now_ms())

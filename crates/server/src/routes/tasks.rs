@@ -50,6 +50,14 @@ async fn create_task(
     let (spec, secrets) = body.into_domain()?;
     check_regions_known(&state, &spec.src, &spec.dst)?;
     check_smn_topic(&state, smn_config.as_ref())?;
+    check_options_honoured(
+        &state,
+        &spec.src,
+        &spec.dst,
+        &spec.dst_storage_policy,
+        spec.enable_requester_pays,
+        spec.enable_restore,
+    )?;
     let task = state
         .store
         .create_task(&caller.project_id, &spec, &secrets, now_ms())
@@ -194,6 +202,38 @@ pub(crate) fn check_smn_topic(state: &AppState, smn: Option<&SmnConfig>) -> Resu
             .scheduler
             .check_smn_config(&smn.topic_urn, smn.message_template_name.as_deref())?;
     }
+    Ok(())
+}
+
+/// Refuses options the task's endpoints cannot honour (storage class, requester pays, restore),
+/// after [`check_regions_known`] has resolved both regions.
+pub(crate) fn check_options_honoured(
+    state: &AppState,
+    src: &tern_core::SourceSpec,
+    dst: &tern_core::DestinationSpec,
+    dst_storage_policy: &str,
+    enable_requester_pays: bool,
+    enable_restore: bool,
+) -> Result<()> {
+    let protocol = |cloud_type, region: &str| {
+        state
+            .regions
+            .lookup(cloud_type, region)
+            .map(tern_core::RegionEntry::protocol)
+    };
+    let source = if src.cloud_type == tern_core::CloudType::UrlSource {
+        None
+    } else {
+        Some(protocol(src.cloud_type, &src.region)?)
+    };
+    let destination = protocol(dst.cloud_type, &dst.region)?;
+    tern_core::check_transfer_options(
+        dst_storage_policy,
+        enable_requester_pays,
+        enable_restore,
+        source,
+        destination,
+    )?;
     Ok(())
 }
 
