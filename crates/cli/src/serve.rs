@@ -70,11 +70,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         },
     );
     let claim_loop = scheduler.start().await.context("starting the scheduler")?;
-    let state = AppState {
-        store,
-        scheduler: Arc::clone(&scheduler),
-        regions: Arc::new(regions),
-    };
+    let state = AppState::new(store, Arc::clone(&scheduler), regions);
     println!("tern: listening on http://{address}");
     tracing::info!(%address, data_dir = %settings.data_dir.display(), "tern serve started");
 

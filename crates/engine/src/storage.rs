@@ -6,12 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use opendal::layers::{RetryEvent, RetryLayer, TimeoutLayer};
+use opendal::layers::{RetryEvent, RetryInterceptor, RetryLayer, TimeoutLayer};
 use opendal::{services, Operator};
 use tern_core::{Credentials, FailureCode, Protocol};
 
 use crate::error::{Error, Place, Result, Side};
 use crate::location::Location;
+use crate::metrics::EngineMetrics;
 
 /// Retries of one request after its first attempt, for temporary errors (5xx, SlowDown, resets,
 /// timeouts): a request is sent at most 1 + this many times (measured with the `faults_s3`
@@ -20,16 +21,23 @@ pub const DEFAULT_RETRY_TIMES: usize = 5;
 /// Time one I/O step may take before it counts as a timeout and is retried.
 pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Logs a retry in one line. OpenDAL's default notifier logs the error's `Debug`, which spans
-/// lines and carries a captured backtrace whenever `RUST_BACKTRACE` is set.
-fn log_retry(event: RetryEvent<'_>) {
-    tracing::warn!(
-        operation = %event.op,
-        attempt = event.attempt,
-        retry_after_ms = event.retry_after.as_millis(),
-        error = %event.err,
-        "request failed; retrying"
-    );
+/// Logs a retry in one line and counts it. OpenDAL's default notifier logs the error's `Debug`,
+/// which spans lines and carries a captured backtrace whenever `RUST_BACKTRACE` is set.
+struct RetryNotifier {
+    metrics: EngineMetrics,
+}
+
+impl RetryInterceptor for RetryNotifier {
+    fn intercept(&self, event: RetryEvent<'_>) {
+        self.metrics.record_retry(&event.err.kind().to_string());
+        tracing::warn!(
+            operation = %event.op,
+            attempt = event.attempt,
+            retry_after_ms = event.retry_after.as_millis(),
+            error = %event.err,
+            "request failed; retrying"
+        );
+    }
 }
 
 /// An opened storage endpoint.
@@ -53,6 +61,11 @@ struct Names {
 impl Storage {
     /// Builds the operator for a location. No request is sent.
     pub fn open(location: &Location) -> Result<Storage> {
+        Storage::open_counted(location, &EngineMetrics::default())
+    }
+
+    /// Like [`Storage::open`], counting retried requests into `metrics`.
+    pub fn open_counted(location: &Location, metrics: &EngineMetrics) -> Result<Storage> {
         // Without OpenDAL's constructor feature the HTTP transport must be installed once by hand.
         opendal::install_default();
         let op = build_operator(location)?
@@ -63,7 +76,9 @@ impl Storage {
                     .with_jitter()
                     .with_min_delay(Duration::from_millis(100))
                     .with_max_delay(Duration::from_secs(10))
-                    .with_notify(log_retry),
+                    .with_notify(RetryNotifier {
+                        metrics: metrics.clone(),
+                    }),
             );
         Ok(Storage {
             op,
@@ -81,6 +96,11 @@ impl Storage {
     /// already exist. OpenDAL's fs service creates a missing root, so without this check a
     /// mistyped source path would copy as a successful run of zero objects.
     pub fn open_source(location: &Location) -> Result<Storage> {
+        Storage::open_source_counted(location, &EngineMetrics::default())
+    }
+
+    /// Like [`Storage::open_source`], counting retried requests into `metrics`.
+    pub fn open_source_counted(location: &Location, metrics: &EngineMetrics) -> Result<Storage> {
         if location.protocol == Protocol::Fs {
             let root = format!("/{}", location.root.trim_start_matches('/'));
             let problem = match std::fs::metadata(&root) {
@@ -99,7 +119,7 @@ impl Storage {
                 });
             }
         }
-        Storage::open(location)
+        Storage::open_counted(location, metrics)
     }
 
     /// The OpenDAL operator.

@@ -23,6 +23,7 @@
 mod checkpoint;
 mod groups;
 pub mod hooks;
+mod metrics;
 mod runner;
 mod split;
 
@@ -39,6 +40,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::hooks::{Breakpoint, FailurePoint, TestHooks};
+pub use crate::metrics::{OutcomeLabels, SchedulerMetrics};
 use crate::runner::{RunEnd, TaskRun};
 
 /// Attempts at writing a run's end before the task is left migrating for the next start.
@@ -72,6 +74,8 @@ pub struct SchedulerConfig {
     pub batch_interval: Duration,
     /// Most objects one task of a group gets when the splitter cuts a prefix or list file.
     pub group_task_max_objects: u64,
+    /// Counters for `/metrics`; the server registers them in its registry.
+    pub metrics: SchedulerMetrics,
 }
 
 impl Default for SchedulerConfig {
@@ -84,6 +88,7 @@ impl Default for SchedulerConfig {
             batch_outcomes: DEFAULT_BATCH_OUTCOMES,
             batch_interval: DEFAULT_BATCH_INTERVAL,
             group_task_max_objects: DEFAULT_GROUP_TASK_MAX_OBJECTS,
+            metrics: SchedulerMetrics::default(),
         }
     }
 }
@@ -239,7 +244,10 @@ impl Scheduler {
     fn spawn_run(self: &Arc<Self>, task: Task) {
         let id = task.id;
         let cancel = self.root.child_token();
-        let throttle = Arc::new(Throttle::new(task.spec.bandwidth_policy.clone(), None));
+        let throttle = Arc::new(
+            Throttle::new(task.spec.bandwidth_policy.clone(), None)
+                .counted(&self.config.metrics.engine),
+        );
         self.lock_running().insert(
             id,
             Running {
@@ -415,6 +423,11 @@ impl Scheduler {
                 run.throttle.set_policy(policy.clone());
             }
         }
+    }
+
+    /// The counters this scheduler keeps for `/metrics`.
+    pub fn metrics(&self) -> &SchedulerMetrics {
+        &self.config.metrics
     }
 
     /// Tells whether a task runs on this node now.

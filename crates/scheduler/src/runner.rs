@@ -111,10 +111,10 @@ impl TaskRun {
             app_id: None,
         };
         let source = Location::from_node(&source_node, regions)
-            .and_then(|l| Storage::open_source(&l))
+            .and_then(|l| Storage::open_source_counted(&l, &self.config.metrics.engine))
             .map_err(invalid)?;
         let destination = Location::from_node(&destination_node, regions)
-            .and_then(|l| Storage::open(&l))
+            .and_then(|l| Storage::open_counted(&l, &self.config.metrics.engine))
             .map_err(invalid)?;
 
         let selection = if self.task.failed_only {
@@ -147,7 +147,7 @@ impl TaskRun {
                         app_id: None,
                     };
                     let storage = Location::from_node(&node, regions)
-                        .and_then(|l| Storage::open(&l))
+                        .and_then(|l| Storage::open_counted(&l, &self.config.metrics.engine))
                         .map_err(invalid)?;
                     Selection::ListFile {
                         storage,
@@ -255,6 +255,7 @@ impl TaskRun {
                         "the task store failed while saving progress",
                     ));
                 }
+                self.config.metrics.record_committed(&batch.outcomes);
                 batch = OutcomeBatch::default();
                 last_flush = Instant::now();
             }
@@ -272,6 +273,7 @@ impl TaskRun {
                 "the task store failed while saving progress",
             ));
         }
+        self.config.metrics.record_committed(&batch.outcomes);
         match result {
             Ok(Ok(_summary)) => RunEnd::Completed {
                 failed_object_record: None,

@@ -20,6 +20,7 @@ mod group_create;
 mod group_resp;
 mod group_update;
 mod meta;
+pub mod names;
 mod task_create;
 mod task_extras;
 mod task_resp;
@@ -58,9 +59,10 @@ pub use task_update::{
 };
 
 /// The OMS error body: `{"error_code": "OMS.xxxx", "error_msg": "…"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// `OMS.xxxx` or `APIGW.xxxx`.
+    #[schema(pattern = "^(OMS|APIGW)\\.[0-9]{4}$")]
     pub error_code: String,
     /// Human-readable cause.
     pub error_msg: String,

@@ -2,5 +2,6 @@
 
 pub mod groups;
 pub mod meta;
+pub mod operations;
 pub mod query;
 pub mod tasks;

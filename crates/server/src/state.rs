@@ -5,6 +5,8 @@ use std::sync::Arc;
 use tern_core::{RegionTable, TaskStore};
 use tern_scheduler::Scheduler;
 
+use crate::metrics::ServerMetrics;
+
 /// Shared state of the API server.
 #[derive(Clone)]
 pub struct AppState {
@@ -14,4 +16,19 @@ pub struct AppState {
     pub scheduler: Arc<Scheduler>,
     /// Regions reported by `show_region_info` and used to resolve nodes.
     pub regions: Arc<RegionTable>,
+    /// This server's `/metrics` registry (the scheduler's counters included).
+    pub metrics: Arc<ServerMetrics>,
+}
+
+impl AppState {
+    /// State for a server over `store` and `scheduler`, with a registry of its own.
+    pub fn new(store: Arc<dyn TaskStore>, scheduler: Arc<Scheduler>, regions: RegionTable) -> Self {
+        let metrics = Arc::new(ServerMetrics::new(scheduler.metrics()));
+        AppState {
+            store,
+            scheduler,
+            regions: Arc::new(regions),
+            metrics,
+        }
+    }
 }

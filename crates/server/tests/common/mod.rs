@@ -82,11 +82,7 @@ impl TestApp {
             .await
             .unwrap();
         let scheduler = Scheduler::new(Arc::clone(&store), SchedulerConfig::default());
-        let state = AppState {
-            store: Arc::clone(&store),
-            scheduler,
-            regions: Arc::new(RegionTable::builtin()),
-        };
+        let state = AppState::new(Arc::clone(&store), scheduler, RegionTable::builtin());
         TestApp {
             state,
             store,
