@@ -374,31 +374,16 @@ impl SrcNodeReq {
             check_bucket("src_node.bucket", &bucket, cloud_type)?;
         }
 
+        // Checked whenever given, also by task types that ignore it, so the limits hold as the
+        // OpenAPI document states them.
+        if let Some(list_file) = &self.list_file {
+            check_list_file(list_file)?;
+        }
         let mut list_file_num = None;
         let list_file = if matches!(task_type, TaskType::List | TaskType::UrlList) {
             let list_file = self
                 .list_file
                 .ok_or_else(|| ApiError::required("src_node.list_file"))?;
-            check_len(
-                "src_node.list_file.list_file_key",
-                &list_file.list_file_key,
-                1,
-                1024,
-            )?;
-            check_len(
-                "src_node.list_file.obs_bucket",
-                &list_file.obs_bucket,
-                0,
-                1024,
-            )?;
-            if let Some(num) = &list_file.list_file_num {
-                check_len(
-                    "src_node.list_file.list_file_num",
-                    num,
-                    0,
-                    MAX_LIST_FILE_NUM_LEN,
-                )?;
-            }
             list_file_num = list_file.list_file_num;
             // OMS requires the list file in the destination region; an empty bucket means the
             // destination bucket itself.
@@ -419,7 +404,18 @@ impl SrcNodeReq {
             TaskType::Object | TaskType::Prefix => {
                 check_object_keys(task_type, spelling.this, self.object_key, &dst.save_prefix)?
             }
-            TaskType::List | TaskType::UrlList => Vec::new(),
+            TaskType::List | TaskType::UrlList => {
+                // Ignored by list types, but bounded as documented.
+                for (index, key) in self.object_key.iter().flatten().enumerate() {
+                    check_len(
+                        &format!("src_node.object_key[{index}]"),
+                        key,
+                        0,
+                        MAX_KEY_LEN,
+                    )?;
+                }
+                Vec::new()
+            }
         };
         let credentials = Credentials {
             access_key,
@@ -444,6 +440,31 @@ impl SrcNodeReq {
         };
         Ok((spec, credentials, list_file_num))
     }
+}
+
+/// Checks the limits of a `list_file`.
+fn check_list_file(list_file: &ListFile) -> Result<(), ApiError> {
+    check_len(
+        "src_node.list_file.list_file_key",
+        &list_file.list_file_key,
+        1,
+        1024,
+    )?;
+    check_len(
+        "src_node.list_file.obs_bucket",
+        &list_file.obs_bucket,
+        0,
+        1024,
+    )?;
+    if let Some(num) = &list_file.list_file_num {
+        check_len(
+            "src_node.list_file.list_file_num",
+            num,
+            0,
+            MAX_LIST_FILE_NUM_LEN,
+        )?;
+    }
+    Ok(())
 }
 
 /// Checks `object_key`: required and non-empty; object names non-empty (`""` only as a prefix,
