@@ -15,7 +15,9 @@ mod serve_harness;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serve_harness::TernServer;
+use serde_json::{json, Value};
+use serve_harness::{http, TernServer, DST_REGION, SRC_REGION};
+use tern_testkit::{S3Flavor, S3Server};
 
 /// Fewest generated requests the run must report.
 const MIN_REQUESTS: u64 = 1_000;
@@ -27,21 +29,97 @@ const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_co
                       response_headers_conformance,response_schema_conformance,\
                       negative_data_rejection";
 
-#[test]
-fn test_schemathesis_finds_no_server_error_and_no_undocumented_response() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("tern.toml");
-    std::fs::write(&config, "version = 1\n").unwrap();
-    let server = TernServer::start_with_config(dir.path(), config);
+/// Creates a task and a task group on SeaweedFS and waits for the task to end, so the list and
+/// show operations answer real tasks and groups whose bodies are checked against the schemas.
+async fn seed_task_and_group(server: &TernServer, s3: &S3Server) -> (i64, String) {
+    let src = s3.new_bucket("conform-src").await.unwrap();
+    let dst = s3.new_bucket("conform-dst").await.unwrap();
+    s3.client()
+        .put_object(&src, "a/one.txt", b"one".to_vec(), None, &[])
+        .await
+        .unwrap();
+    let nodes = json!({
+        "src_node": {"cloud_type": "AWS", "region": SRC_REGION, "ak": s3.access_key(),
+                     "sk": s3.secret_key(), "bucket": src, "object_key": ["a/"]},
+        "dst_node": {"ak": s3.access_key(), "sk": s3.secret_key(), "bucket": dst,
+                     "region": DST_REGION},
+    });
+    let base = format!("{}/v2/{}", server.endpoint, server.project_id);
+    let mut task = nodes.clone();
+    task["task_type"] = json!("prefix");
+    let (status, body) = http(
+        "POST",
+        &format!("{base}/tasks"),
+        Some(&server.token),
+        Some(&task.to_string()),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let task_id = serde_json::from_str::<Value>(&body).unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let mut group = nodes;
+    group["task_type"] = json!("PREFIX");
+    let (status, body) = http(
+        "POST",
+        &format!("{base}/taskgroups"),
+        Some(&server.token),
+        Some(&group.to_string()),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let group_id = serde_json::from_str::<Value>(&body).unwrap()["group_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, body) = http(
+            "GET",
+            &format!("{base}/tasks/{task_id}"),
+            Some(&server.token),
+            None,
+        )
+        .await;
+        if serde_json::from_str::<Value>(&body).unwrap()["status"] == 5 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "seed task did not succeed: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    (task_id, group_id)
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_schemathesis_finds_no_server_error_and_no_undocumented_response() {
+    let s3 = S3Server::shared(S3Flavor::SeaweedFs).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = TernServer::start(dir.path(), s3);
+    let (task_id, group_id) = seed_task_and_group(&server, s3).await;
+
+    // The token goes through the document's own security scheme: a plain header would leave
+    // schemathesis free to fill the other scheme (a random `Authorization`), which gets 401
+    // before any handler runs.
+    let token = &server.token;
     // Every operation is tried in the caller's own project: another project's id only ever
-    // gets 403, which would leave the handlers untested.
+    // gets 403, which would leave the handlers untested. The show operations also get the
+    // seeded ids, so their 200 bodies are checked too.
+    let project = &server.project_id;
     let schemathesis_config = dir.path().join("schemathesis.toml");
     std::fs::write(
         &schemathesis_config,
         format!(
-            "[parameters]\n\"path.project_id\" = \"{}\"\n",
-            server.project_id
+            "[auth.openapi.x_auth_token]\napi_key = \"{token}\"\n\n\
+             [parameters]\n\"path.project_id\" = \"{project}\"\n\n\
+             [[operations]]\ninclude-path = \"/v2/{{project_id}}/tasks/{{task_id}}\"\n\
+             include-method = \"GET\"\n\
+             parameters = {{ \"path.project_id\" = \"{project}\", \"path.task_id\" = \"{task_id}\" }}\n\n\
+             [[operations]]\ninclude-path = \"/v2/{{project_id}}/taskgroups/{{group_id}}\"\n\
+             include-method = \"GET\"\n\
+             parameters = {{ \"path.project_id\" = \"{project}\", \"path.group_id\" = \"{group_id}\" }}\n"
         ),
     )
     .unwrap();
@@ -52,7 +130,6 @@ fn test_schemathesis_finds_no_server_error_and_no_undocumented_response() {
         .arg(&schemathesis_config)
         .arg("run")
         .arg(format!("{}/openapi.json", server.endpoint))
-        .args(["--header", &format!("X-Auth-Token: {}", server.token)])
         .args(["--checks", CHECKS])
         .args(["--phases", "examples,coverage,fuzzing"])
         .args([
