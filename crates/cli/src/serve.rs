@@ -82,12 +82,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         },
     );
     sync.start().await.context("starting the sync tasks")?;
-    let state = AppState {
-        store,
-        scheduler: Arc::clone(&scheduler),
-        sync: Arc::clone(&sync),
-        regions: Arc::new(regions),
-    };
+    let state = AppState::new(store, Arc::clone(&scheduler), Arc::clone(&sync), regions);
     println!("tern: listening on http://{address}");
     tracing::info!(%address, data_dir = %settings.data_dir.display(), "tern serve started");
 

@@ -167,7 +167,9 @@ impl BandwidthWindow {
 
 fn parse_hh_mm(text: &str) -> Option<u16> {
     let (hours, minutes) = text.split_once(':')?;
-    if hours.len() != 2 || minutes.len() != 2 {
+    // Digits only: `u16::from_str` would also take a sign (`+1:00`).
+    let two_digits = |part: &str| part.len() == 2 && part.bytes().all(|b| b.is_ascii_digit());
+    if !two_digits(hours) || !two_digits(minutes) {
         return None;
     }
     let hours: u16 = hours.parse().ok()?;

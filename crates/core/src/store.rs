@@ -195,6 +195,8 @@ pub trait TaskStore: Send + Sync + 'static {
     async fn claim_next_runnable(&self, now_ms: i64) -> Result<Option<Task>>;
     /// Every task in one of these statuses (start-up resume).
     async fn tasks_in_status(&self, statuses: &[TaskStatus]) -> Result<Vec<Task>>;
+    /// How many tasks of all projects are in each status (`/metrics`); absent statuses have none.
+    async fn count_tasks_by_status(&self) -> Result<Vec<(TaskStatus, u64)>>;
 
     /// Commits outcomes, listing counts and the checkpoint in one transaction.
     async fn record_batch(&self, id: TaskId, batch: &OutcomeBatch) -> Result<()>;

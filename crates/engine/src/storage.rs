@@ -6,13 +6,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use opendal::layers::{RetryEvent, RetryLayer, TimeoutLayer};
+use opendal::layers::{RetryEvent, RetryInterceptor, RetryLayer, TimeoutLayer};
 use opendal::{services, Operator};
 use tern_core::{Credentials, FailureCode, Protocol};
 
 use crate::error::{Error, Place, Result, Side};
 use crate::gcs_token::{ServiceAccountTokens, TokenFailure};
 use crate::location::Location;
+use crate::metrics::EngineMetrics;
 
 /// Retries of one request after its first attempt, for temporary errors (5xx, SlowDown, resets,
 /// timeouts): a request is sent at most 1 + this many times (measured with the `faults_s3`
@@ -21,16 +22,23 @@ pub const DEFAULT_RETRY_TIMES: usize = 5;
 /// Time one I/O step may take before it counts as a timeout and is retried.
 pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Logs a retry in one line. OpenDAL's default notifier logs the error's `Debug`, which spans
-/// lines and carries a captured backtrace whenever `RUST_BACKTRACE` is set.
-fn log_retry(event: RetryEvent<'_>) {
-    tracing::warn!(
-        operation = %event.op,
-        attempt = event.attempt,
-        retry_after_ms = event.retry_after.as_millis(),
-        error = %event.err,
-        "request failed; retrying"
-    );
+/// Logs a retry in one line and counts it. OpenDAL's default notifier logs the error's `Debug`,
+/// which spans lines and carries a captured backtrace whenever `RUST_BACKTRACE` is set.
+struct RetryNotifier {
+    metrics: EngineMetrics,
+}
+
+impl RetryInterceptor for RetryNotifier {
+    fn intercept(&self, event: RetryEvent<'_>) {
+        self.metrics.record_retry(&event.err.kind().to_string());
+        tracing::warn!(
+            operation = %event.op,
+            attempt = event.attempt,
+            retry_after_ms = event.retry_after.as_millis(),
+            error = %event.err,
+            "request failed; retrying"
+        );
+    }
 }
 
 /// An opened storage endpoint.
@@ -67,11 +75,21 @@ pub struct Tuning {
 impl Storage {
     /// Builds the operator for a location. No request is sent.
     pub fn open(location: &Location) -> Result<Storage> {
-        Storage::open_tuned(location, &Tuning::default())
+        Storage::open_tuned(location, &Tuning::default(), &EngineMetrics::default())
     }
 
-    /// Like [`Storage::open`], with a task's [`Tuning`].
-    pub fn open_tuned(location: &Location, tuning: &Tuning) -> Result<Storage> {
+    /// Like [`Storage::open`], counting retried requests into `metrics`.
+    pub fn open_counted(location: &Location, metrics: &EngineMetrics) -> Result<Storage> {
+        Storage::open_tuned(location, &Tuning::default(), metrics)
+    }
+
+    /// Like [`Storage::open`], with a task's [`Tuning`], counting retried requests into
+    /// `metrics`.
+    pub fn open_tuned(
+        location: &Location,
+        tuning: &Tuning,
+        metrics: &EngineMetrics,
+    ) -> Result<Storage> {
         // Without OpenDAL's constructor feature the HTTP transport must be installed once by hand.
         opendal::install_default();
         let (op, token_failure) = build_operator(location, tuning)?;
@@ -83,7 +101,9 @@ impl Storage {
                     .with_jitter()
                     .with_min_delay(Duration::from_millis(100))
                     .with_max_delay(Duration::from_secs(10))
-                    .with_notify(log_retry),
+                    .with_notify(RetryNotifier {
+                        metrics: metrics.clone(),
+                    }),
             );
         Ok(Storage {
             op,
@@ -102,11 +122,20 @@ impl Storage {
     /// already exist. OpenDAL's fs service creates a missing root, so without this check a
     /// mistyped source path would copy as a successful run of zero objects.
     pub fn open_source(location: &Location) -> Result<Storage> {
-        Storage::open_source_tuned(location, &Tuning::default())
+        Storage::open_source_tuned(location, &Tuning::default(), &EngineMetrics::default())
     }
 
-    /// Like [`Storage::open_source`], with a task's [`Tuning`].
-    pub fn open_source_tuned(location: &Location, tuning: &Tuning) -> Result<Storage> {
+    /// Like [`Storage::open_source`], counting retried requests into `metrics`.
+    pub fn open_source_counted(location: &Location, metrics: &EngineMetrics) -> Result<Storage> {
+        Storage::open_source_tuned(location, &Tuning::default(), metrics)
+    }
+
+    /// Like [`Storage::open_source`], with a task's [`Tuning`] and retry counters.
+    pub fn open_source_tuned(
+        location: &Location,
+        tuning: &Tuning,
+        metrics: &EngineMetrics,
+    ) -> Result<Storage> {
         if location.protocol == Protocol::Fs {
             let root = format!("/{}", location.root.trim_start_matches('/'));
             let problem = match std::fs::metadata(&root) {
@@ -125,7 +154,7 @@ impl Storage {
                 });
             }
         }
-        Storage::open_tuned(location, tuning)
+        Storage::open_tuned(location, tuning, metrics)
     }
 
     /// The OpenDAL operator.

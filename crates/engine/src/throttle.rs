@@ -10,10 +10,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tern_core::BandwidthPolicy;
 
+use crate::metrics::EngineMetrics;
+
 /// A shared, replaceable bandwidth limit.
 #[derive(Debug)]
 pub struct Throttle {
     state: Mutex<State>,
+    metrics: EngineMetrics,
 }
 
 #[derive(Debug)]
@@ -34,7 +37,14 @@ impl Throttle {
                 tokens: 0.0,
                 refilled_at: Instant::now(),
             }),
+            metrics: EngineMetrics::default(),
         }
+    }
+
+    /// Counts the time transfers wait here into `metrics`.
+    pub fn counted(mut self, metrics: &EngineMetrics) -> Self {
+        self.metrics = metrics.clone();
+        self
     }
 
     /// No limit at all.
@@ -71,6 +81,7 @@ impl Throttle {
             }
             Duration::from_secs_f64(-state.tokens / rate)
         };
+        self.metrics.record_throttle_wait(wait);
         tokio::time::sleep(wait).await;
     }
 

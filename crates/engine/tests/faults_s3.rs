@@ -476,3 +476,47 @@ async fn test_source_read_failing_mid_multipart_aborts_the_upload() {
     let open = client.list_multipart_uploads(&dst).await.unwrap();
     assert!(open.is_empty(), "uploads left open: {open:?}");
 }
+
+/// Each request refused once and retried counts once in `tern_engine_retries_total`, as the
+/// exposition text shows it.
+#[tokio::test]
+async fn test_retries_are_counted_once_each() {
+    let server = S3Server::shared(S3Flavor::SeaweedFs).await.unwrap();
+    let src = server.new_bucket("retry-count-src").await.unwrap();
+    let dst = server.new_bucket("retry-count-dst").await.unwrap();
+    let objects = seed(server, &src, 10).await;
+    let proxy = FaultProxy::start(server.endpoint(), Fault::SlowDownFirstTry)
+        .await
+        .unwrap();
+    let metrics = tern_engine::EngineMetrics::default();
+    let location = |endpoint: &str, bucket: &str| Location {
+        protocol: Protocol::S3,
+        bucket: bucket.to_owned(),
+        endpoint: Some(endpoint.to_owned()),
+        region: Some(server.region().to_owned()),
+        root: String::new(),
+        credentials: Credentials::access_key(server.access_key(), server.secret_key()),
+    };
+    let migration = Migration::new(
+        Storage::open_source_counted(&location(proxy.endpoint(), &src), &metrics).unwrap(),
+        Storage::open_counted(&location(server.endpoint(), &dst), &metrics).unwrap(),
+        Selection::Prefixes(vec![String::new()]),
+    );
+    let (_summary, outcomes) = run_collecting(&migration).await.unwrap();
+    assert_eq!(outcomes.len(), objects.len());
+    assert!(outcomes
+        .iter()
+        .all(|outcome| matches!(outcome.outcome, Outcome::Succeeded { .. })));
+
+    let mut registry = prometheus_client::registry::Registry::with_prefix("tern");
+    metrics.register(&mut registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    let counted: f64 = text
+        .lines()
+        .filter(|line| line.starts_with("tern_engine_retries_total{"))
+        .map(|line| line.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert!(proxy.injected() > 0);
+    assert_eq!(counted, proxy.injected() as f64, "{text}");
+}

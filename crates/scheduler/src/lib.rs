@@ -27,6 +27,7 @@ mod checkpoint;
 mod groups;
 pub mod hooks;
 pub mod notify;
+mod metrics;
 mod runner;
 mod sources;
 pub use sources::{check_url_list_file, UrlListProblem};
@@ -47,6 +48,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::hooks::{Breakpoint, FailurePoint, TestHooks};
 use crate::notify::{Notifier, NotifyConfig};
+pub use crate::metrics::{OutcomeLabels, SchedulerMetrics};
 use crate::runner::{RunEnd, TaskRun};
 pub use crate::sync::{SyncConfig, SyncRunner};
 
@@ -83,6 +85,8 @@ pub struct SchedulerConfig {
     pub group_task_max_objects: u64,
     /// Where end-of-run notifications (`smn_config`) go.
     pub notify: NotifyConfig,
+    /// Counters for `/metrics`; the server registers them in its registry.
+    pub metrics: SchedulerMetrics,
 }
 
 impl Default for SchedulerConfig {
@@ -96,6 +100,7 @@ impl Default for SchedulerConfig {
             batch_interval: DEFAULT_BATCH_INTERVAL,
             group_task_max_objects: DEFAULT_GROUP_TASK_MAX_OBJECTS,
             notify: NotifyConfig::default(),
+            metrics: SchedulerMetrics::default(),
         }
     }
 }
@@ -255,7 +260,10 @@ impl Scheduler {
     fn spawn_run(self: &Arc<Self>, task: Task) {
         let id = task.id;
         let cancel = self.root.child_token();
-        let throttle = Arc::new(Throttle::new(task.spec.bandwidth_policy.clone(), None));
+        let throttle = Arc::new(
+            Throttle::new(task.spec.bandwidth_policy.clone(), None)
+                .counted(&self.config.metrics.engine),
+        );
         self.lock_running().insert(
             id,
             Running {
@@ -443,6 +451,11 @@ impl Scheduler {
                 run.throttle.set_policy(policy.clone());
             }
         }
+    }
+
+    /// The counters this scheduler keeps for `/metrics`.
+    pub fn metrics(&self) -> &SchedulerMetrics {
+        &self.config.metrics
     }
 
     /// Tells whether a task runs on this node now.

@@ -114,12 +114,13 @@ impl TaskRun {
             storage_class: None,
             request_payer: spec.enable_requester_pays,
         };
+        let engine_metrics = &self.config.metrics.engine;
         // A URL list names no source bucket or region: its objects come by URL.
         let source = if spec.task_type == TaskType::UrlList {
             tern_engine::urllist::url_list_source().map_err(invalid)?
         } else {
             Location::from_node(&source_node, regions)
-                .and_then(|l| Storage::open_source_tuned(&l, &source_tuning))
+                .and_then(|l| Storage::open_source_tuned(&l, &source_tuning, engine_metrics))
                 .map_err(invalid)?
         };
         let http = crate::sources::http_source(spec, secrets)
@@ -137,7 +138,8 @@ impl TaskRun {
             request_payer: false,
         };
         let destination =
-            Storage::open_tuned(&destination_location, &destination_tuning).map_err(invalid)?;
+            Storage::open_tuned(&destination_location, &destination_tuning, engine_metrics)
+                .map_err(invalid)?;
 
         let selection = if self.task.failed_only && spec.task_type == TaskType::UrlList {
             // A URL list's failed objects are found again by their lines.
@@ -172,7 +174,7 @@ impl TaskRun {
                         app_id: None,
                     };
                     let storage = Location::from_node(&node, regions)
-                        .and_then(|l| Storage::open(&l))
+                        .and_then(|l| Storage::open_counted(&l, &self.config.metrics.engine))
                         .map_err(invalid)?;
                     Selection::ListFile {
                         storage,
@@ -302,6 +304,7 @@ impl TaskRun {
                         "the task store failed while saving progress",
                     ));
                 }
+                self.config.metrics.record_committed(&batch.outcomes);
                 batch = OutcomeBatch::default();
                 last_flush = Instant::now();
             }
@@ -319,6 +322,7 @@ impl TaskRun {
                 "the task store failed while saving progress",
             ));
         }
+        self.config.metrics.record_committed(&batch.outcomes);
         match result {
             Ok(Ok(_summary)) => RunEnd::Completed {
                 failed_object_record: None,

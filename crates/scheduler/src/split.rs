@@ -254,7 +254,7 @@ impl Scheduler {
             app_id,
         };
         Location::from_node(&node, &self.config.regions)
-            .and_then(|location| Storage::open(&location))
+            .and_then(|location| Storage::open_counted(&location, &self.config.metrics.engine))
             .map_err(|err| err.to_string())
     }
 }

@@ -24,6 +24,7 @@ mod meta;
 mod sync_notify;
 mod sync_req;
 mod sync_resp;
+pub mod names;
 mod task_create;
 mod task_extras;
 mod task_resp;
@@ -73,9 +74,10 @@ pub use task_update::{
 pub use url_list::{CheckUrlSourceListFileFormatReq, UrlListFileCheck};
 
 /// The OMS error body: `{"error_code": "OMS.xxxx", "error_msg": "…"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// `OMS.xxxx` or `APIGW.xxxx`.
+    #[schema(pattern = "^(OMS|APIGW)\\.[0-9]{4}$")]
     pub error_code: String,
     /// Human-readable cause.
     pub error_msg: String,

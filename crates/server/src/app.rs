@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
 use crate::routes;
@@ -18,25 +19,41 @@ use crate::state::AppState;
 /// Longest time one request may take before the client gets 408.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Builds the whole API; tests call it without a socket.
-pub fn app(state: AppState) -> Router {
-    let authenticated = Router::new()
+/// The routes that need credentials. Each is added with `routes!` from a handler carrying
+/// `#[utoipa::path]`, which is both its registration and its OpenAPI entry; a new resource's
+/// `router()` is merged here (and gets authentication and the error responses with it).
+pub(crate) fn authenticated_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(routes::tasks::router())
         .merge(routes::groups::router())
-        .merge(routes::sync::router())
+        .merge(OpenApiRouter::from(routes::sync::router()))
         .merge(routes::meta::router())
-        .merge(routes::identity::router())
-        .merge(routes::buckets::router())
-        .merge(routes::failed_objects::router())
-        .merge(routes::url_lists::router())
+        .merge(OpenApiRouter::from(routes::identity::router()))
+        .merge(OpenApiRouter::from(routes::buckets::router()))
+        .merge(OpenApiRouter::from(routes::failed_objects::router()))
+        .merge(OpenApiRouter::from(routes::url_lists::router()))
+}
+
+/// The routes anyone may call.
+pub(crate) fn public_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(routes::meta::public_router())
+        .merge(routes::operations::public_router())
+        .merge(OpenApiRouter::from(crate::console::router()))
+}
+
+/// Builds the whole API; tests call it without a socket.
+pub fn app(state: AppState) -> Router {
+    let (authenticated, _) = authenticated_routes()
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::authn::authenticate,
-        ));
+        ))
+        .split_for_parts();
+    let (public, _) = public_routes().split_for_parts();
     Router::new()
         .merge(authenticated)
-        .merge(routes::meta::public_router())
-        .merge(crate::console::router())
+        .merge(public)
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(catch_panics())
@@ -48,6 +65,11 @@ pub fn app(state: AppState) -> Router {
         // that a replaced response still carries the request id.
         .layer(middleware::from_fn(oms_error_body))
         .layer(middleware::from_fn(request_id))
+        // Outermost: the status counted is the one the client gets, and the time is all of it.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track_requests,
+        ))
         .with_state(state)
 }
 

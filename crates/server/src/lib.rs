@@ -16,10 +16,14 @@ pub mod authn;
 mod console;
 pub mod error;
 mod extract;
+mod metrics;
+pub mod openapi;
 mod routes;
 mod state;
 
 pub use app::{app, serve, REQUEST_TIMEOUT};
 pub use authn::{token_digest, Caller};
 pub use error::{ApiError, Result};
+pub use metrics::ServerMetrics;
+pub use openapi::openapi;
 pub use state::AppState;

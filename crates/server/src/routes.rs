@@ -5,6 +5,7 @@ pub mod failed_objects;
 pub mod groups;
 pub mod identity;
 pub mod meta;
+pub mod operations;
 pub mod query;
 pub mod sync;
 pub mod tasks;

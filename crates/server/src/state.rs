@@ -5,6 +5,8 @@ use std::sync::Arc;
 use tern_core::{RegionTable, TaskStore};
 use tern_scheduler::{Scheduler, SyncRunner};
 
+use crate::metrics::ServerMetrics;
+
 /// Shared state of the API server.
 #[derive(Clone)]
 pub struct AppState {
@@ -16,4 +18,25 @@ pub struct AppState {
     pub sync: Arc<SyncRunner>,
     /// Regions reported by `show_region_info` and used to resolve nodes.
     pub regions: Arc<RegionTable>,
+    /// This server's `/metrics` registry (the scheduler's counters included).
+    pub metrics: Arc<ServerMetrics>,
+}
+
+impl AppState {
+    /// State for a server over `store`, `scheduler` and `sync`, with a registry of its own.
+    pub fn new(
+        store: Arc<dyn TaskStore>,
+        scheduler: Arc<Scheduler>,
+        sync: Arc<SyncRunner>,
+        regions: RegionTable,
+    ) -> Self {
+        let metrics = Arc::new(ServerMetrics::new(scheduler.metrics()));
+        AppState {
+            store,
+            scheduler,
+            sync,
+            regions: Arc::new(regions),
+            metrics,
+        }
+    }
 }

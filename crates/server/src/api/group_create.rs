@@ -8,6 +8,9 @@
 //! KMS refusal can never drift apart between tasks and groups.
 
 use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::names;
 use tern_core::{GroupSpec, GroupTaskType, Secret, TaskSecrets, TaskSpec, TaskType};
 
 use super::task_create::TypeSpelling;
@@ -18,11 +21,12 @@ use super::{
 use crate::ApiError;
 
 /// `create_task_group` body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct CreateTaskGroupReq {
     /// Source.
     pub src_node: TaskGroupSrcNode,
     /// Free text, 0..255 characters, none of `^ < > & " '` (OMS.0078).
+    #[schema(max_length = 255, pattern = "^[^^<>&\"']*$")]
     pub description: Option<String>,
     /// Destination.
     pub dst_node: TaskGroupDstNode,
@@ -33,20 +37,26 @@ pub struct CreateTaskGroupReq {
     /// Restore archived source objects first (default false).
     pub enable_restore: Option<bool>,
     /// `PREFIX` (default), `LIST` or `URL_LIST`.
+    #[schema(value_type = Option<names::GroupTaskType>)]
     pub task_type: Option<String>,
     /// Rate-limit windows, given to every task of the group.
+    #[schema(max_items = 5)]
     pub bandwidth_policy: Option<Vec<BandwidthPolicyDto>>,
     /// SMN notification settings.
     pub smn_config: Option<SmnConfig>,
     /// Fetch source objects through a CDN domain.
     pub source_cdn: Option<SourceCdnReq>,
     /// Skip source objects older than this, Unix SECONDS.
+    #[schema(minimum = 0, maximum = 253_402_300_799_i64)]
     pub migrate_since: Option<i64>,
     /// Overwrite rule (default `SIZE_LAST_MODIFIED_COMPARISON_OVERWRITE`).
+    #[schema(value_type = Option<names::OverwriteMode>)]
     pub object_overwrite_mode: Option<String>,
     /// Destination storage class (default `STANDARD`).
+    #[schema(value_type = Option<names::StoragePolicy>)]
     pub dst_storage_policy: Option<String>,
     /// Consistency check (default `size_last_modified`).
+    #[schema(value_type = Option<names::ConsistencyCheck>)]
     pub consistency_check: Option<String>,
     /// Requester-pays on the source.
     pub enable_requester_pays: Option<bool>,
@@ -55,56 +65,77 @@ pub struct CreateTaskGroupReq {
 }
 
 /// `src_node` of `create_task_group`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct TaskGroupSrcNode {
     /// Access key, 0..100; required unless `URL_LIST`.
+    #[schema(max_length = 100)]
     pub ak: Option<String>,
     /// Secret key, 0..100; required unless `URL_LIST`.
+    #[schema(value_type = Option<String>, max_length = 100)]
     pub sk: Option<Secret>,
     /// Azure connection string, 0..2048.
+    #[schema(value_type = Option<String>, max_length = 2048)]
     pub connection_string: Option<Secret>,
     /// `DEFAULT` or `KMS` (refused: tern cannot decrypt KMS secrets).
+    #[schema(value_type = Option<names::CryptoType>)]
     pub crypto_type: Option<String>,
     /// KMS key id, 36 characters.
+    #[schema(min_length = 36, max_length = 36)]
     pub kms_key_id: Option<String>,
     /// Google service-account JSON, 0..65535.
+    #[schema(value_type = Option<String>, max_length = 65535)]
     pub json_auth_file: Option<Secret>,
     /// Tencent APPID, 0..255; required for `Tencent`.
+    #[schema(max_length = 255)]
     pub app_id: Option<String>,
     /// Region; required unless `URL_LIST`.
+    #[schema(max_length = 100)]
     pub region: Option<String>,
     /// Prefixes of a `PREFIX` group (`[""]` = whole bucket).
+    #[schema(value_type = Option<Vec<names::ObjectKey>>)]
     pub object_key: Option<Vec<String>>,
     /// Bucket; required unless `URL_LIST`.
+    #[schema(max_length = 222)]
     pub bucket: Option<String>,
     /// Vendor (default `Aliyun`; `URLSource`, the default there, for `URL_LIST`).
+    #[schema(value_type = Option<names::CloudType>)]
     pub cloud_type: Option<String>,
     /// List file of `LIST` / `URL_LIST` groups.
     pub list_file: Option<ListFile>,
 }
 
 /// `dst_node` of `create_task_group`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct TaskGroupDstNode {
     /// Access key, 0..100.
+    #[schema(max_length = 100)]
     pub ak: String,
     /// Secret key, 0..100.
+    #[schema(value_type = String, max_length = 100)]
     pub sk: Secret,
     /// `DEFAULT` or `KMS` (refused: tern cannot decrypt KMS secrets).
+    #[schema(value_type = Option<names::CryptoType>)]
     pub crypto_type: Option<String>,
     /// KMS key id, 36 characters.
+    #[schema(min_length = 36, max_length = 36)]
     pub kms_key_id: Option<String>,
     /// Region.
+    #[schema(min_length = 1, max_length = 100)]
     pub region: String,
     /// Bucket.
+    #[schema(min_length = 1, max_length = 222)]
     pub bucket: String,
     /// Destination vendor (default `HEC`, i.e. Huawei OBS).
+    #[schema(value_type = Option<names::CloudType>)]
     pub cloud_type: Option<String>,
     /// tern extension, not in OMS: an Azure destination's connection string.
+    #[schema(value_type = Option<String>, max_length = 2048)]
     pub connection_string: Option<Secret>,
     /// tern extension, not in OMS: a Google destination's service-account JSON.
+    #[schema(value_type = Option<String>, max_length = 65535)]
     pub json_auth_file: Option<Secret>,
     /// Prepended to destination keys; with each key at most 1024 characters.
+    #[schema(max_length = 1024)]
     pub save_prefix: Option<String>,
 }
 

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use tern_core::{GroupTaskType, GroupTotals, TaskGroup};
+use utoipa::ToSchema;
 
 use super::{
     BandwidthPolicyDto, DstNodeResp, ErrorReasonResp, FailedObjectRecordDto, ListFile, SmnConfig,
@@ -9,14 +10,14 @@ use super::{
 };
 
 /// `create_task_group` result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CreateTaskGroupResponse {
     /// New group id (a UUID string).
     pub group_id: String,
 }
 
 /// `list_task_group` result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ListTaskGroupResponse {
     /// Number of matching groups (not the page size).
     pub count: i64,
@@ -35,7 +36,7 @@ pub type TaskGroupSrcNodeResp = SrcNodeResp;
 pub type TaskGroupDstNodeResp = DstNodeResp;
 
 /// One task group as OMS shows it, fields in the reference's order. Never holds a secret.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TaskGroupResp {
     /// Group id.
     pub group_id: String,

@@ -2,6 +2,9 @@
 //! `update_task_group`.
 
 use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::names;
 use tern_core::{Credentials, Secret, TaskSecrets};
 
 use super::task_extras::MAX_CDN_KEY_LEN;
@@ -21,33 +24,46 @@ const MAX_JSON_AUTH_FILE_LEN: usize = 65535;
 pub type UpdateTaskGroupReq = UpdateBandwidthPolicyReq;
 
 /// `start_task_group` body: the secrets the group's tasks need to resume.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct StartTaskGroupReq {
     /// Source AK, 1..100 (not needed for URL lists); with `src_sk`.
+    #[schema(min_length = 1, max_length = 100)]
     pub src_ak: Option<String>,
     /// Source SK, 1..100; with `src_ak`.
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
     pub src_sk: Option<Secret>,
     /// `DEFAULT` or `KMS` for the source secrets (KMS refused).
+    #[schema(value_type = Option<names::CryptoType>)]
     pub src_crypto_type: Option<String>,
     /// KMS key id for the source secrets, 36 characters.
+    #[schema(min_length = 36, max_length = 36)]
     pub src_kms_key_id: Option<String>,
     /// Azure connection string, 0..2048.
+    #[schema(value_type = Option<String>, max_length = 2048)]
     pub connection_string: Option<Secret>,
     /// Google service-account JSON, 0..65535.
+    #[schema(value_type = Option<String>, max_length = 65535)]
     pub json_auth_file: Option<Secret>,
     /// Destination AK, 1..100.
+    #[schema(min_length = 1, max_length = 100)]
     pub dst_ak: String,
     /// Destination SK, 1..100.
+    #[schema(value_type = String, min_length = 1, max_length = 100)]
     pub dst_sk: Secret,
     /// `DEFAULT` or `KMS` for the destination secrets (KMS refused).
+    #[schema(value_type = Option<names::CryptoType>)]
     pub dst_crypto_type: Option<String>,
     /// KMS key id for the destination secrets, 36 characters.
+    #[schema(min_length = 36, max_length = 36)]
     pub dst_kms_key_id: Option<String>,
     /// CDN authentication key, 0..255.
+    #[schema(value_type = Option<String>, max_length = 255)]
     pub source_cdn_authentication_key: Option<Secret>,
     /// `DEFAULT` or `KMS` for the CDN key (KMS refused).
+    #[schema(value_type = Option<names::CryptoType>)]
     pub source_cdn_crypto_type: Option<String>,
     /// KMS key id for the CDN key, 36 characters.
+    #[schema(min_length = 36, max_length = 36)]
     pub source_cdn_kms_key_id: Option<String>,
 }
 
@@ -82,33 +98,46 @@ impl StartTaskGroupReq {
 
 /// `retry_task_group` body. Every field is optional, and an empty body (the SDK sends none when
 /// no model is set) is `{}`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct RetryTaskGroupReq {
     /// Source AK, 0..100 (not needed for URL lists).
+    #[schema(max_length = 100)]
     pub src_ak: Option<String>,
     /// Source SK, 0..100.
+    #[schema(value_type = Option<String>, max_length = 100)]
     pub src_sk: Option<Secret>,
     /// `DEFAULT` or `KMS` for the source secrets (KMS refused).
+    #[schema(value_type = Option<names::CryptoType>)]
     pub src_crypto_type: Option<String>,
     /// KMS key id for the source secrets, 36 characters.
+    #[schema(min_length = 36, max_length = 36)]
     pub src_kms_key_id: Option<String>,
     /// Azure connection string, 0..2048.
+    #[schema(value_type = Option<String>, max_length = 2048)]
     pub connection_string: Option<Secret>,
     /// Google service-account JSON, 0..65535.
+    #[schema(value_type = Option<String>, max_length = 65535)]
     pub json_auth_file: Option<Secret>,
     /// Destination AK, 0..100.
+    #[schema(max_length = 100)]
     pub dst_ak: Option<String>,
     /// Destination SK, 0..100.
+    #[schema(value_type = Option<String>, max_length = 100)]
     pub dst_sk: Option<Secret>,
     /// `DEFAULT` or `KMS` for the destination secrets (KMS refused).
+    #[schema(value_type = Option<names::CryptoType>)]
     pub dst_crypto_type: Option<String>,
     /// KMS key id for the destination secrets, 36 characters.
+    #[schema(min_length = 36, max_length = 36)]
     pub dst_kms_key_id: Option<String>,
     /// CDN authentication key, 0..255.
+    #[schema(value_type = Option<String>, max_length = 255)]
     pub source_cdn_authentication_key: Option<Secret>,
     /// `DEFAULT` or `KMS` for the CDN key (KMS refused).
+    #[schema(value_type = Option<names::CryptoType>)]
     pub source_cdn_crypto_type: Option<String>,
     /// KMS key id for the CDN key, 36 characters.
+    #[schema(min_length = 36, max_length = 36)]
     pub source_cdn_kms_key_id: Option<String>,
     /// True: re-copy only failed objects; false/absent: full re-run.
     pub migrate_failed_object: Option<bool>,

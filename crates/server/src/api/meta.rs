@@ -2,9 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 use tern_core::RegionEntry;
+use utoipa::ToSchema;
 
 /// One region of a vendor (`show_region_info`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RegionInfo {
     /// Vendor, e.g. `AWS`.
     pub cloud_type: String,
@@ -15,7 +16,7 @@ pub struct RegionInfo {
 }
 
 /// One vendor with its regions; `show_region_info` returns a bare JSON array of these.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ShowRegionInfoResp {
     /// Vendor name.
     pub service_name: String,
@@ -47,7 +48,7 @@ impl ShowRegionInfoResp {
 }
 
 /// A link of an API version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Link {
     /// Link URL.
     pub href: String,
@@ -56,7 +57,7 @@ pub struct Link {
 }
 
 /// One API version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Version {
     /// Version id, e.g. `v2`.
     pub id: String,
@@ -69,7 +70,7 @@ pub struct Version {
 }
 
 /// `GET /` result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ListApiVersionsResponse {
     /// The versions.
     pub versions: Vec<Version>,

@@ -2,6 +2,9 @@
 //! [`TaskSpec`] plus the [`TaskSecrets`] the first run needs.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::names;
 use tern_core::{
     CloudType, ConsistencyCheck, Credentials, DestinationSpec, GroupType, ListFileSpec,
     OverwriteMode, Secret, SourceSpec, TaskPriority, TaskSecrets, TaskSpec, TaskType,
@@ -22,19 +25,23 @@ const MAX_MIGRATE_SINCE_S: i64 = 253_402_300_799;
 /// 255 is the limit of its other short free-text fields (`app_id`, `description`).
 const MAX_LIST_FILE_NUM_LEN: usize = 255;
 /// `create_task` body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct CreateTaskReq {
     /// `object` (default), `prefix`, `list` or `url_list`.
+    #[schema(value_type = Option<names::TaskType>)]
     pub task_type: Option<String>,
     /// Source.
     pub src_node: SrcNodeReq,
     /// Destination.
     pub dst_node: DstNodeReq,
     /// Free text, 0..255 characters, none of `^ < > & " '`.
+    #[schema(max_length = 255, pattern = "^[^^<>&\"']*$")]
     pub description: Option<String>,
     /// Skip source objects older than this, Unix SECONDS.
+    #[schema(minimum = 0, maximum = 253_402_300_799_i64)]
     pub migrate_since: Option<i64>,
     /// Rate-limit windows.
+    #[schema(max_items = 5)]
     pub bandwidth_policy: Option<Vec<BandwidthPolicyDto>>,
     /// Fetch source objects through a CDN domain.
     pub source_cdn: Option<SourceCdnReq>,
@@ -47,86 +54,116 @@ pub struct CreateTaskReq {
     /// Write a failed-object list (default true).
     pub enable_failed_object_recording: Option<bool>,
     /// Overwrite rule (default `SIZE_LAST_MODIFIED_COMPARISON_OVERWRITE`).
+    #[schema(value_type = Option<names::OverwriteMode>)]
     pub object_overwrite_mode: Option<String>,
     /// Destination storage class (default `STANDARD`).
+    #[schema(value_type = Option<names::StoragePolicy>)]
     pub dst_storage_policy: Option<String>,
     /// Consistency check (default `size_last_modified`).
+    #[schema(value_type = Option<names::ConsistencyCheck>)]
     pub consistency_check: Option<String>,
     /// Requester-pays on the source.
     pub enable_requester_pays: Option<bool>,
     /// Legacy (terraform, older SDKs): KMS encryption at the destination; only `false` is taken.
     pub enable_kms: Option<bool>,
     /// `HIGH`, `MEDIUM` (default) or `LOW`.
+    #[schema(value_type = Option<names::TaskPriority>)]
     pub task_priority: Option<String>,
 }
 
 /// `src_node` of `create_task`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct SrcNodeReq {
     /// Vendor (default `Aliyun`; `URLSource` for `url_list`).
+    #[schema(value_type = Option<names::CloudType>)]
     pub cloud_type: Option<String>,
     /// Region; required unless `url_list`.
+    #[schema(max_length = 100)]
     pub region: Option<String>,
     /// Access key, 0..100; required unless `url_list`.
+    #[schema(max_length = 100)]
     pub ak: Option<String>,
     /// Secret key, 0..100; required unless `url_list`.
+    #[schema(value_type = Option<String>, max_length = 100)]
     pub sk: Option<Secret>,
     /// Azure connection string, 0..2048.
+    #[schema(value_type = Option<String>, max_length = 2048)]
     pub connection_string: Option<Secret>,
     /// Google service-account JSON, 0..65535.
+    #[schema(value_type = Option<String>, max_length = 65535)]
     pub json_auth_file: Option<Secret>,
     /// STS token, 0..16384.
+    #[schema(value_type = Option<String>, max_length = 16384)]
     pub security_token: Option<Secret>,
     /// Tencent APPID, 0..255; required for `Tencent`.
+    #[schema(max_length = 255)]
     pub app_id: Option<String>,
     /// Bucket; required unless `url_list`.
+    #[schema(max_length = 222)]
     pub bucket: Option<String>,
     /// Object names (`object`) or prefixes (`prefix`; `[""]` = whole bucket).
+    #[schema(value_type = Option<Vec<names::ObjectKey>>)]
     pub object_key: Option<Vec<String>>,
     /// List file of `list` / `url_list` tasks.
     pub list_file: Option<ListFile>,
     /// `DEFAULT` or `KMS`.
+    #[schema(value_type = Option<names::CryptoType>)]
     pub crypto_type: Option<String>,
     /// KMS key id, 36 characters.
+    #[schema(min_length = 36, max_length = 36)]
     pub kms_key_id: Option<String>,
 }
 
 /// `dst_node` of `create_task`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct DstNodeReq {
     /// Access key, 0..100.
+    #[schema(max_length = 100)]
     pub ak: String,
     /// Secret key, 0..100.
+    #[schema(value_type = String, max_length = 100)]
     pub sk: Secret,
     /// STS token, 0..16384.
+    #[schema(value_type = Option<String>, max_length = 16384)]
     pub security_token: Option<Secret>,
     /// Bucket.
+    #[schema(min_length = 1, max_length = 222)]
     pub bucket: String,
     /// Prepended to destination keys; with each key at most 1024 characters.
+    #[schema(max_length = 1024)]
     pub save_prefix: Option<String>,
     /// Region.
+    #[schema(min_length = 1, max_length = 100)]
     pub region: String,
     /// `DEFAULT` or `KMS`.
+    #[schema(value_type = Option<names::CryptoType>)]
     pub crypto_type: Option<String>,
     /// KMS key id, 36 characters.
+    #[schema(min_length = 36, max_length = 36)]
     pub kms_key_id: Option<String>,
     /// tern extension, not in OMS: the destination vendor (default `HuaweiCloud`).
+    #[schema(value_type = Option<names::CloudType>)]
     pub cloud_type: Option<String>,
     /// tern extension, not in OMS: an Azure destination's connection string, 0..2048.
+    #[schema(value_type = Option<String>, max_length = 2048)]
     pub connection_string: Option<Secret>,
     /// tern extension, not in OMS: a Google destination's service-account JSON, 0..65535.
+    #[schema(value_type = Option<String>, max_length = 65535)]
     pub json_auth_file: Option<Secret>,
 }
 
 /// `list_file`: where an object-list or URL-list file lives (request and response).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ListFile {
     /// Key of the list file, 1..1024.
+    #[schema(min_length = 1, max_length = 1024)]
     pub list_file_key: String,
     /// Bucket holding it (destination region), 0..1024; empty means the destination bucket.
+    #[schema(max_length = 1024)]
     pub obs_bucket: String,
     /// Number of list files, echoed as given.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 255)]
     pub list_file_num: Option<String>,
 }
 
@@ -342,31 +379,16 @@ impl SrcNodeReq {
             check_bucket("src_node.bucket", &bucket, cloud_type)?;
         }
 
+        // Checked whenever given, also by task types that ignore it, so the limits hold as the
+        // OpenAPI document states them.
+        if let Some(list_file) = &self.list_file {
+            check_list_file(list_file)?;
+        }
         let mut list_file_num = None;
         let list_file = if matches!(task_type, TaskType::List | TaskType::UrlList) {
             let list_file = self
                 .list_file
                 .ok_or_else(|| ApiError::required("src_node.list_file"))?;
-            check_len(
-                "src_node.list_file.list_file_key",
-                &list_file.list_file_key,
-                1,
-                1024,
-            )?;
-            check_len(
-                "src_node.list_file.obs_bucket",
-                &list_file.obs_bucket,
-                0,
-                1024,
-            )?;
-            if let Some(num) = &list_file.list_file_num {
-                check_len(
-                    "src_node.list_file.list_file_num",
-                    num,
-                    0,
-                    MAX_LIST_FILE_NUM_LEN,
-                )?;
-            }
             list_file_num = list_file.list_file_num;
             // OMS requires the list file in the destination region; an empty bucket means the
             // destination bucket itself.
@@ -387,7 +409,18 @@ impl SrcNodeReq {
             TaskType::Object | TaskType::Prefix => {
                 check_object_keys(task_type, spelling.this, self.object_key, &dst.save_prefix)?
             }
-            TaskType::List | TaskType::UrlList => Vec::new(),
+            TaskType::List | TaskType::UrlList => {
+                // Ignored by list types, but bounded as documented.
+                for (index, key) in self.object_key.iter().flatten().enumerate() {
+                    check_len(
+                        &format!("src_node.object_key[{index}]"),
+                        key,
+                        0,
+                        MAX_KEY_LEN,
+                    )?;
+                }
+                Vec::new()
+            }
         };
         let credentials = Credentials {
             access_key,
@@ -412,6 +445,31 @@ impl SrcNodeReq {
         };
         Ok((spec, credentials, list_file_num))
     }
+}
+
+/// Checks the limits of a `list_file`.
+fn check_list_file(list_file: &ListFile) -> Result<(), ApiError> {
+    check_len(
+        "src_node.list_file.list_file_key",
+        &list_file.list_file_key,
+        1,
+        1024,
+    )?;
+    check_len(
+        "src_node.list_file.obs_bucket",
+        &list_file.obs_bucket,
+        0,
+        1024,
+    )?;
+    if let Some(num) = &list_file.list_file_num {
+        check_len(
+            "src_node.list_file.list_file_num",
+            num,
+            0,
+            MAX_LIST_FILE_NUM_LEN,
+        )?;
+    }
+    Ok(())
 }
 
 /// Checks `object_key`: required and non-empty; object names non-empty (`""` only as a prefix,

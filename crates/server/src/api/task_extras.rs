@@ -2,6 +2,9 @@
 //! that keeps them (without secrets) in `TaskSpec::echo_json` for responses.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::names;
 use tern_core::Secret;
 
 use super::validate::{check_crypto, check_len, check_non_empty, check_one_of, optional_secret};
@@ -37,34 +40,44 @@ const MAX_MESSAGE_TEMPLATE_NAME_LEN: usize = 64;
 const MAX_TRIGGER_CONDITIONS: usize = 2;
 
 /// `source_cdn` of `create_task`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct SourceCdnReq {
     /// CDN auth key; required unless `authentication_type` is `NONE`.
+    #[schema(value_type = Option<String>, max_length = 255)]
     pub authentication_key: Option<Secret>,
     /// URL-auth scheme.
+    #[schema(value_type = names::CdnAuthenticationType)]
     pub authentication_type: String,
     /// CDN domain.
+    #[schema(min_length = 1, max_length = 255)]
     pub domain: String,
     /// `http` or `https`.
+    #[schema(value_type = names::CdnProtocol)]
     pub protocol: String,
     /// `DEFAULT` or `KMS`.
+    #[schema(value_type = Option<names::CryptoType>)]
     pub crypto_type: Option<String>,
     /// KMS key id, 36 characters.
+    #[schema(min_length = 36, max_length = 36)]
     pub kms_key_id: Option<String>,
 }
 
 /// `smn_config` of `create_task` (echoed unchanged, so it also serializes).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SmnConfig {
     /// `zh-cn` or `en-us`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<names::SmnLanguage>)]
     pub language: Option<String>,
     /// Topic URN.
+    #[schema(min_length = 1, max_length = 512)]
     pub topic_urn: String,
     /// Subset of `SUCCESS`, `FAILURE`.
+    #[schema(value_type = Vec<names::TriggerCondition>, max_items = 2)]
     pub trigger_conditions: Vec<String>,
     /// Message template name.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 64)]
     pub message_template_name: Option<String>,
 }
 

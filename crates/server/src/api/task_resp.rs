@@ -2,11 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 use tern_core::{Task, TaskStatus, TaskType};
+use utoipa::ToSchema;
 
 use super::{BandwidthPolicyDto, ListFile, TaskEcho};
 
 /// `create_task` result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CreateTaskResponse {
     /// New task id.
     pub id: i64,
@@ -15,7 +16,7 @@ pub struct CreateTaskResponse {
 }
 
 /// `list_tasks` result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ListTasksResponse {
     /// One page of tasks.
     pub tasks: Vec<TaskResp>,
@@ -27,7 +28,7 @@ pub struct ListTasksResponse {
 pub type ShowTaskResponse = TaskResp;
 
 /// One migration task as OMS shows it. Never holds a secret.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TaskResp {
     /// Rate-limit windows.
     pub bandwidth_policy: Vec<BandwidthPolicyDto>,
@@ -114,7 +115,7 @@ pub struct TaskResp {
 }
 
 /// `src_node` of a task response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SrcNodeResp {
     /// Bucket.
     pub bucket: String,
@@ -132,7 +133,7 @@ pub struct SrcNodeResp {
 }
 
 /// `dst_node` of a task response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DstNodeResp {
     /// Bucket.
     pub bucket: String,
@@ -143,7 +144,7 @@ pub struct DstNodeResp {
 }
 
 /// `source_cdn` of a task response (the key is never echoed).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SourceCdnResp {
     /// CDN domain.
     pub domain: String,
@@ -154,7 +155,7 @@ pub struct SourceCdnResp {
 }
 
 /// `smn_info`: how the SMN notification went.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SmnInfo {
     /// Whether the message was sent.
     pub notify_result: bool,
@@ -165,7 +166,7 @@ pub struct SmnInfo {
 }
 
 /// `error_reason`: why a task failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorReasonResp {
     /// `TRF.xxxx`.
     pub error_code: String,
@@ -184,7 +185,7 @@ impl ErrorReasonResp {
 }
 
 /// `failed_object_record`: the failed-object list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FailedObjectRecordDto {
     /// Whether re-migrating failed objects is possible.
     pub result: bool,

@@ -2,6 +2,9 @@
 //! `batch_update_tasks`, and the bandwidth window they share.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::names;
 use tern_core::{
     BandwidthPolicy, BandwidthWindow, Credentials, Secret, TaskId, TaskPriority, TaskSecrets,
 };
@@ -14,13 +17,16 @@ use crate::ApiError;
 const MAX_BATCH_IDS: usize = 20;
 
 /// One bandwidth window: `"hh:mm"` start (inclusive) and end, cap in bytes/s.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct BandwidthPolicyDto {
     /// Window end, `"hh:mm"`.
+    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     pub end: String,
     /// Cap inside the window, 1048576..=209715200 bytes/s.
+    #[schema(minimum = 1048576, maximum = 209715200)]
     pub max_bandwidth: i64,
     /// Window start, `"hh:mm"`.
+    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     pub start: String,
 }
 
@@ -41,37 +47,52 @@ impl BandwidthPolicyDto {
 }
 
 /// `start_task` body: the secrets of the next run (they are never stored across runs).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct StartTaskReq {
     /// Source AK, 1..100 (not needed for URL lists).
+    #[schema(min_length = 1, max_length = 100)]
     pub src_ak: Option<String>,
     /// Source SK, 1..100.
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
     pub src_sk: Option<Secret>,
     /// Azure connection string, 0..2048.
+    #[schema(value_type = Option<String>, max_length = 2048)]
     pub connection_string: Option<Secret>,
     /// `DEFAULT` or `KMS` for the source secrets.
+    #[schema(value_type = Option<names::CryptoType>)]
     pub src_crypto_type: Option<String>,
     /// KMS key id for the source secrets, 36 characters.
+    #[schema(min_length = 36, max_length = 36)]
     pub src_kms_key_id: Option<String>,
     /// Google service-account JSON, 0..65535.
+    #[schema(value_type = Option<String>, max_length = 65535)]
     pub json_auth_file: Option<Secret>,
     /// Source STS token, 0..16384.
+    #[schema(value_type = Option<String>, max_length = 16384)]
     pub src_security_token: Option<Secret>,
     /// Destination AK, 1..100.
+    #[schema(min_length = 1, max_length = 100)]
     pub dst_ak: String,
     /// Destination SK, 1..100.
+    #[schema(value_type = String, min_length = 1, max_length = 100)]
     pub dst_sk: Secret,
     /// `DEFAULT` or `KMS` for the destination secrets.
+    #[schema(value_type = Option<names::CryptoType>)]
     pub dst_crypto_type: Option<String>,
     /// KMS key id for the destination secrets, 36 characters.
+    #[schema(min_length = 36, max_length = 36)]
     pub dst_kms_key_id: Option<String>,
     /// Destination STS token, 0..16384.
+    #[schema(value_type = Option<String>, max_length = 16384)]
     pub dst_security_token: Option<Secret>,
     /// CDN authentication key, 0..255.
+    #[schema(value_type = Option<String>, max_length = 255)]
     pub source_cdn_authentication_key: Option<Secret>,
     /// `DEFAULT` or `KMS` for the CDN key.
+    #[schema(value_type = Option<names::CryptoType>)]
     pub source_cdn_crypto_type: Option<String>,
     /// KMS key id for the CDN key, 36 characters.
+    #[schema(min_length = 36, max_length = 36)]
     pub source_cdn_kms_key_id: Option<String>,
     /// True: re-copy only failed objects; false/absent: full run.
     pub migrate_failed_object: Option<bool>,
@@ -154,9 +175,10 @@ impl StartTaskReq {
 }
 
 /// `update_bandwidth_policy` (and `update_task_group`) body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct UpdateBandwidthPolicyReq {
     /// The new windows; replaces the whole policy (empty = no limit).
+    #[schema(max_items = 5)]
     pub bandwidth_policy: Vec<BandwidthPolicyDto>,
 }
 
@@ -168,15 +190,19 @@ impl UpdateBandwidthPolicyReq {
 }
 
 /// `batch_update_tasks` body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct BatchUpdateTasksReq {
     /// Update every task of this group, 1..36 characters (exactly one of `group_id` / `ids`).
+    #[schema(min_length = 1, max_length = 36)]
     pub group_id: Option<String>,
     /// Update these tasks, at most 20 (exactly one of `group_id` / `ids`).
+    #[schema(value_type = Option<Vec<names::TaskIdNumber>>, max_items = 20)]
     pub ids: Option<Vec<i64>>,
     /// The new windows.
+    #[schema(max_items = 5)]
     pub bandwidth_policy: Vec<BandwidthPolicyDto>,
     /// New priority; applies only to waiting, paused or failed tasks.
+    #[schema(value_type = Option<names::TaskPriority>)]
     pub task_priority: Option<String>,
 }
 

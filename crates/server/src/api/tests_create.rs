@@ -239,6 +239,26 @@ fn test_list_file_limits() {
     assert_eq!(spec.src.list_file.unwrap().bucket, "d");
 }
 
+/// Fields a task type ignores are still bounded as the OpenAPI document states.
+#[test]
+fn test_ignored_list_file_and_object_keys_are_still_bounded() {
+    let mut body = base();
+    set(
+        &mut body,
+        "src_node.list_file",
+        json!({"list_file_key": "k", "obs_bucket": ""}),
+    );
+    assert!(create(&body).is_ok());
+    set(&mut body, "src_node.list_file.list_file_key", text(1025));
+    assert_invalid(create(&body), "src_node.list_file.list_file_key");
+
+    let mut body = url_list();
+    set(&mut body, "src_node.object_key", json!(["a", "b"]));
+    assert!(create(&body).is_ok());
+    set(&mut body, "src_node.object_key", json!(["a", text(1025)]));
+    assert_invalid(create(&body), "src_node.object_key[1]");
+}
+
 #[test]
 fn test_kms_key_ids_must_be_36_characters() {
     let cdn =

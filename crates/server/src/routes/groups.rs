@@ -3,10 +3,11 @@
 use std::collections::HashMap;
 
 use axum::extract::State;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use tern_core::{GroupId, GroupStatus, TaskGroup};
 use tern_scheduler::now_ms;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api::{
     CreateTaskGroupReq, CreateTaskGroupResponse, ListTaskGroupResponse, RetryTaskGroupReq,
@@ -22,35 +23,27 @@ use crate::state::AppState;
 /// Longest group id accepted in a path.
 const MAX_GROUP_ID_CHARS: usize = 1024;
 
-/// The task-group routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v2/{project_id}/taskgroups",
-            post(create_task_group).get(list_task_group),
-        )
-        .route(
-            "/v2/{project_id}/taskgroups/{group_id}",
-            get(show_task_group).delete(delete_task_group),
-        )
-        .route(
-            "/v2/{project_id}/taskgroups/{group_id}/start",
-            put(start_task_group),
-        )
-        .route(
-            "/v2/{project_id}/taskgroups/{group_id}/stop",
-            put(stop_task_group),
-        )
-        .route(
-            "/v2/{project_id}/taskgroups/{group_id}/retry",
-            put(retry_task_group),
-        )
-        .route(
-            "/v2/{project_id}/taskgroups/{group_id}/update",
-            put(update_task_group),
-        )
+/// The task-group routes; each handler's `#[utoipa::path]` gives its path, method and document
+/// entry.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_task_group, list_task_group))
+        .routes(routes!(show_task_group, delete_task_group))
+        .routes(routes!(start_task_group))
+        .routes(routes!(stop_task_group))
+        .routes(routes!(retry_task_group))
+        .routes(routes!(update_task_group))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/taskgroups",
+    tag = "taskgroups",
+    operation_id = "CreateTaskGroup",
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)")),
+    request_body = CreateTaskGroupReq,
+    responses((status = 200, description = "The group was created", body = CreateTaskGroupResponse))
+)]
 async fn create_task_group(
     State(state): State<AppState>,
     caller: Caller,
@@ -79,6 +72,14 @@ async fn create_task_group(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v2/{project_id}/taskgroups",
+    tag = "taskgroups",
+    operation_id = "ListTaskGroup",
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Page size (default 10)"), ("offset" = Option<i64>, Query, minimum = 0, maximum = 2147483647, description = "Groups skipped (default 0)"), ("status" = Option<i64>, Query, minimum = 0, maximum = 9, description = "Only groups in this status")),
+    responses((status = 200, description = "One page of task groups", body = ListTaskGroupResponse))
+)]
 async fn list_task_group(
     State(state): State<AppState>,
     caller: Caller,
@@ -108,6 +109,14 @@ async fn list_task_group(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v2/{project_id}/taskgroups/{group_id}",
+    tag = "taskgroups",
+    operation_id = "ShowTaskGroup",
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)"), ("group_id" = String, Path, min_length = 1, max_length = 1024, description = "Task group id")),
+    responses((status = 200, description = "The task group", body = TaskGroupResp))
+)]
 async fn show_task_group(
     State(state): State<AppState>,
     caller: Caller,
@@ -118,6 +127,14 @@ async fn show_task_group(
     Ok(Json(TaskGroupResp::from_group(&group, &totals, now_ms())))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v2/{project_id}/taskgroups/{group_id}",
+    tag = "taskgroups",
+    operation_id = "DeleteTaskGroup",
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)"), ("group_id" = String, Path, min_length = 1, max_length = 1024, description = "Task group id")),
+    responses((status = 200, description = "Done; the body is empty"))
+)]
 async fn delete_task_group(
     State(state): State<AppState>,
     caller: Caller,
@@ -129,6 +146,15 @@ async fn delete_task_group(
     Ok(())
 }
 
+#[utoipa::path(
+    put,
+    path = "/v2/{project_id}/taskgroups/{group_id}/start",
+    tag = "taskgroups",
+    operation_id = "StartTaskGroup",
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)"), ("group_id" = String, Path, min_length = 1, max_length = 1024, description = "Task group id")),
+    request_body = StartTaskGroupReq,
+    responses((status = 200, description = "Done; the body is empty"))
+)]
 async fn start_task_group(
     State(state): State<AppState>,
     caller: Caller,
@@ -142,6 +168,14 @@ async fn start_task_group(
     Ok(())
 }
 
+#[utoipa::path(
+    put,
+    path = "/v2/{project_id}/taskgroups/{group_id}/stop",
+    tag = "taskgroups",
+    operation_id = "StopTaskGroup",
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)"), ("group_id" = String, Path, min_length = 1, max_length = 1024, description = "Task group id")),
+    responses((status = 200, description = "Done; the body is empty"))
+)]
 async fn stop_task_group(
     State(state): State<AppState>,
     caller: Caller,
@@ -153,6 +187,15 @@ async fn stop_task_group(
     Ok(())
 }
 
+#[utoipa::path(
+    put,
+    path = "/v2/{project_id}/taskgroups/{group_id}/retry",
+    tag = "taskgroups",
+    operation_id = "RetryTaskGroup",
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)"), ("group_id" = String, Path, min_length = 1, max_length = 1024, description = "Task group id")),
+    request_body = RetryTaskGroupReq,
+    responses((status = 200, description = "Done; the body is empty"))
+)]
 async fn retry_task_group(
     State(state): State<AppState>,
     caller: Caller,
@@ -173,6 +216,15 @@ async fn retry_task_group(
     Ok(())
 }
 
+#[utoipa::path(
+    put,
+    path = "/v2/{project_id}/taskgroups/{group_id}/update",
+    tag = "taskgroups",
+    operation_id = "UpdateTaskGroup",
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)"), ("group_id" = String, Path, min_length = 1, max_length = 1024, description = "Task group id")),
+    request_body = UpdateBandwidthPolicyReq,
+    responses((status = 200, description = "Done; the body is empty"))
+)]
 async fn update_task_group(
     State(state): State<AppState>,
     caller: Caller,

@@ -3,10 +3,11 @@
 use std::collections::HashMap;
 
 use axum::extract::State;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use tern_core::{Task, TaskFilter, TaskId, TaskStatus};
 use tern_scheduler::now_ms;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api::{
     BatchUpdateTasksReq, CreateTaskReq, CreateTaskResponse, ListTasksResponse, SmnConfig,
@@ -21,26 +22,26 @@ use crate::state::AppState;
 /// Largest task id OMS accepts in a path.
 const MAX_TASK_ID: i64 = 999_999_999_999_999;
 
-/// The task routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v2/{project_id}/tasks", post(create_task).get(list_tasks))
-        .route(
-            "/v2/{project_id}/tasks/batch-update",
-            post(batch_update_tasks),
-        )
-        .route(
-            "/v2/{project_id}/tasks/{task_id}",
-            get(show_task).delete(delete_task),
-        )
-        .route("/v2/{project_id}/tasks/{task_id}/start", post(start_task))
-        .route("/v2/{project_id}/tasks/{task_id}/stop", post(stop_task))
-        .route(
-            "/v2/{project_id}/tasks/{task_id}/bandwidth-policy",
-            put(update_bandwidth_policy),
-        )
+/// The task routes; each handler's `#[utoipa::path]` gives its path, method and document entry.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_task, list_tasks))
+        .routes(routes!(batch_update_tasks))
+        .routes(routes!(show_task, delete_task))
+        .routes(routes!(start_task))
+        .routes(routes!(stop_task))
+        .routes(routes!(update_bandwidth_policy))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/tasks",
+    tag = "tasks",
+    operation_id = "CreateTask",
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)")),
+    request_body = CreateTaskReq,
+    responses((status = 200, description = "The task was created", body = CreateTaskResponse))
+)]
 async fn create_task(
     State(state): State<AppState>,
     caller: Caller,
@@ -70,6 +71,14 @@ async fn create_task(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v2/{project_id}/tasks",
+    tag = "tasks",
+    operation_id = "ListTasks",
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Page size (default 10)"), ("offset" = Option<i64>, Query, minimum = 0, maximum = 2147483647, description = "Tasks skipped (default 0)"), ("status" = Option<i64>, Query, minimum = 1, maximum = 7, description = "Only tasks in this status"), ("group_id" = Option<String>, Query, min_length = 1, max_length = 100, description = "Only tasks of this group"), ("task_name" = Option<String>, Query, max_length = 255, description = "Only the task of this name; empty means any")),
+    responses((status = 200, description = "One page of tasks", body = ListTasksResponse))
+)]
 async fn list_tasks(
     State(state): State<AppState>,
     caller: Caller,
@@ -105,6 +114,14 @@ async fn list_tasks(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v2/{project_id}/tasks/{task_id}",
+    tag = "tasks",
+    operation_id = "ShowTask",
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)"), ("task_id" = String, Path, pattern = "^[0-9]{1,15}$", description = "Task id, 0..999999999999999")),
+    responses((status = 200, description = "The task", body = TaskResp))
+)]
 async fn show_task(
     State(state): State<AppState>,
     caller: Caller,
@@ -114,6 +131,14 @@ async fn show_task(
     Ok(Json(task_resp(&state, &task, now_ms()).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v2/{project_id}/tasks/{task_id}",
+    tag = "tasks",
+    operation_id = "DeleteTask",
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)"), ("task_id" = String, Path, pattern = "^[0-9]{1,15}$", description = "Task id, 0..999999999999999")),
+    responses((status = 200, description = "Done; the body is empty"))
+)]
 async fn delete_task(
     State(state): State<AppState>,
     caller: Caller,
@@ -125,6 +150,15 @@ async fn delete_task(
     Ok(())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/tasks/{task_id}/start",
+    tag = "tasks",
+    operation_id = "StartTask",
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)"), ("task_id" = String, Path, pattern = "^[0-9]{1,15}$", description = "Task id, 0..999999999999999")),
+    request_body = StartTaskReq,
+    responses((status = 200, description = "Done; the body is empty"))
+)]
 async fn start_task(
     State(state): State<AppState>,
     caller: Caller,
@@ -141,6 +175,14 @@ async fn start_task(
     Ok(())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/tasks/{task_id}/stop",
+    tag = "tasks",
+    operation_id = "StopTask",
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)"), ("task_id" = String, Path, pattern = "^[0-9]{1,15}$", description = "Task id, 0..999999999999999")),
+    responses((status = 200, description = "Done; the body is empty"))
+)]
 async fn stop_task(
     State(state): State<AppState>,
     caller: Caller,
@@ -152,6 +194,15 @@ async fn stop_task(
     Ok(())
 }
 
+#[utoipa::path(
+    put,
+    path = "/v2/{project_id}/tasks/{task_id}/bandwidth-policy",
+    tag = "tasks",
+    operation_id = "UpdateBandwidthPolicy",
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)"), ("task_id" = String, Path, pattern = "^[0-9]{1,15}$", description = "Task id, 0..999999999999999")),
+    request_body = UpdateBandwidthPolicyReq,
+    responses((status = 200, description = "Done; the body is empty"))
+)]
 async fn update_bandwidth_policy(
     State(state): State<AppState>,
     caller: Caller,
@@ -167,6 +218,15 @@ async fn update_bandwidth_policy(
     Ok(())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/tasks/batch-update",
+    tag = "tasks",
+    operation_id = "BatchUpdateTasks",
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)")),
+    request_body = BatchUpdateTasksReq,
+    responses((status = 200, description = "Done; the body is empty"))
+)]
 async fn batch_update_tasks(
     State(state): State<AppState>,
     caller: Caller,

@@ -89,12 +89,8 @@ impl TestApp {
             .await
             .unwrap();
         let scheduler = Scheduler::new(Arc::clone(&store), config);
-        let state = AppState {
-            store: Arc::clone(&store),
-            scheduler,
-            sync: SyncRunner::new(sync_store, SyncConfig::default()),
-            regions: Arc::new(RegionTable::builtin()),
-        };
+        let sync = SyncRunner::new(sync_store, SyncConfig::default());
+        let state = AppState::new(Arc::clone(&store), scheduler, sync, RegionTable::builtin());
         TestApp {
             state,
             store,

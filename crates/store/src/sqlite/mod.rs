@@ -258,6 +258,10 @@ impl TaskStore for SqliteTaskStore {
         self.in_status(statuses).await
     }
 
+    async fn count_tasks_by_status(&self) -> Result<Vec<(TaskStatus, u64)>> {
+        self.count_by_status().await
+    }
+
     async fn record_batch(&self, id: TaskId, batch: &OutcomeBatch) -> Result<()> {
         self.record(id, batch).await
     }

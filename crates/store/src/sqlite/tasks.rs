@@ -320,6 +320,23 @@ impl SqliteTaskStore {
             .map_err(db_error)?;
         rows.iter().map(task_from_row).collect()
     }
+
+    /// Counts tasks per status over every project.
+    pub(super) async fn count_by_status(&self) -> Result<Vec<(TaskStatus, u64)>> {
+        let rows: Vec<(i32, i64)> =
+            sqlx::query_as("SELECT status, COUNT(*) FROM tasks GROUP BY status")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?;
+        rows.into_iter()
+            .map(|(code, count)| {
+                let status = TaskStatus::from_code(code).ok_or_else(|| {
+                    tern_core::Error::Internal(format!("unknown task status {code} in the store"))
+                })?;
+                Ok((status, u64::try_from(count).unwrap_or(0)))
+            })
+            .collect()
+    }
 }
 
 /// Reads a task's status inside a transaction.
