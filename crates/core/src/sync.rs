@@ -129,9 +129,9 @@ pub struct SyncSpec {
     pub description: String,
     /// `enable_metadata_migration`.
     pub enable_metadata_migration: bool,
-    /// `enable_restore` (kept and echoed, as for tasks).
+    /// `enable_restore` (refused at create while restore is not built, as for tasks).
     pub enable_restore: bool,
-    /// `dst_storage_policy` (kept as given, as for tasks).
+    /// `dst_storage_policy`: the storage class copies are written in (S3 destinations).
     pub dst_storage_policy: String,
     /// `object_overwrite_mode` (not in OMS's create body; tern accepts it as an extension).
     pub object_overwrite_mode: OverwriteMode,

@@ -298,9 +298,22 @@ impl Work {
         let source = Location::from_node(&source, regions)
             .and_then(|location| Storage::open_source(&location))
             .map_err(|err| err.to_string())?;
-        let destination = Location::from_node(&destination, regions)
-            .and_then(|location| Storage::open(&location))
-            .map_err(|err| err.to_string())?;
+        let destination =
+            Location::from_node(&destination, regions).map_err(|err| err.to_string())?;
+        // Checked at create; the class is written as the task's dst_storage_policy names it.
+        let storage_class =
+            tern_core::destination_storage_class(&spec.dst_storage_policy, destination.protocol)
+                .map_err(|err| err.to_string())?;
+        let tuning = tern_engine::Tuning {
+            storage_class: storage_class.map(str::to_owned),
+            request_payer: false,
+        };
+        let destination = Storage::open_tuned(
+            &destination,
+            &tuning,
+            &tern_engine::EngineMetrics::default(),
+        )
+        .map_err(|err| err.to_string())?;
         Ok(Ends {
             source,
             destination,
