@@ -410,7 +410,7 @@ pub struct TaskSpec {
     pub object_overwrite_mode: OverwriteMode,
     /// `consistency_check`.
     pub consistency_check: ConsistencyCheck,
-    /// `dst_storage_policy` (kept as given; applies to OBS destinations only).
+    /// `dst_storage_policy`: the storage class written (S3-speaking destinations; `""` is STANDARD).
     pub dst_storage_policy: String,
     /// `enable_requester_pays`.
     pub enable_requester_pays: bool,

@@ -24,7 +24,8 @@ pub fn destination_storage_class(
     protocol: Protocol,
 ) -> Result<Option<&'static str>, Error> {
     let class = match policy {
-        "STANDARD" => return Ok(None),
+        // Empty: a spec built in code without a policy means the default, as the API's default.
+        "" | "STANDARD" => return Ok(None),
         "IA" => "STANDARD_IA",
         "ARCHIVE" => "GLACIER",
         "DEEP_ARCHIVE" => "DEEP_ARCHIVE",
@@ -93,6 +94,7 @@ mod tests {
     fn test_storage_classes_map_to_s3_names_on_s3_only() {
         let on_s3 = |p| destination_storage_class(p, Protocol::S3).unwrap();
         assert_eq!(on_s3("STANDARD"), None);
+        assert_eq!(on_s3(""), None);
         assert_eq!(on_s3("IA"), Some("STANDARD_IA"));
         assert_eq!(on_s3("ARCHIVE"), Some("GLACIER"));
         assert_eq!(on_s3("DEEP_ARCHIVE"), Some("DEEP_ARCHIVE"));

@@ -273,8 +273,12 @@ refused("Azure source", "src_cloud_type", src_cloud_type="Azure")
 refused("unknown region", "src_region", src_region="nowhere-1")
 refused("consistency_check", "consistency_check", consistency_check="md5")
 refused("dst_storage_policy", "dst_storage_policy", dst_storage_policy="COLD")
-for policy in ["STANDARD", "IA", "ARCHIVE", "DEEP_ARCHIVE", "SRC_STORAGE_MAPPING"]:
+for policy in ["STANDARD", "IA", "ARCHIVE", "DEEP_ARCHIVE"]:
     accepted(f"dst_storage_policy {policy}", dst_storage_policy=policy)
+# Not built yet, so refused by name rather than accepted and dropped.
+refused("dst_storage_policy SRC_STORAGE_MAPPING", "dst_storage_policy",
+        dst_storage_policy="SRC_STORAGE_MAPPING")
+refused("enable_restore", "enable_restore", enable_restore=True)
 for check_name in ["size_last_modified", "crc64", "transmission"]:
     accepted(f"consistency_check {check_name}", consistency_check=check_name)
 
