@@ -240,7 +240,7 @@ struct NotificationsAccepted {
     tag = "synctasks",
     operation_id = "ReceiveSyncNotifications",
     params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)"), ("sync_task_id" = String, Path, min_length = 1, max_length = 1024, description = "Sync task id")),
-    request_body = S3EventNotification,
+    request_body(content = Option<S3EventNotification>, description = "An S3 event notification; an empty body reads as `{}`, a test event with no records"),
     responses((status = 200, description = "The records were read; created objects are queued", body = NotificationsAccepted))
 )]
 async fn receive_notifications(
