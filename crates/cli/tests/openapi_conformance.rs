@@ -29,9 +29,9 @@ const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_co
                       response_headers_conformance,response_schema_conformance,\
                       negative_data_rejection";
 
-/// Creates a task and a task group on SeaweedFS and waits for the task to end, so the list and
-/// show operations answer real tasks and groups whose bodies are checked against the schemas.
-async fn seed_task_and_group(server: &TernServer, s3: &S3Server) -> (i64, String) {
+/// Creates a task, a task group and a sync task on SeaweedFS and waits for the task to end, so
+/// the list and show operations answer real ones whose bodies are checked against the schemas.
+async fn seed_task_and_group(server: &TernServer, s3: &S3Server) -> (i64, String, String) {
     let src = s3.new_bucket("conform-src").await.unwrap();
     let dst = s3.new_bucket("conform-dst").await.unwrap();
     s3.client()
@@ -58,6 +58,24 @@ async fn seed_task_and_group(server: &TernServer, s3: &S3Server) -> (i64, String
     let task_id = serde_json::from_str::<Value>(&body).unwrap()["id"]
         .as_i64()
         .unwrap();
+    let sync = json!({
+        "src_cloud_type": "AWS", "src_region": SRC_REGION, "src_bucket": src,
+        "src_ak": s3.access_key(), "src_sk": s3.secret_key(),
+        "dst_region": DST_REGION, "dst_bucket": dst,
+        "dst_ak": s3.access_key(), "dst_sk": s3.secret_key(),
+    });
+    let (status, body) = http(
+        "POST",
+        &format!("{base}/sync-tasks"),
+        Some(&server.token),
+        Some(&sync.to_string()),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let sync_task_id = serde_json::from_str::<Value>(&body).unwrap()["sync_task_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let mut group = nodes;
     group["task_type"] = json!("PREFIX");
     let (status, body) = http(
@@ -90,7 +108,7 @@ async fn seed_task_and_group(server: &TernServer, s3: &S3Server) -> (i64, String
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    (task_id, group_id)
+    (task_id, group_id, sync_task_id)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,7 +116,7 @@ async fn test_schemathesis_finds_no_server_error_and_no_undocumented_response() 
     let s3 = S3Server::shared(S3Flavor::SeaweedFs).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let server = TernServer::start(dir.path(), s3);
-    let (task_id, group_id) = seed_task_and_group(&server, s3).await;
+    let (task_id, group_id, sync_task_id) = seed_task_and_group(&server, s3).await;
 
     // The token goes through the document's own security scheme: a plain header would leave
     // schemathesis free to fill the other scheme (a random `Authorization`), which gets 401
@@ -106,7 +124,7 @@ async fn test_schemathesis_finds_no_server_error_and_no_undocumented_response() 
     let token = &server.token;
     // Every operation is tried in the caller's own project: another project's id only ever
     // gets 403, which would leave the handlers untested. The show operations also get the
-    // seeded ids, so their 200 bodies are checked too.
+    // seeded ids (the sync task's statistics too), so their 200 bodies are checked too.
     let project = &server.project_id;
     let schemathesis_config = dir.path().join("schemathesis.toml");
     std::fs::write(
@@ -119,7 +137,13 @@ async fn test_schemathesis_finds_no_server_error_and_no_undocumented_response() 
              parameters = {{ \"path.project_id\" = \"{project}\", \"path.task_id\" = \"{task_id}\" }}\n\n\
              [[operations]]\ninclude-path = \"/v2/{{project_id}}/taskgroups/{{group_id}}\"\n\
              include-method = \"GET\"\n\
-             parameters = {{ \"path.project_id\" = \"{project}\", \"path.group_id\" = \"{group_id}\" }}\n"
+             parameters = {{ \"path.project_id\" = \"{project}\", \"path.group_id\" = \"{group_id}\" }}\n\n\
+             [[operations]]\ninclude-path = \"/v2/{{project_id}}/sync-tasks/{{sync_task_id}}\"\n\
+             include-method = \"GET\"\n\
+             parameters = {{ \"path.project_id\" = \"{project}\", \"path.sync_task_id\" = \"{sync_task_id}\" }}\n\n\
+             [[operations]]\ninclude-path = \"/v2/{{project_id}}/sync-tasks/{{sync_task_id}}/statistics\"\n\
+             include-method = \"GET\"\n\
+             parameters = {{ \"path.project_id\" = \"{project}\", \"path.sync_task_id\" = \"{sync_task_id}\" }}\n"
         ),
     )
     .unwrap();

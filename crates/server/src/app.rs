@@ -26,7 +26,7 @@ pub(crate) fn authenticated_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(routes::tasks::router())
         .merge(routes::groups::router())
-        .merge(OpenApiRouter::from(routes::sync::router()))
+        .merge(routes::sync::router())
         .merge(routes::meta::router())
         .merge(OpenApiRouter::from(routes::identity::router()))
         .merge(OpenApiRouter::from(routes::buckets::router()))

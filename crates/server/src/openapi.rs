@@ -52,6 +52,7 @@ const PUBLIC_ERRORS: [(&str, &str); 3] = [
     tags(
         (name = "tasks", description = "Migration tasks"),
         (name = "taskgroups", description = "Task groups"),
+        (name = "synctasks", description = "Sync tasks and the S3 notifications that feed them"),
         (name = "objectstorage", description = "Vendors and regions"),
         (name = "versions", description = "API versions"),
         (name = "operations", description = "Served beyond OMS: this document and metrics")

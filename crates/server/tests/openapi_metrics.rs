@@ -104,8 +104,9 @@ async fn test_every_documented_operation_is_served() {
             operations += 1;
         }
     }
-    // 8 task operations, 8 group operations, 3 object-storage lookups, 2 versions, 2 operations.
-    assert_eq!(operations, 23, "{}", doc["paths"]);
+    // 8 task operations, 8 group operations, 9 sync operations, 3 object-storage lookups,
+    // 2 versions, 2 operations.
+    assert_eq!(operations, 32, "{}", doc["paths"]);
 }
 
 /// The routers build their routes only with `routes!(handler)`, whose `#[utoipa::path]` is the
@@ -201,6 +202,15 @@ async fn test_documented_limits_are_the_enforced_ones() {
     let start = schema(&doc, "StartTaskReq");
     assert_eq!(start["properties"]["dst_ak"]["minLength"], 1);
     assert_eq!(start["properties"]["dst_sk"]["maxLength"], 100);
+
+    let events = schema(&doc, "SyncObjectReq");
+    assert_eq!(
+        events["properties"]["object_keys"]["maxItems"],
+        tern_core::MAX_EVENT_KEYS
+    );
+    let create_sync = schema(&doc, "CreateSyncTaskReq");
+    assert_eq!(create_sync["properties"]["src_sk"]["maxLength"], 100);
+    assert_eq!(create_sync["properties"]["dst_bucket"]["maxLength"], 63);
 
     // The server agrees: 101 characters are refused where the document says 100 at most.
     let uri = format!("/v2/{PROJECT}/tasks/batch-update");

@@ -255,6 +255,63 @@ impl PartialSchema for TaskIdNumber {
 
 impl ToSchema for TaskIdNumber {}
 
+/// `src_cloud_type` of a sync task: OMS's vendors without Azure (a sync body carries an AK/SK
+/// pair only), spelled exactly.
+#[derive(Serialize, ToSchema)]
+pub enum SyncCloudType {
+    /// Amazon S3.
+    #[serde(rename = "AWS")]
+    Aws,
+    /// Alibaba Cloud OSS (the default).
+    Aliyun,
+    /// Tencent COS.
+    Tencent,
+    /// Huawei Cloud OBS.
+    HuaweiCloud,
+    /// QingCloud.
+    QingCloud,
+    /// Kingsoft Cloud.
+    KingsoftCloud,
+    /// Baidu BOS.
+    Baidu,
+    /// Qiniu.
+    Qiniu,
+    /// UCloud.
+    UCloud,
+}
+
+/// `consistency_check` of a sync task (`transmission` is stored as `no_check`).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncConsistencyCheck {
+    /// Size and last-modified time (the default).
+    SizeLastModified,
+    /// CRC64.
+    Crc64,
+    /// Only that the copy completed.
+    Transmission,
+    /// No check after the copy.
+    NoCheck,
+}
+
+/// A percent-encoded object key of `create_sync_events`.
+pub struct EventKey;
+
+impl PartialSchema for EventKey {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(tern_core::MAX_EVENT_KEY_LEN))
+            .description(Some(
+                "URL-encoded key (RFC 3986 percent-encoding; `+` is a plus)",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for EventKey {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

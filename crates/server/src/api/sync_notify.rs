@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 use tern_core::MAX_EVENT_KEY_LEN;
+use utoipa::ToSchema;
 
 use super::sync_req::decode_key;
 use super::validate::check_len;
@@ -12,15 +13,16 @@ use crate::ApiError;
 pub const MAX_NOTIFICATION_RECORDS: usize = 1000;
 
 /// An S3 event notification (`Records[].s3.object.key`), as AWS S3, MinIO and Ceph send it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct S3EventNotification {
     /// The events; absent in test events (`s3:TestEvent`).
     #[serde(rename = "Records", default)]
+    #[schema(max_items = 1000)]
     pub records: Vec<S3EventRecord>,
 }
 
 /// One record of an S3 notification.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct S3EventRecord {
     /// `ObjectCreated:Put`, `s3:ObjectRemoved:Delete`, …
     #[serde(rename = "eventName", default)]
@@ -30,7 +32,7 @@ pub struct S3EventRecord {
 }
 
 /// `Records[].s3`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct S3Entity {
     /// The bucket, when the sender names it.
     pub bucket: Option<S3Bucket>,
@@ -39,14 +41,14 @@ pub struct S3Entity {
 }
 
 /// `Records[].s3.bucket`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct S3Bucket {
     /// Bucket name.
     pub name: String,
 }
 
 /// `Records[].s3.object`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct S3Object {
     /// The key, form-encoded (`+` for a space) as S3 sends it.
     pub key: String,

@@ -6,7 +6,9 @@ use tern_core::{
     CloudType, ConsistencyCheck, Credentials, OverwriteMode, Secret, SyncSpec, TaskSecrets,
     MAX_EVENT_KEYS, MAX_EVENT_KEY_LEN,
 };
+use utoipa::ToSchema;
 
+use super::names;
 use super::validate::{
     check_bucket, check_crypto, check_len, check_non_empty, check_one_of, parse_enum,
     FORBIDDEN_DESCRIPTION_CHARS, MAX_REGION_LEN,
@@ -42,50 +44,69 @@ const DST_STORAGE_POLICIES: [&str; 5] = [
 ];
 
 /// `create_sync_task` body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct CreateSyncTaskReq {
     /// Source vendor (default `Aliyun`).
+    #[schema(value_type = Option<names::SyncCloudType>)]
     pub src_cloud_type: Option<String>,
     /// Source region, 1..100.
+    #[schema(min_length = 1, max_length = 100)]
     pub src_region: String,
     /// Source bucket.
+    #[schema(min_length = 1, max_length = 63)]
     pub src_bucket: String,
     /// Source AK, 0..100.
+    #[schema(max_length = 100)]
     pub src_ak: String,
     /// Source SK, 0..100.
+    #[schema(value_type = String, max_length = 100)]
     pub src_sk: Secret,
     /// `DEFAULT` only (KMS is refused).
+    #[schema(value_type = Option<names::CryptoType>)]
     pub src_crypto_type: Option<String>,
     /// KMS key id, 36 characters.
+    #[schema(min_length = 36, max_length = 36)]
     pub src_kms_key_id: Option<String>,
     /// Destination AK, 0..100.
+    #[schema(max_length = 100)]
     pub dst_ak: String,
     /// Destination SK, 0..100.
+    #[schema(value_type = String, max_length = 100)]
     pub dst_sk: Secret,
     /// `DEFAULT` only (KMS is refused).
+    #[schema(value_type = Option<names::CryptoType>)]
     pub dst_crypto_type: Option<String>,
     /// KMS key id, 36 characters.
+    #[schema(min_length = 36, max_length = 36)]
     pub dst_kms_key_id: Option<String>,
     /// Destination region, 1..100.
+    #[schema(min_length = 1, max_length = 100)]
     pub dst_region: String,
     /// Destination bucket.
+    #[schema(min_length = 1, max_length = 63)]
     pub dst_bucket: String,
     /// Free text, 0..255, none of `^ < > ( ) & " '` (OMS.0078).
+    #[schema(max_length = 255, pattern = "^[^^<>&\"'()]*$")]
     pub description: Option<String>,
     /// Copy user metadata (default false).
     pub enable_metadata_migration: Option<bool>,
     /// Restore archived source objects first (default false; kept and echoed as for tasks).
     pub enable_restore: Option<bool>,
     /// Destination storage class (default `STANDARD`).
+    #[schema(value_type = Option<names::StoragePolicy>)]
     pub dst_storage_policy: Option<String>,
     /// Tencent APPID, 0..255; required for `Tencent`.
+    #[schema(max_length = 255)]
     pub app_id: Option<String>,
     /// Fetching through a CDN: refused, sync tasks read the source bucket directly.
+    #[schema(ignore)]
     pub source_cdn: Option<serde_json::Value>,
     /// `size_last_modified` (default), `crc64`, `transmission` (or `no_check`).
+    #[schema(value_type = Option<names::SyncConsistencyCheck>)]
     pub consistency_check: Option<String>,
     /// tern extension (not in OMS's body): the overwrite rule, default
     /// `SIZE_LAST_MODIFIED_COMPARISON_OVERWRITE`.
+    #[schema(value_type = Option<names::OverwriteMode>)]
     pub object_overwrite_mode: Option<String>,
 }
 
@@ -218,29 +239,40 @@ impl CreateSyncTaskReq {
 }
 
 /// `start_sync_task` body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct StartSyncTaskReq {
     /// Source AK, 0..100.
+    #[schema(max_length = 100)]
     pub src_ak: String,
     /// Source SK, 0..100.
+    #[schema(value_type = String, max_length = 100)]
     pub src_sk: Secret,
     /// `DEFAULT` only.
+    #[schema(value_type = Option<names::CryptoType>)]
     pub src_crypto_type: Option<String>,
     /// KMS key id, 36 characters.
+    #[schema(min_length = 36, max_length = 36)]
     pub src_kms_key_id: Option<String>,
     /// Destination AK, 0..100.
+    #[schema(max_length = 100)]
     pub dst_ak: String,
     /// Destination SK, 0..100.
+    #[schema(value_type = String, max_length = 100)]
     pub dst_sk: Secret,
     /// `DEFAULT` only.
+    #[schema(value_type = Option<names::CryptoType>)]
     pub dst_crypto_type: Option<String>,
     /// KMS key id, 36 characters.
+    #[schema(min_length = 36, max_length = 36)]
     pub dst_kms_key_id: Option<String>,
     /// CDN key: refused when non-empty (sync tasks have no CDN source).
+    #[schema(value_type = Option<String>, max_length = 0)]
     pub source_cdn_authentication_key: Option<Secret>,
     /// `DEFAULT` only.
+    #[schema(value_type = Option<names::CryptoType>)]
     pub source_cdn_crypto_type: Option<String>,
     /// KMS key id, 36 characters.
+    #[schema(min_length = 36, max_length = 36)]
     pub source_cdn_kms_key_id: Option<String>,
 }
 
@@ -288,9 +320,10 @@ impl StartSyncTaskReq {
 }
 
 /// `create_sync_events` body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct SyncObjectReq {
     /// URL-encoded keys (RFC 3986 percent-encoding; `+` is a plus), 1..100 of 1..16384.
+    #[schema(value_type = Vec<names::EventKey>, min_items = 1, max_items = 100)]
     pub object_keys: Vec<String>,
 }
 

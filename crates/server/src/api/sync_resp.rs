@@ -3,16 +3,17 @@
 
 use serde::{Deserialize, Serialize};
 use tern_core::{StatBucket, StatType, SyncCounts, SyncTask};
+use utoipa::ToSchema;
 
 /// `create_sync_task` answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateSyncTaskResponse {
     /// The new sync task's id.
     pub sync_task_id: String,
 }
 
 /// One sync task in `list_sync_tasks`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SyncTaskInfo {
     /// Id.
     pub sync_task_id: String,
@@ -74,7 +75,7 @@ impl SyncTaskInfo {
 }
 
 /// `list_sync_tasks` answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ListSyncTasksResponse {
     /// The page.
     pub tasks: Vec<SyncTaskInfo>,
@@ -83,7 +84,7 @@ pub struct ListSyncTasksResponse {
 }
 
 /// `show_sync_task` answer: the task and its counters for the month of `query_time`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ShowSyncTaskResponse {
     /// The task.
     #[serde(flatten)]
@@ -116,7 +117,7 @@ impl ShowSyncTaskResponse {
 }
 
 /// `list_sync_task_statistic` answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ListSyncTaskStatisticResponse {
     /// The task.
     pub sync_task_id: String,
@@ -127,7 +128,7 @@ pub struct ListSyncTaskStatisticResponse {
 }
 
 /// One series.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StatisticTypeData {
     /// `REQUEST`, `SUCCESS`, `FAILURE`, `SKIP` or `SIZE`.
     pub data_type: String,
@@ -136,7 +137,7 @@ pub struct StatisticTypeData {
 }
 
 /// One point.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StatisticData {
     /// Bucket start, Unix ms.
     pub time_stamp: i64,

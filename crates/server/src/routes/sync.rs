@@ -4,10 +4,12 @@
 use std::collections::HashMap;
 
 use axum::extract::State;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Serialize;
 use tern_core::{month_bounds_ms, StatType, SyncCounts, SyncStatus, SyncTask, SyncTaskId};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api::{
     statistic_series, CreateSyncTaskReq, CreateSyncTaskResponse, ListSyncTaskStatisticResponse,
@@ -27,39 +29,28 @@ const FIVE_MINUTE_SPAN_MS: i64 = 24 * tern_core::HOUR_MS;
 /// Widest span `list_sync_task_statistic` answers at all (hourly points).
 const MAX_STATISTIC_SPAN_MS: i64 = 366 * 24 * tern_core::HOUR_MS;
 
-/// The sync-task routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v2/{project_id}/sync-tasks",
-            post(create_sync_task).get(list_sync_tasks),
-        )
-        .route(
-            "/v2/{project_id}/sync-tasks/{sync_task_id}",
-            get(show_sync_task).delete(delete_sync_task),
-        )
-        .route(
-            "/v2/{project_id}/sync-tasks/{sync_task_id}/start",
-            post(start_sync_task),
-        )
-        .route(
-            "/v2/{project_id}/sync-tasks/{sync_task_id}/stop",
-            post(stop_sync_task),
-        )
-        .route(
-            "/v2/{project_id}/sync-tasks/{sync_task_id}/events",
-            post(create_sync_events),
-        )
-        .route(
-            "/v2/{project_id}/sync-tasks/{sync_task_id}/notifications",
-            post(receive_notifications),
-        )
-        .route(
-            "/v2/{project_id}/sync-tasks/{sync_task_id}/statistics",
-            get(list_sync_task_statistic),
-        )
+/// The sync-task routes; each handler's `#[utoipa::path]` gives its path, method and document
+/// entry.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_sync_task, list_sync_tasks))
+        .routes(routes!(show_sync_task, delete_sync_task))
+        .routes(routes!(start_sync_task))
+        .routes(routes!(stop_sync_task))
+        .routes(routes!(create_sync_events))
+        .routes(routes!(receive_notifications))
+        .routes(routes!(list_sync_task_statistic))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/sync-tasks",
+    tag = "synctasks",
+    operation_id = "CreateSyncTask",
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)")),
+    request_body = CreateSyncTaskReq,
+    responses((status = 200, description = "The sync task was created", body = CreateSyncTaskResponse))
+)]
 async fn create_sync_task(
     State(state): State<AppState>,
     caller: Caller,
@@ -105,6 +96,14 @@ fn check_region(
         .map_err(|err| ApiError::invalid(field, err.to_string()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v2/{project_id}/sync-tasks",
+    tag = "synctasks",
+    operation_id = "ListSyncTasks",
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Page size (default 10)"), ("offset" = Option<i64>, Query, minimum = 0, maximum = 10000, description = "Tasks skipped (default 0)"), ("status" = Option<String>, Query, pattern = "^(SYNCHRONIZING|STOPPED)?$", description = "Only tasks in this status; empty means any")),
+    responses((status = 200, description = "One page of sync tasks", body = ListSyncTasksResponse))
+)]
 async fn list_sync_tasks(
     State(state): State<AppState>,
     caller: Caller,
@@ -131,6 +130,14 @@ async fn list_sync_tasks(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v2/{project_id}/sync-tasks/{sync_task_id}",
+    tag = "synctasks",
+    operation_id = "ShowSyncTask",
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)"), ("sync_task_id" = String, Path, min_length = 1, max_length = 1024, description = "Sync task id"), ("query_time" = i64, Query, minimum = 0, description = "Unix ms; the monthly counters are of the month holding it")),
+    responses((status = 200, description = "The sync task with its counters for the month", body = ShowSyncTaskResponse))
+)]
 async fn show_sync_task(
     State(state): State<AppState>,
     caller: Caller,
@@ -148,6 +155,14 @@ async fn show_sync_task(
     Ok(Json(ShowSyncTaskResponse::from_task(&task, &month)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v2/{project_id}/sync-tasks/{sync_task_id}",
+    tag = "synctasks",
+    operation_id = "DeleteSyncTask",
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)"), ("sync_task_id" = String, Path, min_length = 1, max_length = 1024, description = "Sync task id")),
+    responses((status = 200, description = "Done; the body is empty"))
+)]
 async fn delete_sync_task(
     State(state): State<AppState>,
     caller: Caller,
@@ -159,6 +174,15 @@ async fn delete_sync_task(
     Ok(())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/sync-tasks/{sync_task_id}/start",
+    tag = "synctasks",
+    operation_id = "StartSyncTask",
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)"), ("sync_task_id" = String, Path, min_length = 1, max_length = 1024, description = "Sync task id")),
+    request_body = StartSyncTaskReq,
+    responses((status = 200, description = "Done; the body is empty"))
+)]
 async fn start_sync_task(
     State(state): State<AppState>,
     caller: Caller,
@@ -172,6 +196,14 @@ async fn start_sync_task(
     Ok(())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/sync-tasks/{sync_task_id}/stop",
+    tag = "synctasks",
+    operation_id = "StopSyncTask",
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)"), ("sync_task_id" = String, Path, min_length = 1, max_length = 1024, description = "Sync task id")),
+    responses((status = 200, description = "Done; the body is empty"))
+)]
 async fn stop_sync_task(
     State(state): State<AppState>,
     caller: Caller,
@@ -183,6 +215,15 @@ async fn stop_sync_task(
     Ok(())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/sync-tasks/{sync_task_id}/events",
+    tag = "synctasks",
+    operation_id = "CreateSyncEvents",
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)"), ("sync_task_id" = String, Path, min_length = 1, max_length = 1024, description = "Sync task id")),
+    request_body = SyncObjectReq,
+    responses((status = 200, description = "Done; the body is empty"))
+)]
 async fn create_sync_events(
     State(state): State<AppState>,
     caller: Caller,
@@ -197,7 +238,7 @@ async fn create_sync_events(
 }
 
 /// What the notification receiver answers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct NotificationsAccepted {
     /// Records naming an object to copy.
     received: u64,
@@ -207,6 +248,15 @@ struct NotificationsAccepted {
     ignored: u64,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/sync-tasks/{sync_task_id}/notifications",
+    tag = "synctasks",
+    operation_id = "ReceiveSyncNotifications",
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)"), ("sync_task_id" = String, Path, min_length = 1, max_length = 1024, description = "Sync task id")),
+    request_body(content = Option<S3EventNotification>, description = "An S3 event notification; an empty body reads as `{}`, a test event with no records"),
+    responses((status = 200, description = "The records were read; created objects are queued", body = NotificationsAccepted))
+)]
 async fn receive_notifications(
     State(state): State<AppState>,
     caller: Caller,
@@ -228,6 +278,14 @@ async fn receive_notifications(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v2/{project_id}/sync-tasks/{sync_task_id}/statistics",
+    tag = "synctasks",
+    operation_id = "ListSyncTaskStatistic",
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)"), ("sync_task_id" = String, Path, min_length = 1, max_length = 1024, description = "Sync task id"), ("data_type" = String, Query, min_length = 1, max_length = 255, description = "Comma-separated series: REQUEST, SUCCESS, FAILURE, SKIP, SIZE"), ("start_time" = i64, Query, minimum = 0, description = "Unix ms"), ("end_time" = i64, Query, minimum = 0, description = "Unix ms, not before start_time and at most 366 days after it; spans up to a day get five-minute points, longer ones hourly")),
+    responses((status = 200, description = "The series", body = ListSyncTaskStatisticResponse))
+)]
 async fn list_sync_task_statistic(
     State(state): State<AppState>,
     caller: Caller,
