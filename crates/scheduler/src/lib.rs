@@ -26,8 +26,8 @@
 mod checkpoint;
 mod groups;
 pub mod hooks;
-pub mod notify;
 mod metrics;
+pub mod notify;
 mod runner;
 mod sources;
 pub use sources::{check_url_list_file, UrlListProblem};
@@ -47,8 +47,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::hooks::{Breakpoint, FailurePoint, TestHooks};
-use crate::notify::{Notifier, NotifyConfig};
 pub use crate::metrics::{OutcomeLabels, SchedulerMetrics};
+use crate::notify::{Notifier, NotifyConfig};
 use crate::runner::{RunEnd, TaskRun};
 pub use crate::sync::{SyncConfig, SyncRunner};
 

@@ -10,8 +10,8 @@
 
 mod azurite;
 mod fault;
-mod http_server;
 mod gcs;
+mod http_server;
 mod listxml;
 mod process;
 mod recorder;
@@ -28,8 +28,8 @@ use tokio::sync::OnceCell;
 
 pub use crate::azurite::{AzureClient, AzuriteServer, Blob, AZURITE_ACCOUNT, AZURITE_KEY};
 pub use crate::fault::{Fault, FaultProxy, FlippedReads};
-pub use crate::http_server::{percent_decode, HttpFileServer, RequestCheck};
 pub use crate::gcs::{FakeGcsServer, GcsClient, GcsObject, TokenServer, TEST_ACCESS_TOKEN};
+pub use crate::http_server::{percent_decode, HttpFileServer, RequestCheck};
 pub use crate::process::free_port;
 use crate::process::{Launch, Ready, ServerProcess};
 pub use crate::recorder::{RecordedRequest, RecordingServer};
