@@ -235,6 +235,30 @@ async fn test_documented_limits_are_the_enforced_ones() {
         "{}",
         reply.text()
     );
+
+    // The bucket helpers: page_size 1..1000, a folder ending in '/', a bare array of names.
+    // The shared credential fields are flattened in: the body's own fields are the second part.
+    let folder = &schema(&doc, "ShowBucketReq")["allOf"][1];
+    assert_eq!(folder["properties"]["page_size"]["minimum"], 1);
+    assert_eq!(folder["properties"]["page_size"]["maximum"], 1000);
+    assert_eq!(
+        folder["properties"]["file_path"]["pattern"],
+        "^([\\s\\S]*/)?$"
+    );
+    let reply = app
+        .call(
+            Method::POST,
+            &format!("/v2/{PROJECT}/objectstorage/buckets/objects"),
+            &json!({"cloud_type": "AWS", "ak": "a", "sk": "s", "file_path": "/", "data_center": "us-east-1",
+                    "page_size": 1001, "behind_filename": "", "bucket_name": "b"}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text());
+    assert!(reply.text().contains("page_size"), "{}", reply.text());
+    let list = &doc["paths"]["/v2/{project_id}/objectstorage/buckets"]["post"]["responses"]["200"];
+    let body = &list["content"]["application/json"]["schema"];
+    assert_eq!(body["type"], "array", "{body}");
+    assert_eq!(body["items"]["type"], "string", "{body}");
 }
 
 fn sample(text: &str, name_and_labels: &str) -> Option<f64> {
