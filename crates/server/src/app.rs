@@ -28,10 +28,10 @@ pub(crate) fn authenticated_routes() -> OpenApiRouter<AppState> {
         .merge(routes::groups::router())
         .merge(routes::sync::router())
         .merge(routes::meta::router())
-        .merge(OpenApiRouter::from(routes::identity::router()))
-        .merge(OpenApiRouter::from(routes::buckets::router()))
-        .merge(OpenApiRouter::from(routes::failed_objects::router()))
-        .merge(OpenApiRouter::from(routes::url_lists::router()))
+        .merge(routes::identity::router())
+        .merge(routes::buckets::router())
+        .merge(routes::failed_objects::router())
+        .merge(routes::url_lists::router())
 }
 
 /// The routes anyone may call.
@@ -39,7 +39,7 @@ pub(crate) fn public_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(routes::meta::public_router())
         .merge(routes::operations::public_router())
-        .merge(OpenApiRouter::from(crate::console::router()))
+        .merge(crate::console::router())
 }
 
 /// Builds the whole API; tests call it without a socket.

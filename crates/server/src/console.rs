@@ -14,9 +14,9 @@ use axum::http::header::{
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use sha2::{Digest, Sha256};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -57,23 +57,62 @@ const ASSETS: &[Asset] = &[
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
                    connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
 
-/// The console routes (no authentication).
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/console", get(redirect_to_console))
-        .route("/console/", get(|headers: HeaderMap| async move { serve("index.html", &headers) }))
-        .route(
-            "/console/{file}",
-            get(|Path(file): Path<String>, headers: HeaderMap| async move { serve(&file, &headers) }),
-        )
+/// The console routes (no authentication); each handler's `#[utoipa::path]` documents it.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(redirect_to_console))
+        .routes(routes!(console_index))
+        .routes(routes!(console_file))
 }
 
+#[utoipa::path(
+    get,
+    path = "/console",
+    tag = "console",
+    operation_id = "RedirectToConsole",
+    responses((status = 308, description = "Moved to `/console/`, so the page's relative links resolve"))
+)]
 async fn redirect_to_console() -> Response {
     (
         StatusCode::PERMANENT_REDIRECT,
         [(LOCATION, HeaderValue::from_static("/console/"))],
     )
         .into_response()
+}
+
+#[utoipa::path(
+    get,
+    path = "/console/",
+    tag = "console",
+    operation_id = "ShowConsole",
+    responses(
+        (status = 200, description = "The console page", content_type = "text/html; charset=utf-8", body = String),
+        (status = 304, description = "The `If-None-Match` ETag is current")
+    )
+)]
+async fn console_index(headers: HeaderMap) -> Response {
+    serve("index.html", &headers)
+}
+
+#[utoipa::path(
+    get,
+    path = "/console/{file}",
+    tag = "console",
+    operation_id = "ShowConsoleFile",
+    params(("file" = String, Path, description = "A file of the console, e.g. `app.js`")),
+    responses(
+        (status = 200, description = "The file", content(
+            (String = "text/html; charset=utf-8"),
+            (String = "text/css; charset=utf-8"),
+            (String = "text/javascript; charset=utf-8"),
+            (String = "image/svg+xml")
+        )),
+        (status = 304, description = "The `If-None-Match` ETag is current"),
+        (status = 404, description = "No console file has this name", body = crate::api::ErrorBody)
+    )
+)]
+async fn console_file(Path(file): Path<String>, headers: HeaderMap) -> Response {
+    serve(&file, &headers)
 }
 
 fn serve(name: &str, request_headers: &HeaderMap) -> Response {

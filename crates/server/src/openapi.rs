@@ -55,7 +55,10 @@ const PUBLIC_ERRORS: [(&str, &str); 3] = [
         (name = "synctasks", description = "Sync tasks and the S3 notifications that feed them"),
         (name = "objectstorage", description = "Vendors and regions"),
         (name = "versions", description = "API versions"),
-        (name = "operations", description = "Served beyond OMS: this document and metrics")
+        (name = "operations", description = "Served beyond OMS: this document and metrics"),
+        (name = "privacy", description = "The privacy-agreement record"),
+        (name = "identity", description = "Served beyond OMS: who the caller is"),
+        (name = "console", description = "Served beyond OMS: the web console's static files")
     )
 )]
 struct ApiDoc;

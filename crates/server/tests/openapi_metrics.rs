@@ -31,6 +31,7 @@ fn concrete(path: &str) -> String {
         .replace("{task_id}", "123")
         .replace("{group_id}", "g-1")
         .replace("{version}", "v2")
+        .replace("{file}", "app.js")
 }
 
 #[tokio::test]
@@ -96,7 +97,9 @@ async fn test_every_documented_operation_is_served() {
                 reply.text()
             );
             let responses = operation["responses"].as_object().unwrap();
-            assert!(responses.contains_key("200"), "{method} {path}");
+            // `GET /console` only redirects to the console page.
+            let success = if path == "/console" { "308" } else { "200" };
+            assert!(responses.contains_key(success), "{method} {path}");
             assert!(
                 responses.contains_key("400") && responses.contains_key("500"),
                 "{method} {path}"
@@ -104,9 +107,10 @@ async fn test_every_documented_operation_is_served() {
             operations += 1;
         }
     }
-    // 8 task operations, 8 group operations, 9 sync operations, 3 object-storage lookups,
-    // 2 versions, 2 operations.
-    assert_eq!(operations, 32, "{}", doc["paths"]);
+    // 8 task operations + failed objects, 8 group operations, 9 sync operations, 3
+    // object-storage lookups, 5 bucket helpers + the URL-list check, the privacy record,
+    // 2 versions, 2 operations, whoami, 3 console paths.
+    assert_eq!(operations, 44, "{}", doc["paths"]);
 }
 
 /// The routers build their routes only with `routes!(handler)`, whose `#[utoipa::path]` is the
@@ -139,7 +143,7 @@ async fn test_authenticated_operations_declare_security_and_public_ones_none() {
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
             let security = operation["security"].as_array().unwrap();
-            if path.starts_with("/v2/") {
+            if path.starts_with("/v2/") || path.starts_with("/tern/") {
                 assert_eq!(security.len(), 2, "{method} {path}");
                 assert!(operation["responses"]["401"].is_object(), "{method} {path}");
             } else {
@@ -154,12 +158,12 @@ async fn test_authenticated_operations_declare_security_and_public_ones_none() {
                         Vec::new(),
                     )
                     .await;
-                assert_eq!(
-                    reply.status,
-                    StatusCode::OK,
-                    "{method} {path}: {}",
-                    reply.text()
-                );
+                let expected = if path == "/console" {
+                    StatusCode::PERMANENT_REDIRECT
+                } else {
+                    StatusCode::OK
+                };
+                assert_eq!(reply.status, expected, "{method} {path}: {}", reply.text());
             }
         }
     }
@@ -240,6 +244,30 @@ async fn test_documented_limits_are_the_enforced_ones() {
         "{}",
         reply.text()
     );
+
+    // The bucket helpers: page_size 1..1000, a folder ending in '/', a bare array of names.
+    // The shared credential fields are flattened in: the body's own fields are the second part.
+    let folder = &schema(&doc, "ShowBucketReq")["allOf"][1];
+    assert_eq!(folder["properties"]["page_size"]["minimum"], 1);
+    assert_eq!(folder["properties"]["page_size"]["maximum"], 1000);
+    assert_eq!(
+        folder["properties"]["file_path"]["pattern"],
+        "^([\\s\\S]*/)?$"
+    );
+    let reply = app
+        .call(
+            Method::POST,
+            &format!("/v2/{PROJECT}/objectstorage/buckets/objects"),
+            &json!({"cloud_type": "AWS", "ak": "a", "sk": "s", "file_path": "/", "data_center": "us-east-1",
+                    "page_size": 1001, "behind_filename": "", "bucket_name": "b"}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text());
+    assert!(reply.text().contains("page_size"), "{}", reply.text());
+    let list = &doc["paths"]["/v2/{project_id}/objectstorage/buckets"]["post"]["responses"]["200"];
+    let body = &list["content"]["application/json"]["schema"];
+    assert_eq!(body["type"], "array", "{body}");
+    assert_eq!(body["items"]["type"], "string", "{body}");
 }
 
 fn sample(text: &str, name_and_labels: &str) -> Option<f64> {

@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 use tern_core::{CloudType, Credentials, NodeSpec, Secret};
+use utoipa::ToSchema;
 
+use super::names;
 use super::task_extras::SourceCdnReq;
 use super::task_resp::SourceCdnResp;
 use super::validate::{check_len, check_non_empty, optional_secret, parse_enum, MAX_REGION_LEN};
@@ -17,19 +19,25 @@ pub const MAX_CDN_KEYS: usize = 100;
 pub const DEFAULT_CDN_SAMPLE: usize = 10;
 
 /// The credential fields every helper body shares.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct HelperAccount {
     /// Vendor; default `Aliyun` where the reference gives one.
+    #[schema(value_type = Option<names::CloudType>)]
     pub cloud_type: Option<String>,
     /// Access key, 0..100.
+    #[schema(max_length = 100)]
     pub ak: Option<String>,
     /// Secret key, 0..100.
+    #[schema(value_type = Option<String>, max_length = 100)]
     pub sk: Option<Secret>,
     /// Google service-account JSON, 0..65535.
+    #[schema(value_type = Option<String>, max_length = 65535)]
     pub json_auth_file: Option<Secret>,
     /// Azure connection string, 0..2048.
+    #[schema(value_type = Option<String>, max_length = 2048)]
     pub connection_string: Option<Secret>,
     /// Tencent APPID, 0..255.
+    #[schema(max_length = 255)]
     pub app_id: Option<String>,
 }
 
@@ -114,13 +122,14 @@ fn check_region(field: &str, value: &str) -> Result<(), ApiError> {
 }
 
 /// `show_bucket_list` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ListBucketsReq {
     /// Vendor and credentials.
     #[serde(flatten)]
     pub account: HelperAccount,
     /// tern extension, not in OMS: the region to ask (default: the vendor's first region in
     /// the region table).
+    #[schema(max_length = 100)]
     pub region: Option<String>,
 }
 
@@ -136,20 +145,25 @@ impl ListBucketsReq {
 }
 
 /// `show_bucket_objects` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ShowBucketReq {
     /// Vendor and credentials.
     #[serde(flatten)]
     pub account: HelperAccount,
     /// Folder to list, ending in `/` (`/` alone: the bucket's top level).
+    #[schema(max_length = 1023, pattern = "^([\\s\\S]*/)?$")]
     pub file_path: String,
     /// Region of the bucket.
+    #[schema(min_length = 1, max_length = 100)]
     pub data_center: String,
     /// Entries per page, 1..1000.
+    #[schema(minimum = 1, maximum = 1000)]
     pub page_size: i32,
     /// Last name of the previous page (`""` for the first).
+    #[schema(max_length = 1024)]
     pub behind_filename: String,
     /// Bucket.
+    #[schema(min_length = 1, max_length = 100)]
     pub bucket_name: String,
 }
 
@@ -199,7 +213,7 @@ impl ShowBucketReq {
 }
 
 /// `show_bucket_objects` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ShowBucketObjectsResponse {
     /// More entries follow.
     pub next_page: bool,
@@ -210,7 +224,7 @@ pub struct ShowBucketObjectsResponse {
 }
 
 /// One entry of a folder page.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ShowBucketRecord {
     /// Object key (folders end in `/`).
     pub name: String,
@@ -219,12 +233,13 @@ pub struct ShowBucketRecord {
 }
 
 /// `show_bucket_region` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ShowBucketRegionReq {
     /// Vendor and credentials.
     #[serde(flatten)]
     pub account: HelperAccount,
     /// Bucket.
+    #[schema(min_length = 1, max_length = 100)]
     pub bucket_name: String,
 }
 
@@ -237,7 +252,7 @@ impl ShowBucketRegionReq {
 }
 
 /// `show_bucket_region` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ShowBucketRegionResponse {
     /// Region id as task bodies spell it.
     pub id: String,
@@ -248,18 +263,22 @@ pub struct ShowBucketRegionResponse {
 }
 
 /// `check_prefix` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct CheckPrefixReq {
     /// Vendor and credentials.
     #[serde(flatten)]
     pub account: HelperAccount,
     /// Bucket.
+    #[schema(min_length = 1, max_length = 100)]
     pub bucket_name: String,
     /// Prefix to look for, 0..1024.
+    #[schema(max_length = 1024)]
     pub file_name: String,
     /// Region of the bucket.
+    #[schema(min_length = 1, max_length = 100)]
     pub data_center: String,
     /// STS token, 0..16384.
+    #[schema(value_type = Option<String>, max_length = 16384)]
     pub security_token: Option<Secret>,
 }
 
@@ -278,21 +297,23 @@ impl CheckPrefixReq {
 }
 
 /// `check_prefix` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CheckPrefixResponse {
     /// At least one object's key starts with the prefix.
     pub exist: bool,
 }
 
 /// `show_cdn_info` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ShowCdnInfoReq {
     /// Vendor and credentials (`ak` and `sk` required by OMS).
     #[serde(flatten)]
     pub account: HelperAccount,
     /// Region of the bucket.
+    #[schema(min_length = 1, max_length = 100)]
     pub region: String,
     /// Bucket.
+    #[schema(min_length = 1, max_length = 100)]
     pub bucket: String,
     /// Keys to check; without it, the bucket's first objects are sampled.
     pub prefix: Option<PrefixKeyInfo>,
@@ -301,9 +322,10 @@ pub struct ShowCdnInfoReq {
 }
 
 /// `prefix` of `show_cdn_info`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct PrefixKeyInfo {
     /// Keys to check.
+    #[schema(value_type = Vec<names::CdnKey>, min_items = 1, max_items = 100)]
     pub keys: Vec<String>,
 }
 
@@ -360,7 +382,7 @@ impl ShowCdnInfoReq {
 }
 
 /// `show_cdn_info` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ShowCdnInfoResponse {
     /// The CDN serves this bucket's objects (every checked key's ETag matched).
     pub is_same_cloud_type: bool,
@@ -371,7 +393,7 @@ pub struct ShowCdnInfoResponse {
 }
 
 /// One key of `show_cdn_info`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CheckedKey {
     /// The key.
     pub key: String,

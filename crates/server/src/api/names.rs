@@ -240,6 +240,21 @@ impl PartialSchema for ObjectKey {
 
 impl ToSchema for ObjectKey {}
 
+/// A key `show_cdn_info` checks: 1..1024 characters.
+pub struct CdnKey;
+
+impl PartialSchema for CdnKey {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(1024))
+            .into()
+    }
+}
+
+impl ToSchema for CdnKey {}
+
 /// A task id in `ids`: not negative.
 pub struct TaskIdNumber;
 

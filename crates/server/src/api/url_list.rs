@@ -2,22 +2,28 @@
 
 use serde::Deserialize;
 use tern_core::{Credentials, Secret};
+use utoipa::ToSchema;
 
 use super::validate::{check_len, check_non_empty, MAX_REGION_LEN};
 use crate::ApiError;
 
 /// `CheckUrlSourceListFileFormatReq`: a URL-list file in a destination-region bucket.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct CheckUrlSourceListFileFormatReq {
     /// Bucket holding the list file.
+    #[schema(min_length = 1, max_length = 1024)]
     pub obs_bucket: String,
     /// The list file's key, 1..1024.
+    #[schema(min_length = 1, max_length = 1024)]
     pub list_file_key: String,
     /// Destination AK, 0..100.
+    #[schema(max_length = 100)]
     pub ak: String,
     /// Destination SK, 0..100.
+    #[schema(value_type = String, max_length = 100)]
     pub sk: Secret,
     /// The bucket's region.
+    #[schema(min_length = 1, max_length = 100)]
     pub region: String,
 }
 

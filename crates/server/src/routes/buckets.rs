@@ -4,8 +4,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 
 use crate::api::bucket_helpers::{
     CheckPrefixReq, CheckPrefixResponse, CheckedKey, ListBucketsReq, ShowBucketObjectsResponse,
@@ -17,36 +16,29 @@ use crate::error::{ApiError, Result};
 use crate::extract::OmsJson;
 use crate::state::AppState;
 use tern_engine::inspect;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-/// The helper routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v2/{project_id}/objectstorage/buckets",
-            post(show_bucket_list),
-        )
-        .route(
-            "/v2/{project_id}/objectstorage/buckets/objects",
-            post(show_bucket_objects),
-        )
-        .route(
-            "/v2/{project_id}/objectstorage/buckets/regions",
-            post(show_bucket_region),
-        )
-        .route(
-            "/v2/{project_id}/objectstorage/buckets/cdn-info",
-            post(show_cdn_info),
-        )
-        .route(
-            "/v2/{project_id}/objectstorage/buckets/prefix",
-            post(check_prefix),
-        )
-        .route(
-            "/v2/{project_id}/privacy-agreements",
-            post(update_privacy_agreement_record),
-        )
+/// The helper routes; each handler's `#[utoipa::path]` gives its path, method and document entry.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(show_bucket_list))
+        .routes(routes!(show_bucket_objects))
+        .routes(routes!(show_bucket_region))
+        .routes(routes!(show_cdn_info))
+        .routes(routes!(check_prefix))
+        .routes(routes!(update_privacy_agreement_record))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/objectstorage/buckets",
+    tag = "objectstorage",
+    operation_id = "ShowBucketList",
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)")),
+    request_body = ListBucketsReq,
+    responses((status = 200, description = "The names of the buckets the credentials can see", body = Vec<String>))
+)]
 async fn show_bucket_list(
     State(state): State<AppState>,
     _caller: Caller,
@@ -63,6 +55,15 @@ async fn show_bucket_list(
     Ok(Json(names))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/objectstorage/buckets/objects",
+    tag = "objectstorage",
+    operation_id = "ShowBucketObjects",
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)")),
+    request_body = ShowBucketReq,
+    responses((status = 200, description = "One page of a folder's entries", body = ShowBucketObjectsResponse))
+)]
 async fn show_bucket_objects(
     State(state): State<AppState>,
     _caller: Caller,
@@ -93,6 +94,15 @@ async fn show_bucket_objects(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/objectstorage/buckets/regions",
+    tag = "objectstorage",
+    operation_id = "ShowBucketRegion",
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)")),
+    request_body = ShowBucketRegionReq,
+    responses((status = 200, description = "The region the bucket lives in", body = ShowBucketRegionResponse))
+)]
 async fn show_bucket_region(
     State(state): State<AppState>,
     _caller: Caller,
@@ -118,6 +128,15 @@ async fn show_bucket_region(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/objectstorage/buckets/prefix",
+    tag = "objectstorage",
+    operation_id = "CheckPrefix",
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)")),
+    request_body = CheckPrefixReq,
+    responses((status = 200, description = "Whether an object key starts with the prefix", body = CheckPrefixResponse))
+)]
 async fn check_prefix(
     State(state): State<AppState>,
     _caller: Caller,
@@ -129,6 +148,15 @@ async fn check_prefix(
     Ok(Json(CheckPrefixResponse { exist }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/objectstorage/buckets/cdn-info",
+    tag = "objectstorage",
+    operation_id = "ShowCdnInfo",
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)")),
+    request_body = ShowCdnInfoReq,
+    responses((status = 200, description = "Whether the CDN domain serves the bucket's objects", body = ShowCdnInfoResponse))
+)]
 async fn show_cdn_info(
     State(state): State<AppState>,
     _caller: Caller,
@@ -177,6 +205,14 @@ async fn show_cdn_info(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/privacy-agreements",
+    tag = "privacy",
+    operation_id = "UpdatePrivacyAgreementRecord",
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)")),
+    responses((status = 200, description = "Recorded; the body is empty"))
+)]
 async fn update_privacy_agreement_record(
     State(state): State<AppState>,
     caller: Caller,

@@ -8,10 +8,12 @@
 use std::collections::HashMap;
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Serialize;
 use tern_core::OutcomeKind;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::authn::Caller;
 use crate::error::Result;
@@ -28,7 +30,7 @@ const MAX_PAGE: i64 = 1000;
 const MAX_MARKER_CHARS: usize = 2048;
 
 /// One failed object, as the failed-object list file records it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FailedObject {
     /// Source key.
     pub key: String,
@@ -41,7 +43,7 @@ pub struct FailedObject {
 }
 
 /// One page of failed objects.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ListFailedObjectsResponse {
     /// Failed objects in key order.
     pub failed_objects: Vec<FailedObject>,
@@ -51,13 +53,18 @@ pub struct ListFailedObjectsResponse {
 }
 
 /// The failed-object route.
-pub fn router() -> Router<AppState> {
-    Router::new().route(
-        "/v2/{project_id}/tasks/{task_id}/failed-objects",
-        get(list_failed_objects),
-    )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_failed_objects))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v2/{project_id}/tasks/{task_id}/failed-objects",
+    tag = "tasks",
+    operation_id = "ListFailedObjects",
+    params(("project_id" = String, Path, description = "The caller's project (its token or access key must belong to it)"), ("task_id" = String, Path, pattern = "^[0-9]{1,15}$", description = "Task id, 0..999999999999999"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100)"), ("marker" = Option<String>, Query, max_length = 2048, description = "The previous page's `next_marker`; empty or absent for the first page")),
+    responses((status = 200, description = "One page of the task's failed objects, in key order", body = ListFailedObjectsResponse))
+)]
 async fn list_failed_objects(
     State(state): State<AppState>,
     caller: Caller,

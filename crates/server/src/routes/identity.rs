@@ -3,25 +3,34 @@
 //! OMS clients always know their project id; tern's command-line verbs are given only an
 //! endpoint and a token, and ask here which project to put in the `/v2/{project_id}` paths.
 
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::authn::Caller;
 use crate::state::AppState;
 
 /// The body of `GET /tern/whoami`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct WhoAmI {
     /// The project of the calling identity.
     pub project_id: String,
 }
 
 /// The identity route; it sits behind the authentication layer.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/tern/whoami", get(whoami))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(whoami))
 }
 
+#[utoipa::path(
+    get,
+    path = "/tern/whoami",
+    tag = "identity",
+    operation_id = "ShowWhoAmI",
+    responses((status = 200, description = "The project of the calling token or access key", body = WhoAmI))
+)]
 async fn whoami(caller: Caller) -> Json<WhoAmI> {
     Json(WhoAmI {
         project_id: caller.project_id,
