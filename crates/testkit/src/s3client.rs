@@ -49,6 +49,9 @@ pub struct ObjectHead {
     pub last_modified: Option<String>,
 }
 
+/// Attempts of a seeding PUT that the server answers with a 5xx.
+const PUT_ATTEMPTS: u64 = 4;
+
 impl S3Client {
     /// Creates a client for `endpoint` (`http://host:port`, no path) with static credentials.
     pub fn new(endpoint: &str, access_key: &str, secret_key: &str, region: &str) -> S3Client {
@@ -95,11 +98,28 @@ impl S3Client {
                 value.to_string(),
             ));
         }
-        let resp = self
-            .send(Method::PUT, bucket, Some(key), &[], headers, body)
-            .await?;
-        check(resp, &format!("put object {bucket:?}/{key:?}")).await?;
-        Ok(())
+        // SeaweedFS answers an occasional 500 while it grows a volume under load (seen in CI
+        // runs with the disk far from full); a test's seeding retries that, never other codes.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let resp = self
+                .send(
+                    Method::PUT,
+                    bucket,
+                    Some(key),
+                    &[],
+                    headers.clone(),
+                    body.clone(),
+                )
+                .await?;
+            if resp.status().is_server_error() && attempt < PUT_ATTEMPTS {
+                tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+                continue;
+            }
+            check(resp, &format!("put object {bucket:?}/{key:?}")).await?;
+            return Ok(());
+        }
     }
 
     /// Downloads an object. Returns None on 404.
