@@ -76,6 +76,11 @@ impl S3Flavor {
                     "-s3.port.lance=0".to_string(),
                     "-s3.autoCreateBucket=false".to_string(),
                     "-master.telemetry=false".to_string(),
+                    // The default volume limit is free disk / 128 MB, shared by every server of
+                    // a run; each bucket grows volumes of its own, so on a machine with little
+                    // free disk the many buckets of a test binary ran out and writes got 500.
+                    // Volumes are sparse files: a fixed high limit costs nothing.
+                    "-volume.max=1000".to_string(),
                     format!("-s3.port={port}"),
                     format!("-master.port={}", port + 1),
                     format!("-volume.port={}", port + 2),
