@@ -236,6 +236,11 @@ impl RegionTable {
         self.entries.push(entry);
     }
 
+    /// The protocol spoken by `region` of `cloud`, as [`RegionTable::lookup`] resolves it.
+    pub fn protocol_of(&self, cloud: CloudType, region: &str) -> Result<Protocol, Error> {
+        self.lookup(cloud, region).map(RegionEntry::protocol)
+    }
+
     /// Finds the entry for a cloud and region, or says which field is wrong.
     pub fn lookup(&self, cloud: CloudType, region: &str) -> Result<&RegionEntry, Error> {
         self.entries

@@ -59,12 +59,7 @@ async fn create_sync_task(
     let (spec, secrets) = body.into_domain()?;
     check_region(&state, "src_region", spec.src_cloud_type, &spec.src_region)?;
     check_region(&state, "dst_region", spec.dst_cloud_type, &spec.dst_region)?;
-    let protocol = |cloud_type, region: &str| {
-        state
-            .regions
-            .lookup(cloud_type, region)
-            .map(tern_core::RegionEntry::protocol)
-    };
+    let protocol = |cloud_type, region: &str| state.regions.protocol_of(cloud_type, region);
     // A field tern accepts, it honours: what the endpoints cannot do is refused now.
     tern_core::check_transfer_options(
         &spec.dst_storage_policy,

@@ -275,12 +275,7 @@ pub(crate) fn check_options_honoured(
     enable_requester_pays: bool,
     enable_restore: bool,
 ) -> Result<()> {
-    let protocol = |cloud_type, region: &str| {
-        state
-            .regions
-            .lookup(cloud_type, region)
-            .map(tern_core::RegionEntry::protocol)
-    };
+    let protocol = |cloud_type, region: &str| state.regions.protocol_of(cloud_type, region);
     let source = if src.cloud_type == tern_core::CloudType::UrlSource {
         None
     } else {
