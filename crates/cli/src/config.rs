@@ -43,6 +43,11 @@ pub struct ConfigFile {
     /// Seconds between reconciliation passes of each synchronizing sync task (list both
     /// buckets, queue what events missed); absent or 0 turns them off (the default).
     pub sync_reconcile_interval_secs: Option<u64>,
+    /// Seconds a node's claim on a task holds without renewal (nodes renew every fifth of
+    /// it); another node takes a task over this long after its node died. Default 10.
+    pub lease_secs: Option<u64>,
+    /// This node's id in logs and run records [default: kept in `<data_dir>/node-id`].
+    pub node_id: Option<String>,
     /// Extra or overriding regions.
     #[serde(default)]
     pub regions: Vec<RegionConfig>,
@@ -250,6 +255,10 @@ pub struct ServeSettings {
     pub part_size: usize,
     /// Period of sync tasks' reconciliation passes; `None`: off.
     pub sync_reconcile_interval: Option<std::time::Duration>,
+    /// Lease length, ms.
+    pub lease_ms: i64,
+    /// A node id the config file fixes.
+    pub node_id: Option<String>,
 }
 
 impl ServeSettings {
@@ -274,9 +283,20 @@ impl ServeSettings {
                 "part_size_mib = {mib}: must be between {MIN_PART_SIZE_MIB} and {MAX_PART_SIZE_MIB}"
             ),
         };
+        let lease_ms = match file.lease_secs {
+            None => tern_core::DEFAULT_LEASE_MS,
+            Some(secs @ 1..=3600) => i64::try_from(secs * 1000).unwrap_or(i64::MAX),
+            Some(secs) => bail!("lease_secs = {secs}: must be between 1 and 3600"),
+        };
+        if let Some(node) = &file.node_id {
+            crate::node::check_node_id(node)
+                .map_err(|reason| anyhow::anyhow!("node_id: {reason}"))?;
+        }
         Ok(ServeSettings {
             notify,
             part_size,
+            lease_ms,
+            node_id: file.node_id,
             listen: listen
                 .or_else(|| env("TERN_LISTEN"))
                 .or(file.listen)

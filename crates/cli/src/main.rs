@@ -5,12 +5,14 @@ mod admin;
 mod client;
 mod config;
 mod copy_cmd;
+mod node;
 mod progress;
 mod report;
 mod serve;
 mod table;
 mod units;
 mod verbs;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -30,6 +32,8 @@ enum Command {
     Copy(copy_cmd::CopyArgs),
     /// Serves the OMS v2 API and runs its tasks (SQLite in the data dir by default).
     Serve(serve::ServeArgs),
+    /// Runs tasks from a database shared with serve nodes, without HTTP (several nodes).
+    Worker(worker::WorkerArgs),
     /// Creates tokens and AK/SK credentials for projects.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
@@ -52,7 +56,7 @@ enum Command {
 
 /// `serve` logs its lifecycle by default; one-shot commands stay quiet unless asked.
 fn default_log_filter() -> &'static str {
-    if std::env::args().nth(1).as_deref() == Some("serve") {
+    if matches!(std::env::args().nth(1).as_deref(), Some("serve" | "worker")) {
         "info"
     } else {
         "error"
@@ -115,6 +119,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Copy(args) => copy_cmd::run(args).await,
             Command::Serve(args) => serve::run(args).await,
+            Command::Worker(args) => worker::run(args).await,
             Command::Admin(command) => admin::run(command).await,
             Command::Task { command, client } => verbs::task::run(command, client).await,
             Command::Group { command, client } => verbs::group::run(command, client).await,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use tern_core::TaskStore;
+use tern_core::{LeaseTerms, TaskStore};
 use tern_scheduler::{Scheduler, SchedulerConfig, SyncConfig, SyncRunner};
 use tern_server::AppState;
 
@@ -18,7 +18,7 @@ use crate::config::ServeSettings;
 /// File in the data dir that marks the first-start project as created (holds its id only).
 const BOOTSTRAP_MARKER: &str = "bootstrap-project";
 /// How long running tasks get to commit what finished when the server stops.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Arguments of `tern serve`.
 #[derive(Debug, Args)]
@@ -59,19 +59,9 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
             .context("opening the task store")?;
     bootstrap_first_project(&store, &settings.data_dir).await?;
 
+    let node = crate::node::identify(&settings.data_dir, settings.node_id.as_deref())?;
     let regions = settings.regions.clone();
-    let scheduler = Scheduler::new(
-        Arc::clone(&store),
-        SchedulerConfig {
-            regions: regions.clone(),
-            max_running_tasks: settings.max_running_tasks,
-            transfers_per_task: settings.transfers_per_task,
-            group_task_max_objects: settings.group_task_max_objects,
-            notify: settings.notify.clone(),
-            part_size: settings.part_size,
-            ..SchedulerConfig::default()
-        },
-    );
+    let scheduler = Scheduler::new(Arc::clone(&store), scheduler_config(&settings, &node.id));
     let claim_loop = scheduler.start().await.context("starting the scheduler")?;
     let sync = SyncRunner::new(
         sync_store,
@@ -84,7 +74,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     sync.start().await.context("starting the sync tasks")?;
     let state = AppState::new(store, Arc::clone(&scheduler), Arc::clone(&sync), regions);
     println!("tern: listening on http://{address}");
-    tracing::info!(%address, data_dir = %settings.data_dir.display(), "tern serve started");
+    tracing::info!(%address, node = %node.id, data_dir = %settings.data_dir.display(), "tern serve started");
 
     tern_server::serve(listener, state, shutdown_signal())
         .await
@@ -98,7 +88,25 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() {
+/// The scheduler settings of a node (`serve` or `worker`) with id `node_id`.
+pub(crate) fn scheduler_config(settings: &ServeSettings, node_id: &str) -> SchedulerConfig {
+    SchedulerConfig {
+        regions: settings.regions.clone(),
+        max_running_tasks: settings.max_running_tasks,
+        transfers_per_task: settings.transfers_per_task,
+        group_task_max_objects: settings.group_task_max_objects,
+        notify: settings.notify.clone(),
+        part_size: settings.part_size,
+        lease: LeaseTerms {
+            node: tern_core::NodeId(node_id.to_owned()),
+            duration_ms: settings.lease_ms,
+        },
+        ..SchedulerConfig::default()
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

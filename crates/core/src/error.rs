@@ -90,6 +90,10 @@ pub enum Error {
     /// Another thing asked for does not exist.
     #[error("{0} not found")]
     NotFound(String),
+    /// A write of a run whose lease another claim took over (its fence is stale); the node
+    /// must stop the run without writing more.
+    #[error("lease lost: {0} was claimed by another node")]
+    LeaseLost(String),
     /// The database is unreachable or busy; retrying may work.
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -166,7 +170,8 @@ impl Error {
             | Error::GroupTasksBusy { .. }
             | Error::SyncRefused { .. }
             | Error::SyncQuota { .. }
-            | Error::InvalidState(_) => ErrorKind::InvalidState,
+            | Error::InvalidState(_)
+            | Error::LeaseLost(_) => ErrorKind::InvalidState,
             Error::TaskNotFound(_)
             | Error::GroupNotFound(_)
             | Error::SyncNotFound(_)

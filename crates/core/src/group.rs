@@ -309,6 +309,9 @@ pub struct SplitProgress {
     pub assigned_num: u64,
     /// Bytes given to tasks (`create_complete_size`).
     pub assigned_size: u64,
+    /// The split lease's fence this progress was made under (not stored): a stale one refuses
+    /// the write, so a node that lost the lease never cuts a slice twice. `None`: unfenced.
+    pub fence: Option<crate::Fence>,
 }
 
 /// A stored task group.

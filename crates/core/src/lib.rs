@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod group;
+pub mod lease;
 pub mod node;
 pub mod notify;
 pub mod outcome;
@@ -24,6 +25,10 @@ pub use error::{Error, ErrorKind, Result};
 pub use group::{
     GroupEvent, GroupId, GroupSpec, GroupStatus, GroupTaskType, GroupTotals, SplitProgress,
     TaskGroup,
+};
+pub use lease::{
+    check_fence, claimable, lease_expired, ClaimedRun, Fence, LeaseCheck, LeaseTerms, NodeId,
+    RunRecord, DEFAULT_LEASE_MS,
 };
 pub use node::{CloudType, Credentials, NodeSpec};
 pub use notify::{DeliveryState, Notification, NotifySubject, TriggerCondition};

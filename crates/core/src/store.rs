@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use crate::group::{
     GroupEvent, GroupId, GroupSpec, GroupStatus, GroupTotals, SplitProgress, TaskGroup,
 };
+use crate::lease::{ClaimedRun, Fence, LeaseCheck, LeaseTerms, NodeId, RunRecord};
 use crate::notify::{DeliveryState, Notification, NotifySubject};
 use crate::task::{
     RunEnding, Task, TaskEvent, TaskId, TaskPriority, TaskSecrets, TaskSpec, TaskStatus,
@@ -88,6 +89,11 @@ pub struct OutcomeBatch {
     pub migrate_speed: i64,
     /// Estimated time left, ms.
     pub left_time_ms: i64,
+    /// The run's fence; a stale one refuses the whole batch ([`Error::LeaseLost`]). `None`
+    /// writes unfenced (tools and tests that run no claim).
+    ///
+    /// [`Error::LeaseLost`]: crate::Error::LeaseLost
+    pub fence: Option<Fence>,
 }
 
 /// Which tasks a `batch_update_tasks` changes.
@@ -167,10 +173,14 @@ pub trait TaskStore: Send + Sync + 'static {
     ) -> Result<Task>;
     /// Ends a run in one transaction: reads the ledger's failed count, asks
     /// [`TaskStatus::end_run`], and writes the status, the reason, the failed-object record,
-    /// the time spent and the erasure of secrets together.
+    /// the time spent, the erasure of secrets, the release of the lease and the run record's
+    /// end together. A stale `fence` refuses it ([`Error::LeaseLost`]).
+    ///
+    /// [`Error::LeaseLost`]: crate::Error::LeaseLost
     async fn finish_run(
         &self,
         id: TaskId,
+        fence: Option<Fence>,
         ending: &RunEnding,
         elapsed_ms: i64,
         now_ms: i64,
@@ -191,8 +201,34 @@ pub trait TaskStore: Send + Sync + 'static {
         priority: Option<TaskPriority>,
     ) -> Result<Vec<TaskId>>;
 
-    /// Moves the most urgent runnable task (priority, then age) to status 2 and returns it.
-    async fn claim_next_runnable(&self, now_ms: i64) -> Result<Option<Task>>;
+    /// Claims the most urgent task [`claimable`](crate::claimable) at `now_ms` (priority, then
+    /// age): a waiting or retrying one moves to 2, a migrating one whose lease expired is taken
+    /// over. One transaction bumps the fence, writes the lease and records the run.
+    async fn claim_next_runnable(
+        &self,
+        terms: &LeaseTerms,
+        now_ms: i64,
+    ) -> Result<Option<ClaimedRun>>;
+    /// Claims again, with fresh fences, every migrating task whose lease names this node
+    /// (a restarted node takes its own runs back without waiting for the lease to expire).
+    async fn resume_node_runs(&self, terms: &LeaseTerms, now_ms: i64) -> Result<Vec<ClaimedRun>>;
+    /// Extends a run's lease if `fence` still holds it, and tells the task's status.
+    async fn renew_lease(
+        &self,
+        id: TaskId,
+        fence: Fence,
+        terms: &LeaseTerms,
+        now_ms: i64,
+    ) -> Result<LeaseCheck>;
+    /// Winds pausing tasks no live run holds down to paused (3): those whose lease expired,
+    /// and those of `own_node` (at start-up, when this node's runs are gone). Returns them.
+    async fn wind_down_pausing(
+        &self,
+        own_node: Option<&NodeId>,
+        now_ms: i64,
+    ) -> Result<Vec<TaskId>>;
+    /// The runs of a task in claim order: which node ran each and when.
+    async fn task_runs(&self, id: TaskId) -> Result<Vec<RunRecord>>;
     /// Every task in one of these statuses (start-up resume).
     async fn tasks_in_status(&self, statuses: &[TaskStatus]) -> Result<Vec<Task>>;
     /// How many tasks of all projects are in each status (`/metrics`); absent statuses have none.
@@ -253,6 +289,22 @@ pub trait TaskStore: Send + Sync + 'static {
         split: &SplitProgress,
         now_ms: i64,
     ) -> Result<Task>;
+    /// Takes the lease on splitting a waiting or creating group unless another node's is live;
+    /// returns the fence its split writes carry (in [`SplitProgress::fence`]).
+    async fn claim_group_split(
+        &self,
+        id: &GroupId,
+        terms: &LeaseTerms,
+        now_ms: i64,
+    ) -> Result<Option<Fence>>;
+    /// Extends a split lease if `fence` still holds it.
+    async fn renew_group_split(
+        &self,
+        id: &GroupId,
+        fence: Fence,
+        terms: &LeaseTerms,
+        now_ms: i64,
+    ) -> Result<bool>;
     /// Saves the splitter's progress without a task (an empty slice).
     async fn update_group_split(&self, id: &GroupId, split: &SplitProgress) -> Result<()>;
     /// Marks splitting done and moves the group 1 → 2 ([`GroupEvent::CreationDone`]) in one

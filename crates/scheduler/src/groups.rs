@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use tern_core::{GroupEvent, GroupId, GroupStatus, TaskGroup, TaskSecrets};
 
-use crate::{now_ms, Result, Scheduler};
+use crate::{now_ms, Result, Scheduler, Splitter};
 
 impl Scheduler {
     /// Checks every active group once: starts splitters, settles finished or paused groups.
@@ -62,16 +62,39 @@ impl Scheduler {
     }
 
     async fn ensure_splitter(self: &Arc<Self>, group: TaskGroup) {
+        if self.lock_splitters().contains_key(&group.id) {
+            return;
+        }
+        // The split lease: only one node cuts a group's slices; another node's live lease
+        // means that node splits it.
+        let fence = match self
+            .store
+            .claim_group_split(&group.id, &self.config.lease, now_ms())
+            .await
+        {
+            Ok(Some(fence)) => fence,
+            Ok(None) => return,
+            Err(err) => {
+                tracing::warn!(group_id = %group.id, error = %err, "claiming the group's split failed");
+                return;
+            }
+        };
         let cancel = {
             let mut splitters = self.lock_splitters();
             if splitters.contains_key(&group.id) {
                 return;
             }
             let cancel = self.root.child_token();
-            splitters.insert(group.id.clone(), cancel.clone());
+            splitters.insert(
+                group.id.clone(),
+                Splitter {
+                    cancel: cancel.clone(),
+                    fence,
+                },
+            );
             cancel
         };
-        let group = if group.status == GroupStatus::Waiting {
+        let mut group = if group.status == GroupStatus::Waiting {
             match self
                 .store
                 .group_transition(&group.id, GroupEvent::BeginCreating, now_ms())
@@ -87,10 +110,11 @@ impl Scheduler {
         } else {
             group
         };
+        group.split.fence = Some(fence);
         let this = Arc::clone(self);
         tokio::spawn(async move {
             let id = group.id.clone();
-            tracing::info!(group_id = %id, split = ?group.split, "group splitting starts");
+            tracing::info!(group_id = %id, node = %this.config.lease.node, split = ?group.split, "group splitting starts");
             match this.split(&group, &cancel).await {
                 Ok(Some(split)) => {
                     if let Err(err) = this.store.finish_group_split(&id, &split).await {
@@ -98,7 +122,7 @@ impl Scheduler {
                     }
                 }
                 Ok(None) => tracing::info!(group_id = %id, "group splitting interrupted"),
-                Err(reason) if !cancel.is_cancelled() => {
+                Err(reason) if !cancel.is_cancelled() && this.holds_split(&id, fence).await => {
                     tracing::warn!(group_id = %id, reason = %reason, "group creation failed");
                     match this.store.fail_group_creation(&id, &reason).await {
                         Ok(group) => this.notify_group_end(&group).await,
@@ -118,8 +142,8 @@ impl Scheduler {
     /// the runs of its tasks here; the group moves 7 → 3 once they settle.
     pub async fn stop_group(&self, id: &GroupId) -> Result<TaskGroup> {
         let change = self.store.stop_group(id, now_ms()).await?;
-        if let Some(cancel) = self.lock_splitters().get(id) {
-            cancel.cancel();
+        if let Some(splitter) = self.lock_splitters().get(id) {
+            splitter.cancel.cancel();
         }
         self.cancel_stopped_runs(&change.tasks).await;
         self.wake();

@@ -26,6 +26,7 @@
 mod checkpoint;
 mod groups;
 pub mod hooks;
+mod leases;
 mod metrics;
 pub mod notify;
 mod runner;
@@ -35,12 +36,13 @@ mod split;
 pub mod sync;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tern_core::{
-    BandwidthPolicy, FailureCode, FailureReason, GroupId, RegionTable, RunEnding, Task, TaskEvent,
-    TaskId, TaskSecrets, TaskStatus, TaskStore,
+    BandwidthPolicy, ClaimedRun, FailureCode, FailureReason, Fence, GroupId, LeaseTerms,
+    RegionTable, RunEnding, Task, TaskEvent, TaskId, TaskSecrets, TaskStatus, TaskStore,
 };
 use tern_engine::Throttle;
 use tokio::sync::Notify;
@@ -87,6 +89,8 @@ pub struct SchedulerConfig {
     pub notify: NotifyConfig,
     /// Counters for `/metrics`; the server registers them in its registry.
     pub metrics: SchedulerMetrics,
+    /// This node's id and lease length (RFC 0011); runs renew their leases every fifth of it.
+    pub lease: LeaseTerms,
 }
 
 impl Default for SchedulerConfig {
@@ -101,6 +105,7 @@ impl Default for SchedulerConfig {
             group_task_max_objects: DEFAULT_GROUP_TASK_MAX_OBJECTS,
             notify: NotifyConfig::default(),
             metrics: SchedulerMetrics::default(),
+            lease: LeaseTerms::new(leases::ephemeral_node_id()),
         }
     }
 }
@@ -119,6 +124,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 struct Running {
     cancel: CancellationToken,
     throttle: Arc<Throttle>,
+    fence: Fence,
+    /// Set when renewal found the task claimed elsewhere: the run ends without writing.
+    lease_lost: Arc<AtomicBool>,
+}
+
+/// A splitter of this node: its cancellation and the split lease's fence.
+struct Splitter {
+    cancel: CancellationToken,
+    fence: Fence,
 }
 
 /// Runs tasks from a [`TaskStore`].
@@ -127,7 +141,7 @@ pub struct Scheduler {
     config: Arc<SchedulerConfig>,
     root: CancellationToken,
     running: Mutex<HashMap<TaskId, Running>>,
-    splitters: Mutex<HashMap<GroupId, CancellationToken>>,
+    splitters: Mutex<HashMap<GroupId, Splitter>>,
     /// Held from a claim to its run's registration, and by a stop before it looks for the run.
     claim_turn: tokio::sync::Mutex<()>,
     wake: Notify,
@@ -195,19 +209,29 @@ impl Scheduler {
         &self.store
     }
 
-    /// Resumes tasks a previous process left migrating, then claims tasks until shutdown.
+    /// This node's id (logs and run records).
+    pub fn node(&self) -> &tern_core::NodeId {
+        &self.config.lease.node
+    }
+
+    /// Takes back the runs a previous process of this node left (their stops finished, their
+    /// migrations resumed), then claims tasks and renews leases until shutdown.
     pub async fn start(self: &Arc<Self>) -> Result<tokio::task::JoinHandle<()>> {
-        for task in self.store.tasks_in_status(&[TaskStatus::Pausing]).await? {
-            tracing::info!(task_id = %task.id, "finishing a stop interrupted by a restart");
-            self.store
-                .transition(task.id, TaskEvent::Stopped, now_ms())
-                .await?;
+        let node = &self.config.lease.node;
+        for id in self.store.wind_down_pausing(Some(node), now_ms()).await? {
+            tracing::info!(task_id = %id, node = %node, "finished a stop interrupted by a restart");
         }
-        for task in self.store.tasks_in_status(&[TaskStatus::Migrating]).await? {
-            tracing::info!(task_id = %task.id, checkpoint = ?task.checkpoint, "resuming a task after restart");
-            self.spawn_run(task);
+        for claimed in self
+            .store
+            .resume_node_runs(&self.config.lease, now_ms())
+            .await?
+        {
+            tracing::info!(task_id = %claimed.task.id, node = %node, checkpoint = ?claimed.task.checkpoint, "resuming a task after restart");
+            self.spawn_run(claimed);
         }
         self.notifier.resume_pending().await;
+        let renewer = Arc::clone(self);
+        tokio::spawn(async move { renewer.renew_loop().await });
         let this = Arc::clone(self);
         Ok(tokio::spawn(async move { this.claim_loop().await }))
     }
@@ -219,10 +243,14 @@ impl Scheduler {
             }
             while self.running_count() < self.config.max_running_tasks {
                 let turn = self.claim_turn.lock().await;
-                match self.store.claim_next_runnable(now_ms()).await {
-                    Ok(Some(task)) => {
+                match self
+                    .store
+                    .claim_next_runnable(&self.config.lease, now_ms())
+                    .await
+                {
+                    Ok(Some(claimed)) => {
                         self.breakpoint(Breakpoint::AfterClaim).await;
-                        self.spawn_run(task);
+                        self.spawn_run(claimed);
                         drop(turn);
                     }
                     Ok(None) => break,
@@ -232,6 +260,7 @@ impl Scheduler {
                     }
                 }
             }
+            self.wind_down_orphans().await;
             self.tick_groups().await;
             tokio::select! {
                 _ = self.root.cancelled() => return,
@@ -245,7 +274,7 @@ impl Scheduler {
         self.lock_running().len()
     }
 
-    fn lock_splitters(&self) -> std::sync::MutexGuard<'_, HashMap<GroupId, CancellationToken>> {
+    fn lock_splitters(&self) -> std::sync::MutexGuard<'_, HashMap<GroupId, Splitter>> {
         self.splitters
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -257,8 +286,11 @@ impl Scheduler {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn spawn_run(self: &Arc<Self>, task: Task) {
+    fn spawn_run(self: &Arc<Self>, claimed: ClaimedRun) {
+        let ClaimedRun { task, fence } = claimed;
         let id = task.id;
+        let node = self.config.lease.node.clone();
+        let lease_lost = Arc::new(AtomicBool::new(false));
         let cancel = self.root.child_token();
         let throttle = Arc::new(
             Throttle::new(task.spec.bandwidth_policy.clone(), None)
@@ -269,6 +301,8 @@ impl Scheduler {
             Running {
                 cancel: cancel.clone(),
                 throttle: Arc::clone(&throttle),
+                fence,
+                lease_lost: Arc::clone(&lease_lost),
             },
         );
         let run = TaskRun {
@@ -277,14 +311,19 @@ impl Scheduler {
             task,
             throttle,
             cancel,
+            fence,
         };
         let this = Arc::clone(self);
         let hooks = self.hooks.clone();
-        tokio::spawn(async move {
+        let span = tracing::info_span!("run", task_id = %id, node = %node, fence = %fence);
+        let run_span = span.clone();
+        let future = async move {
             let started = Instant::now();
-            tracing::info!(task_id = %id, "task run starts");
+            tracing::info!(task_id = %id, node = %node, fence = %fence, "task run starts");
             // A panic inside the run fails this task only.
-            let end = match tokio::spawn(async move { run.run(hooks).await }).await {
+            let run_future =
+                tracing::Instrument::instrument(async move { run.run(hooks).await }, run_span);
+            let end = match tokio::spawn(run_future).await {
                 Ok(end) => end,
                 Err(join_error) => {
                     tracing::error!(task_id = %id, error = %join_error, "task run panicked");
@@ -303,23 +342,27 @@ impl Scheduler {
                 }),
                 // Shutdown leaves the task migrating so the next start resumes it; a user's
                 // stop ends in paused.
+                // Another node owns the task now: its run writes the rest.
+                _ if lease_lost.load(Ordering::SeqCst) => None,
+                RunEnd::LeaseLost => None,
                 RunEnd::Cancelled if this.root.is_cancelled() => None,
                 RunEnd::Cancelled => Some(RunEnding::Stopped),
                 RunEnd::Fatal(reason) => Some(RunEnding::Fatal(reason)),
             };
             if let Some(ending) = ending {
                 let elapsed_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-                this.finish_run(id, &ending, elapsed_ms).await;
+                this.finish_run(id, fence, &ending, elapsed_ms).await;
             }
             this.lock_running().remove(&id);
             this.wake.notify_one();
-        });
+        };
+        tokio::spawn(tracing::Instrument::instrument(future, span));
     }
 
     /// Writes a run's end, retrying while the store is unavailable. A store error never reads
     /// as success: if every attempt fails, the task stays migrating and the next start resumes
     /// and ends it.
-    async fn finish_run(&self, id: TaskId, ending: &RunEnding, elapsed_ms: i64) {
+    async fn finish_run(&self, id: TaskId, fence: Fence, ending: &RunEnding, elapsed_ms: i64) {
         self.breakpoint(Breakpoint::BeforeFinishRun).await;
         let mut backoff = FINISH_RUN_BACKOFF;
         for attempt in 1..=FINISH_RUN_ATTEMPTS {
@@ -327,7 +370,7 @@ impl Scheduler {
                 Err(tern_core::Error::Unavailable("injected failure".into()))
             } else {
                 self.store
-                    .finish_run(id, ending, elapsed_ms, now_ms())
+                    .finish_run(id, Some(fence), ending, elapsed_ms, now_ms())
                     .await
             };
             match result {
@@ -335,6 +378,10 @@ impl Scheduler {
                     tracing::info!(task_id = %id, status = task.status.code(), "task run recorded");
                     // After the commit, never inside it: delivery runs on its own task.
                     self.notifier.task_ended(&task, now_ms());
+                    return;
+                }
+                Err(tern_core::Error::LeaseLost(what)) => {
+                    tracing::warn!(task_id = %id, "{what} was claimed by another node; its run ends it");
                     return;
                 }
                 Err(err) if err.kind() == tern_core::ErrorKind::Unavailable => {
@@ -396,6 +443,10 @@ impl Scheduler {
                     Ok(_) => {}
                     // Not pausing any more (it was waiting and went to paused at once).
                     Err(tern_core::Error::TaskRefused { .. }) => {}
+                    // Another node runs it: that node sees the stop at its next renewal.
+                    Err(tern_core::Error::InvalidState(reason)) => {
+                        tracing::debug!(task_id = %id, %reason, "the stop goes to the node running the task")
+                    }
                     Err(err) => {
                         tracing::warn!(task_id = %id, error = %err, "winding a stopped task down failed")
                     }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 use tern_core::{
-    FailedObjectRecord, FailureCode, FailureReason, NodeSpec, OutcomeBatch, OutcomeKind,
+    FailedObjectRecord, FailureCode, FailureReason, Fence, NodeSpec, OutcomeBatch, OutcomeKind,
     RegionTable, Task, TaskId, TaskSecrets, TaskStore, TaskType,
 };
 use tern_engine::objectlist::{failed_row, plain_row, write_lines};
@@ -36,6 +36,8 @@ pub(crate) enum RunEnd {
     Cancelled,
     /// A run-fatal error (bad endpoint, unreadable listing, store failure).
     Fatal(FailureReason),
+    /// Another node claimed the task (this node's lease expired): nothing more may be written.
+    LeaseLost,
 }
 
 /// Everything one run needs.
@@ -45,6 +47,8 @@ pub(crate) struct TaskRun {
     pub task: Task,
     pub throttle: Arc<Throttle>,
     pub cancel: CancellationToken,
+    /// The claim's fence, carried by every commit of this run.
+    pub fence: Fence,
 }
 
 impl TaskRun {
@@ -238,6 +242,14 @@ impl TaskRun {
         })
     }
 
+    /// An empty batch fenced with this run's claim.
+    fn new_batch(&self) -> OutcomeBatch {
+        OutcomeBatch {
+            fence: Some(self.fence),
+            ..OutcomeBatch::default()
+        }
+    }
+
     /// Runs the engine and commits its events in batches.
     async fn drive(&self, migration: &Migration) -> RunEnd {
         let (sender, mut events) = mpsc::channel::<Event>(4096);
@@ -250,7 +262,7 @@ impl TaskRun {
         };
 
         let mut tracker = CheckpointTracker::default();
-        let mut batch = OutcomeBatch::default();
+        let mut batch = self.new_batch();
         let mut last_flush = Instant::now();
         let mut last_bytes = 0u64;
         let mut listed_size_total = 0u64;
@@ -299,13 +311,16 @@ impl TaskRun {
                     if let Err(join_error) = engine.await {
                         tracing::error!(task_id = %self.task.id, error = %join_error, "the engine panicked");
                     }
+                    if matches!(err, tern_core::Error::LeaseLost(_)) {
+                        return RunEnd::LeaseLost;
+                    }
                     return RunEnd::Fatal(FailureReason::new(
                         FailureCode::Internal,
                         "the task store failed while saving progress",
                     ));
                 }
                 self.config.metrics.record_committed(&batch.outcomes);
-                batch = OutcomeBatch::default();
+                batch = self.new_batch();
                 last_flush = Instant::now();
             }
         }
@@ -317,6 +332,9 @@ impl TaskRun {
         batch.left_time_ms = 0;
         if let Err(err) = self.store.record_batch(self.task.id, &batch).await {
             tracing::error!(task_id = %self.task.id, error = %err, "committing the last outcomes failed");
+            if matches!(err, tern_core::Error::LeaseLost(_)) {
+                return RunEnd::LeaseLost;
+            }
             return RunEnd::Fatal(FailureReason::new(
                 FailureCode::Internal,
                 "the task store failed while saving progress",

@@ -249,6 +249,7 @@ impl From<tern_core::Error> for ApiError {
             E::SyncQuota { .. } => ApiError::QuotaExceeded(message),
             E::SyncNotFound(id) => ApiError::SyncTaskNotFound(id.0),
             E::InvalidState(message) => ApiError::InvalidState(message),
+            E::LeaseLost(_) => ApiError::InvalidState(message),
             E::TaskNotFound(id) => ApiError::TaskNotFound(id.to_string()),
             E::GroupNotFound(id) => ApiError::GroupNotFound(id.0),
             E::NotFound(what) => ApiError::TaskNotFound(what),

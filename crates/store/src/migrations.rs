@@ -40,6 +40,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "privacy",
         include_str!("../migrations/sqlite/0005_privacy.sql"),
     ),
+    (
+        6,
+        "leases",
+        include_str!("../migrations/sqlite/0006_leases.sql"),
+    ),
 ];
 
 /// A fixed list of migrations compiled into the binary.

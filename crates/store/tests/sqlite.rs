@@ -203,11 +203,14 @@ async fn test_reopening_the_data_dir_keeps_everything() {
     let store: Arc<dyn TaskStore> = Arc::new(first);
     let running = create(&store, "persist", NOW).await.id;
     let waiting = create(&store, "waiting", NOW + 1).await.id;
-    store
-        .transition(running, TaskEvent::Claim, NOW)
+    let claimed = store
+        .claim_next_runnable(&tern_core::LeaseTerms::new("node-a"), NOW)
         .await
+        .unwrap()
         .unwrap();
+    assert_eq!(claimed.task.id, running);
     let batch = OutcomeBatch {
+        fence: None,
         listed_num: 3,
         listed_size: 6,
         outcomes: vec![succeeded("a", 1), skipped("b", 2), failed("c", 3, "x")],
@@ -267,7 +270,12 @@ async fn test_reopening_the_data_dir_keeps_everything() {
     assert_eq!(resumable.len(), 1);
     assert_eq!(resumable[0].checkpoint.as_deref(), Some("c"));
     assert_eq!(
-        store.claim_next_runnable(NOW).await.unwrap().map(|t| t.id),
+        store
+            .claim_next_runnable(&tern_core::LeaseTerms::new("node-a"), NOW)
+            .await
+            .unwrap()
+            .map(|claimed| claimed.task)
+            .map(|t| t.id),
         Some(waiting)
     );
 }
@@ -364,7 +372,13 @@ async fn test_two_stores_on_one_file_claim_each_task_once() {
     let racers: Vec<_> = (0..12)
         .map(|index| {
             let store = Arc::clone(&stores[index % 2]);
-            tokio::spawn(async move { store.claim_next_runnable(NOW).await.unwrap() })
+            tokio::spawn(async move {
+                store
+                    .claim_next_runnable(&tern_core::LeaseTerms::new("node-a"), NOW)
+                    .await
+                    .unwrap()
+                    .map(|claimed| claimed.task)
+            })
         })
         .collect();
     let mut claimed = Vec::new();

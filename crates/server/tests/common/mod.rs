@@ -280,7 +280,7 @@ impl TestApp {
         let reason = FailureReason::new(FailureCode::SourceNotFound, "no such bucket");
         let task = self
             .store
-            .finish_run(id, &RunEnding::Fatal(reason), 0, now_ms())
+            .finish_run(id, None, &RunEnding::Fatal(reason), 0, now_ms())
             .await
             .unwrap();
         assert_eq!(task.status, TaskStatus::Failed);
@@ -294,7 +294,7 @@ impl TestApp {
         };
         let task = self
             .store
-            .finish_run(id, &ending, 0, now_ms())
+            .finish_run(id, None, &ending, 0, now_ms())
             .await
             .unwrap();
         assert_eq!(task.status, TaskStatus::Succeeded);

@@ -53,6 +53,8 @@ pub(crate) struct SplitColumns {
     pub(crate) task_num: i64,
     pub(crate) assigned_num: i64,
     pub(crate) assigned_size: i64,
+    /// The split lease's fence the write carries (never read back).
+    pub(crate) fence: Option<tern_core::Fence>,
 }
 
 /// Converts split progress to column values, refusing counts too large for `BIGINT`.
@@ -65,6 +67,7 @@ pub(crate) fn split_columns(split: &SplitProgress) -> Result<SplitColumns, Error
         task_num: to_db(split.task_num, "task_num")?,
         assigned_num: to_db(split.assigned_num, "assigned_num")?,
         assigned_size: to_db(split.assigned_size, "assigned_size")?,
+        fence: split.fence,
     })
 }
 
@@ -124,6 +127,7 @@ impl GroupRow {
             task_num: from_db(columns.task_num, "task_num")?,
             assigned_num: from_db(columns.assigned_num, "assigned_num")?,
             assigned_size: from_db(columns.assigned_size, "assigned_size")?,
+            fence: None,
         };
         let error_reason = super::failure_reason(self.error_code, self.error_msg)?;
         Ok(TaskGroup {

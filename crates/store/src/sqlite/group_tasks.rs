@@ -42,6 +42,7 @@ pub(super) async fn write_split(
     split: &SplitColumns,
     expected: GroupStatus,
 ) -> Result<()> {
+    super::leases::check_split_fence(conn, id, split.fence).await?;
     let updated = sqlx::query(
         "UPDATE task_groups SET source_index = $1, last_key = $2, lines_done = $3, done = $4, \
          task_num = $5, assigned_num = $6, assigned_size = $7 WHERE id = $8 AND status = $9",

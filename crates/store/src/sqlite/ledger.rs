@@ -48,6 +48,7 @@ impl SqliteTaskStore {
         let listed_size = to_db(batch.listed_size, "listed_size")?;
         let mut tx = self.begin_write().await?;
         current_status(tx.conn(), id).await?;
+        super::leases::check_task_fence(tx.conn(), id, batch.fence).await?;
         let mut delta = CounterDelta::default();
         for outcome in &batch.outcomes {
             write_outcome(tx.conn(), id, outcome, &mut delta).await?;

@@ -11,6 +11,7 @@ mod group_life;
 mod group_tasks;
 mod groups;
 mod identity;
+mod leases;
 mod ledger;
 mod notify;
 mod read;
@@ -27,11 +28,11 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tern_core::{
-    BandwidthPolicy, BatchTarget, Counters, DeliveryState, Error, FailureReason, GroupChange,
-    GroupEvent, GroupId, GroupSpec, GroupStatus, GroupTotals, LedgerEntry, Notification,
-    NotifySubject, OutcomeBatch, OutcomeKind, Result, RunEnding, Secret, SplitProgress, Task,
-    TaskEvent, TaskFilter, TaskGroup, TaskId, TaskPriority, TaskSecrets, TaskSpec, TaskStatus,
-    TaskStore,
+    BandwidthPolicy, BatchTarget, ClaimedRun, Counters, DeliveryState, Error, FailureReason, Fence,
+    GroupChange, GroupEvent, GroupId, GroupSpec, GroupStatus, GroupTotals, LeaseCheck, LeaseTerms,
+    LedgerEntry, NodeId, Notification, NotifySubject, OutcomeBatch, OutcomeKind, Result, RunEnding,
+    RunRecord, Secret, SplitProgress, Task, TaskEvent, TaskFilter, TaskGroup, TaskId, TaskPriority,
+    TaskSecrets, TaskSpec, TaskStatus, TaskStore,
 };
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -228,11 +229,12 @@ impl TaskStore for SqliteTaskStore {
     async fn finish_run(
         &self,
         id: TaskId,
+        fence: Option<Fence>,
         ending: &RunEnding,
         elapsed_ms: i64,
         now_ms: i64,
     ) -> Result<Task> {
-        self.end_run(id, ending, elapsed_ms, now_ms).await
+        self.end_run(id, fence, ending, elapsed_ms, now_ms).await
     }
 
     async fn update_bandwidth_policy(&self, id: TaskId, policy: &BandwidthPolicy) -> Result<Task> {
@@ -250,8 +252,38 @@ impl TaskStore for SqliteTaskStore {
             .await
     }
 
-    async fn claim_next_runnable(&self, now_ms: i64) -> Result<Option<Task>> {
-        self.claim(now_ms).await
+    async fn claim_next_runnable(
+        &self,
+        terms: &LeaseTerms,
+        now_ms: i64,
+    ) -> Result<Option<ClaimedRun>> {
+        self.claim(terms, now_ms).await
+    }
+
+    async fn resume_node_runs(&self, terms: &LeaseTerms, now_ms: i64) -> Result<Vec<ClaimedRun>> {
+        self.resume_own(terms, now_ms).await
+    }
+
+    async fn renew_lease(
+        &self,
+        id: TaskId,
+        fence: Fence,
+        terms: &LeaseTerms,
+        now_ms: i64,
+    ) -> Result<LeaseCheck> {
+        self.renew(id, fence, terms, now_ms).await
+    }
+
+    async fn wind_down_pausing(
+        &self,
+        own_node: Option<&NodeId>,
+        now_ms: i64,
+    ) -> Result<Vec<TaskId>> {
+        self.wind_down(own_node, now_ms).await
+    }
+
+    async fn task_runs(&self, id: TaskId) -> Result<Vec<RunRecord>> {
+        self.runs_of(id).await
     }
 
     async fn tasks_in_status(&self, statuses: &[TaskStatus]) -> Result<Vec<Task>> {
@@ -330,6 +362,25 @@ impl TaskStore for SqliteTaskStore {
         now_ms: i64,
     ) -> Result<Task> {
         self.add_group_task(id, spec, secrets, split, now_ms).await
+    }
+
+    async fn claim_group_split(
+        &self,
+        id: &GroupId,
+        terms: &LeaseTerms,
+        now_ms: i64,
+    ) -> Result<Option<Fence>> {
+        self.claim_split(id, terms, now_ms).await
+    }
+
+    async fn renew_group_split(
+        &self,
+        id: &GroupId,
+        fence: Fence,
+        terms: &LeaseTerms,
+        now_ms: i64,
+    ) -> Result<bool> {
+        self.renew_split(id, fence, terms, now_ms).await
     }
 
     async fn update_group_split(&self, id: &GroupId, split: &SplitProgress) -> Result<()> {

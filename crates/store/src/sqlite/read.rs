@@ -107,6 +107,7 @@ pub(super) fn group_from_row(row: &SqliteRow) -> Result<TaskGroup> {
                 task_num: row.try_get("task_num")?,
                 assigned_num: row.try_get("assigned_num")?,
                 assigned_size: row.try_get("assigned_size")?,
+                fence: None,
             },
             created_at_ms: row.try_get("created_at_ms")?,
             start_time_ms: row.try_get("start_time_ms")?,

@@ -2,10 +2,11 @@
 //! decision comes from core ([`TaskStatus::end_run`], [`TaskStatus::apply`]).
 
 use tern_core::{
-    BandwidthPolicy, BatchTarget, Error, GroupId, Result, RunEnding, Task, TaskEvent, TaskId,
-    TaskPriority,
+    BandwidthPolicy, BatchTarget, Error, Fence, GroupId, Result, RunEnding, Task, TaskEvent,
+    TaskId, TaskPriority,
 };
 
+use super::leases::{check_task_fence, end_lease};
 use super::read::fetch_task;
 use super::tasks::{changed_concurrently, current_status, erase_secrets, parse_status};
 use super::{not_found, SqliteTaskStore};
@@ -17,12 +18,14 @@ impl SqliteTaskStore {
     pub(super) async fn end_run(
         &self,
         id: TaskId,
+        fence: Option<Fence>,
         ending: &RunEnding,
         elapsed_ms: i64,
-        _now_ms: i64,
+        now_ms: i64,
     ) -> Result<Task> {
         let mut tx = self.begin_write().await?;
         let status = current_status(tx.conn(), id).await?;
+        check_task_fence(tx.conn(), id, fence).await?;
         let failed_num: i64 = sqlx::query_scalar("SELECT failed_num FROM tasks WHERE id = $1")
             .bind(id.0)
             .fetch_one(tx.conn())
@@ -62,6 +65,7 @@ impl SqliteTaskStore {
         if next.erases_secrets() {
             erase_secrets(tx.conn(), id).await?;
         }
+        end_lease(tx.conn(), id, now_ms).await?;
         let task = fetch_task(tx.conn(), id)
             .await?
             .ok_or_else(|| not_found(id))?;

@@ -134,6 +134,7 @@ impl SqliteTaskStore {
         for statement in [
             "DELETE FROM ledger WHERE task_id = $1",
             "DELETE FROM task_secrets WHERE task_id = $1",
+            "DELETE FROM task_runs WHERE task_id = $1",
             "DELETE FROM tasks WHERE id = $1",
         ] {
             sqlx::query(statement)
@@ -163,6 +164,9 @@ impl SqliteTaskStore {
         }
         let mut tx = self.begin_write().await?;
         let status = current_status(tx.conn(), id).await?;
+        if event == TaskEvent::Stopped {
+            super::leases::check_no_live_run(tx.conn(), id, now_ms).await?;
+        }
         apply_event(tx.conn(), id, status, event, now_ms).await?;
         let task = fetch_task(tx.conn(), id)
             .await?
@@ -269,37 +273,6 @@ impl SqliteTaskStore {
         };
         let plaintext = self.sealer.open(&task_secrets_context(id), &sealed)?;
         secrets_from_json(&plaintext).map(Some)
-    }
-
-    /// Moves the most urgent runnable task to Migrating.
-    pub(super) async fn claim(&self, now_ms: i64) -> Result<Option<Task>> {
-        let mut tx = self.begin_write().await?;
-        let next: Option<(i64, i32)> = sqlx::query_as(
-            "SELECT id, status FROM tasks WHERE status IN ($1, $2) \
-             ORDER BY priority_rank, created_at_ms, seq LIMIT 1",
-        )
-        .bind(TaskStatus::Waiting.code())
-        .bind(TaskStatus::Retrying.code())
-        .fetch_optional(tx.conn())
-        .await
-        .map_err(db_error)?;
-        let Some((raw_id, code)) = next else {
-            return Ok(None);
-        };
-        let id = TaskId(raw_id);
-        apply_event(
-            tx.conn(),
-            id,
-            parse_status(id, code)?,
-            TaskEvent::Claim,
-            now_ms,
-        )
-        .await?;
-        let task = fetch_task(tx.conn(), id)
-            .await?
-            .ok_or_else(|| not_found(id))?;
-        tx.commit().await?;
-        Ok(Some(task))
     }
 
     /// Every task in one of `statuses`, oldest first.

@@ -13,6 +13,7 @@ use super::helpers::*;
 /// The split progress after the `n`th task of a walk over one prefix.
 fn split_after(n: u64) -> SplitProgress {
     SplitProgress {
+        fence: None,
         source_index: 0,
         last_key: Some(format!("k/{n:04}")),
         lines_done: 0,

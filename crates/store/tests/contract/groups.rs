@@ -231,6 +231,7 @@ pub async fn test_group_updates_and_unknown_ids(store: Arc<dyn TaskStore>) {
         .await
         .unwrap();
     let split = SplitProgress {
+        fence: None,
         source_index: 3,
         last_key: Some("photos/2024/é".into()),
         lines_done: 7,

@@ -199,11 +199,11 @@ pub async fn apply(
             let completed = RunEnding::Completed {
                 failed_object_record: None,
             };
-            store.finish_run(id, &completed, 0, NOW + 5).await
+            store.finish_run(id, None, &completed, 0, NOW + 5).await
         }
         TaskEvent::Fail => {
             let fatal = RunEnding::Fatal(FailureReason::new(FailureCode::Internal, "test"));
-            store.finish_run(id, &fatal, 0, NOW + 5).await
+            store.finish_run(id, None, &fatal, 0, NOW + 5).await
         }
         other => store.transition(id, other, NOW + 5).await,
     }

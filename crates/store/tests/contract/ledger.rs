@@ -113,6 +113,7 @@ pub async fn test_record_batch_progress_fields(store: Arc<dyn TaskStore>) {
     let id = create(&store, "progress", NOW).await.id;
     store.transition(id, TaskEvent::Claim, NOW).await.unwrap();
     let progress = OutcomeBatch {
+        fence: None,
         listed_num: 4,
         listed_size: 400,
         outcomes: vec![],
@@ -123,6 +124,7 @@ pub async fn test_record_batch_progress_fields(store: Arc<dyn TaskStore>) {
     };
     store.record_batch(id, &progress).await.unwrap();
     let finish = OutcomeBatch {
+        fence: None,
         listed_num: 1,
         listed_size: 50,
         outcomes: vec![],

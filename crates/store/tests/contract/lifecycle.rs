@@ -174,7 +174,14 @@ pub async fn test_every_event_from_every_status_follows_apply(store: Arc<dyn Tas
 }
 
 pub async fn test_claim_order_and_start_time(store: Arc<dyn TaskStore>) {
-    assert_eq!(store.claim_next_runnable(NOW).await.unwrap(), None);
+    assert_eq!(
+        store
+            .claim_next_runnable(&tern_core::LeaseTerms::new("node-a"), NOW)
+            .await
+            .unwrap()
+            .map(|claimed| claimed.task),
+        None
+    );
     let mut low = spec("low");
     low.task_priority = TaskPriority::Low;
     let low = store
@@ -202,7 +209,12 @@ pub async fn test_claim_order_and_start_time(store: Arc<dyn TaskStore>) {
     let _paused = task_in(&store, TaskStatus::Paused).await;
 
     let mut order = Vec::new();
-    while let Some(task) = store.claim_next_runnable(NOW + 100).await.unwrap() {
+    while let Some(task) = store
+        .claim_next_runnable(&tern_core::LeaseTerms::new("node-a"), NOW + 100)
+        .await
+        .unwrap()
+        .map(|claimed| claimed.task)
+    {
         assert_eq!(task.status, TaskStatus::Migrating);
         order.push(task.id);
     }
@@ -251,7 +263,13 @@ pub async fn test_concurrent_claims_take_each_task_once(store: Arc<dyn TaskStore
     let racers: Vec<_> = (0..12)
         .map(|_| {
             let store = Arc::clone(&store);
-            tokio::spawn(async move { store.claim_next_runnable(NOW + 50).await.unwrap() })
+            tokio::spawn(async move {
+                store
+                    .claim_next_runnable(&tern_core::LeaseTerms::new("node-a"), NOW + 50)
+                    .await
+                    .unwrap()
+                    .map(|claimed| claimed.task)
+            })
         })
         .collect();
     let mut claimed = Vec::new();

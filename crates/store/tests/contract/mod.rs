@@ -6,6 +6,7 @@ mod group_life;
 mod group_tasks;
 mod groups;
 mod helpers;
+mod leases;
 mod ledger;
 mod lifecycle;
 mod notify;
@@ -17,6 +18,7 @@ pub use group_life::*;
 pub use group_tasks::*;
 pub use groups::*;
 pub use helpers::*;
+pub use leases::*;
 pub use ledger::*;
 pub use lifecycle::*;
 pub use notify::*;
@@ -56,6 +58,10 @@ macro_rules! contract_tests {
             test_settle_group_follows_core,
             test_group_failure_paths_record_the_reason,
             test_notification_records_follow_their_subject,
+            test_a_takeover_fences_the_old_run_out,
+            test_renewal_keeps_the_task_and_carries_stops,
+            test_orphaned_stops_and_own_runs_come_back,
+            test_one_node_splits_a_group_at_a_time,
         );
     };
     (@each $factory:path; $($name:ident),* $(,)?) => {

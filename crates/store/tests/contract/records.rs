@@ -79,6 +79,7 @@ pub async fn test_secrets_round_trip_and_are_erased(store: Arc<dyn TaskStore>) {
 pub async fn test_start_task_resets_the_run(store: Arc<dyn TaskStore>) {
     let id = task_in(&store, TaskStatus::Migrating).await;
     let batch = OutcomeBatch {
+        fence: None,
         listed_num: 3,
         listed_size: 30,
         outcomes: vec![
@@ -96,7 +97,10 @@ pub async fn test_start_task_resets_the_run(store: Arc<dyn TaskStore>) {
         FailureCode::DestinationError,
         "destination failed",
     ));
-    let before = store.finish_run(id, &fatal, 10, NOW + 10).await.unwrap();
+    let before = store
+        .finish_run(id, None, &fatal, 10, NOW + 10)
+        .await
+        .unwrap();
     assert_eq!(before.status, TaskStatus::Failed);
     assert_eq!(
         before.error_reason.as_ref().map(|r| r.code),
@@ -193,7 +197,7 @@ pub async fn test_updates_and_unknown_ids(store: Arc<dyn TaskStore>) {
     not_found(store.record_batch(unknown, &OutcomeBatch::default()).await);
     not_found(
         store
-            .finish_run(unknown, &RunEnding::Stopped, 1, NOW)
+            .finish_run(unknown, None, &RunEnding::Stopped, 1, NOW)
             .await
             .map(drop),
     );
@@ -257,7 +261,10 @@ pub async fn test_finish_run_writes_status_reason_record_and_time_together(
     let completed = RunEnding::Completed {
         failed_object_record: Some(record.clone()),
     };
-    let task = store.finish_run(id, &completed, 1500, NOW).await.unwrap();
+    let task = store
+        .finish_run(id, None, &completed, 1500, NOW)
+        .await
+        .unwrap();
     assert_eq!(task.status, TaskStatus::Failed);
     let reason = task.error_reason.clone().unwrap();
     assert_eq!(reason.code, FailureCode::ObjectsFailed);
@@ -267,7 +274,10 @@ pub async fn test_finish_run_writes_status_reason_record_and_time_together(
     assert_eq!(store.secrets(id).await.unwrap(), None);
     assert_eq!(store.get_task(id).await.unwrap(), Some(task.clone()));
     // A second end is refused and changes nothing (not the time either).
-    let err = store.finish_run(id, &completed, 99, NOW).await.unwrap_err();
+    let err = store
+        .finish_run(id, None, &completed, 99, NOW)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidState);
     assert_eq!(store.get_task(id).await.unwrap(), Some(task));
 
@@ -276,20 +286,23 @@ pub async fn test_finish_run_writes_status_reason_record_and_time_together(
     let completed = RunEnding::Completed {
         failed_object_record: None,
     };
-    let task = store.finish_run(pausing, &completed, 5, NOW).await.unwrap();
+    let task = store
+        .finish_run(pausing, None, &completed, 5, NOW)
+        .await
+        .unwrap();
     assert_eq!(task.status, TaskStatus::Succeeded);
     assert_eq!(task.error_reason, None);
 
     // The user's stop winds down to paused; a stopped end of a migrating task is refused.
     let stopped = task_in(&store, TaskStatus::Pausing).await;
     let task = store
-        .finish_run(stopped, &RunEnding::Stopped, 5, NOW)
+        .finish_run(stopped, None, &RunEnding::Stopped, 5, NOW)
         .await
         .unwrap();
     assert_eq!(task.status, TaskStatus::Paused);
     let migrating = task_in(&store, TaskStatus::Migrating).await;
     let err = store
-        .finish_run(migrating, &RunEnding::Stopped, 5, NOW)
+        .finish_run(migrating, None, &RunEnding::Stopped, 5, NOW)
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidState);
