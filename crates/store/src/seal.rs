@@ -23,9 +23,16 @@ const FORMAT_V1: u8 = 1;
 const NONCE_LEN: usize = 12;
 const KEY_LEN: usize = 32;
 
+/// Plaintext of the key check value each database keeps (`seal_check`, sealed at first open).
+const CHECK_PLAINTEXT: &[u8] = b"tern seal key check v1";
+/// Associated data of the key check value.
+const CHECK_CONTEXT: &str = "seal-check";
+
 /// Seals and opens secrets with the server's key.
 pub(crate) struct Sealer {
     cipher: ChaCha20Poly1305,
+    /// Where the key came from (`TERN_SEAL_KEY` or the key file's path), for errors.
+    source: String,
 }
 
 impl fmt::Debug for Sealer {
@@ -54,6 +61,7 @@ impl Sealer {
             .ok_or_else(|| Error::invalid(source, "must be 64 hex characters"))?;
         Ok(Sealer {
             cipher: ChaCha20Poly1305::new(&Key::from(bytes)),
+            source: source.to_owned(),
         })
     }
 
@@ -132,6 +140,30 @@ impl Sealer {
     }
 }
 
+impl Sealer {
+    /// Seals the known plaintext a database stores at first open to recognise its key.
+    pub(crate) fn seal_check_value(&self) -> Result<Vec<u8>, Error> {
+        self.seal(CHECK_CONTEXT, CHECK_PLAINTEXT)
+    }
+
+    /// Refuses a key that cannot open the database's check value: it would fail on every
+    /// sealed secret later, and a node sealing with it would write secrets no other node reads.
+    pub(crate) fn verify_check_value(&self, sealed: &[u8]) -> Result<(), Error> {
+        match self.open(CHECK_CONTEXT, sealed) {
+            Ok(plaintext) if plaintext == CHECK_PLAINTEXT => Ok(()),
+            _ => Err(Error::invalid(
+                SEAL_KEY_ENV,
+                format!(
+                    "the seal key from {} cannot open this database's sealed secrets; every \
+                     process on one database needs the key it was created with (set \
+                     {SEAL_KEY_ENV} to the same 64 hex characters on every node)",
+                    self.source
+                ),
+            )),
+        }
+    }
+}
+
 /// Creates a new file readable by its owner only and writes `contents` durably.
 fn write_private_file(path: &Path, contents: &str) -> io::Result<()> {
     let mut options = fs::OpenOptions::new();
@@ -181,6 +213,22 @@ mod tests {
         sealed[last] ^= 1;
         assert!(sealer.open("task:1", &sealed).is_err());
         assert!(sealer.open("task:1", &[]).is_err());
+    }
+
+    #[test]
+    fn test_check_value_opens_only_under_its_key() {
+        let sealer = Sealer::from_hex(KEY_HEX, "test").unwrap();
+        let check = sealer.seal_check_value().unwrap();
+        sealer.verify_check_value(&check).unwrap();
+        let other = Sealer::from_hex(&KEY_HEX.replace('0', "f"), SEAL_KEY_ENV).unwrap();
+        let err = other.verify_check_value(&check).unwrap_err();
+        assert_eq!(err.kind(), tern_core::ErrorKind::InvalidArgument);
+        assert!(
+            err.to_string().contains("cannot open this database"),
+            "{err}"
+        );
+        let not_a_check = sealer.seal(CHECK_CONTEXT, b"something else").unwrap();
+        assert!(sealer.verify_check_value(&not_a_check).is_err());
     }
 
     #[test]

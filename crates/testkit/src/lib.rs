@@ -1,5 +1,6 @@
 //! `tern-testkit`: starts real local object-store servers on 127.0.0.1 for tern's tests, creates
-//! buckets in them, and checks results through an independent S3 client.
+//! buckets in them, and checks results through an independent S3 client; also throwaway
+//! PostgreSQL clusters with a database per test (`postgres.rs`).
 //!
 //! Servers run in their own process group under a small `sh` watchdog that kills them when the
 //! test process goes away, however it ends, so no server outlives a test run (see `process.rs`).
@@ -13,6 +14,7 @@ mod fault;
 mod gcs;
 mod http_server;
 mod listxml;
+mod postgres;
 mod process;
 mod recorder;
 mod s3client;
@@ -30,6 +32,7 @@ pub use crate::azurite::{AzureClient, AzuriteServer, Blob, AZURITE_ACCOUNT, AZUR
 pub use crate::fault::{Fault, FaultProxy, FlippedReads};
 pub use crate::gcs::{FakeGcsServer, GcsClient, GcsObject, TokenServer, TEST_ACCESS_TOKEN};
 pub use crate::http_server::{percent_decode, HttpFileServer, RequestCheck};
+pub use crate::postgres::{PostgresServer, POSTGRES_USER};
 pub use crate::process::free_port;
 use crate::process::{Launch, Ready, ServerProcess};
 pub use crate::recorder::{RecordedRequest, RecordingServer};

@@ -63,13 +63,15 @@ fn range_is_free(base: u16) -> bool {
 /// Runs the server (`run.sh` in the data dir, which `exec`s it, so the server's command line is
 /// not part of ours and `pgrep -f 'weed mini'` finds only real servers) in the background, writes everything to the log, and blocks on stdin. Stdin is
 /// a pipe whose only writer is the test process, so EOF means the test process is gone (however it
-/// ended) or the owner dropped it: then the reader SIGKILLs the server, the shell reaps it (no
+/// ended) or the owner dropped it: then the reader sends the server its stop signal (SIGKILL
+/// unless the server needs a clean exit, e.g. PostgreSQL's SIGQUIT, which frees its shared memory;
+/// SIGKILL follows 10 s later if it is still there), the shell reaps it (no
 /// zombie server is left behind), removes the data dir and the extra files, and kills what is left
 /// of the group (stray children, itself). If the server exits by itself, its status is logged and
 /// the group killed. `-$$` is the process group because the test kit starts `sh` as a group
 /// leader (dash's `kill` builtin wants `kill -KILL -PGID`, without `--`).
 const WATCHDOG: &str = r#"
-log="$1"; dir="$2"; cleanup="$3"
+log="$1"; dir="$2"; cleanup="$3"; sig="$4"
 stop="$dir/.tern-testkit-stop"
 exec 3<&0 </dev/null >>"$log" 2>&1
 sh "$dir/run.sh" 3<&- &
@@ -78,7 +80,10 @@ srv=$!
   trap '' TERM INT HUP
   while read -r _ <&3; do :; done
   : >"$stop"
-  kill -KILL "$srv" 2>/dev/null
+  kill -"$sig" "$srv" 2>/dev/null
+  if [ "$sig" != KILL ]; then
+    ( sleep 10; kill -KILL "$srv" 2>/dev/null ) &
+  fi
 ) &
 exec 3<&-
 wait "$srv"
@@ -136,8 +141,18 @@ pub(crate) struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `launch` with `dir` as working and data directory.
+    /// Starts `launch` with `dir` as working and data directory; stopping SIGKILLs it.
     pub(crate) fn spawn(launch: &Launch, dir: TempDir) -> Result<ServerProcess> {
+        Self::spawn_stopped_by(launch, dir, "KILL")
+    }
+
+    /// Starts `launch` like [`ServerProcess::spawn`]; stopping sends `signal` (a `kill` name
+    /// such as `QUIT`) and SIGKILL only if the server is still there 10 s later.
+    pub(crate) fn spawn_stopped_by(
+        launch: &Launch,
+        dir: TempDir,
+        signal: &str,
+    ) -> Result<ServerProcess> {
         let log = dir.path().join("server.log");
         File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let run = dir.path().join("run.sh");
@@ -156,6 +171,7 @@ impl ServerProcess {
             .arg(&log)
             .arg(dir.path())
             .arg(cleanup_arg)
+            .arg(signal)
             .envs(launch.envs.iter().map(|(k, v)| (k, v)))
             .current_dir(dir.path())
             .stdin(Stdio::piped())

@@ -114,6 +114,7 @@ impl SqliteTaskStore {
             .await
             .map_err(db_error)?;
         crate::migrations::migrate_sqlite(&pool).await?;
+        check_seal_key(&pool, &sealer).await?;
         Ok(SqliteTaskStore {
             pool,
             sealer,
@@ -141,6 +142,20 @@ impl SqliteTaskStore {
             .map_err(db_error)?;
         Ok(WriteTx { tx, _turn: turn })
     }
+}
+
+/// Stores the key check value at first open, then refuses a key that cannot open it.
+async fn check_seal_key(pool: &SqlitePool, sealer: &Sealer) -> Result<()> {
+    sqlx::query("INSERT INTO seal_check (id, sealed) VALUES (1, $1) ON CONFLICT (id) DO NOTHING")
+        .bind(sealer.seal_check_value()?)
+        .execute(pool)
+        .await
+        .map_err(db_error)?;
+    let sealed: Vec<u8> = sqlx::query_scalar("SELECT sealed FROM seal_check WHERE id = 1")
+        .fetch_one(pool)
+        .await
+        .map_err(db_error)?;
+    sealer.verify_check_value(&sealed)
 }
 
 /// The missing-task error.
