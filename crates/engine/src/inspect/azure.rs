@@ -201,4 +201,66 @@ mod tests {
         assert!(empty.containers.container.is_empty());
         assert_eq!(empty.next_marker.unwrap_or_default(), "");
     }
+
+    fn region(endpoint: &str) -> RegionEntry {
+        RegionEntry {
+            cloud_type: tern_core::CloudType::Azure,
+            region: "r".into(),
+            description: String::new(),
+            endpoint: endpoint.into(),
+            protocol: None,
+        }
+    }
+
+    fn with_connection_string(conn: &str) -> Credentials {
+        Credentials {
+            connection_string: Some(tern_core::Secret::new(conn.to_owned())),
+            ..Credentials::default()
+        }
+    }
+
+    #[test]
+    fn test_account_endpoint_follows_the_connection_string_then_the_template() {
+        let template = region("https://{account}.blob.core.windows.net");
+        let named = blob_account(
+            &template,
+            &with_connection_string(
+                "AccountName=acct;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:1/acct/",
+            ),
+        )
+        .unwrap();
+        assert_eq!(named.endpoint, "http://127.0.0.1:1/acct");
+        assert_eq!(named.region_endpoint, "https://acct.blob.core.windows.net");
+        assert!(named.credential.is_some());
+        let filled = blob_account(
+            &template,
+            &with_connection_string("AccountName=acct;AccountKey=a2V5"),
+        )
+        .unwrap();
+        assert_eq!(filled.endpoint, "https://acct.blob.core.windows.net");
+        assert_eq!(filled.endpoint, filled.region_endpoint);
+        let anonymous = blob_account(
+            &region("http://127.0.0.1:1/acct"),
+            &with_connection_string("BlobEndpoint=http://127.0.0.1:1/acct"),
+        )
+        .unwrap();
+        assert!(anonymous.credential.is_none());
+    }
+
+    #[test]
+    fn test_account_refusals_name_the_connection_string_without_quoting_it() {
+        let entry = region("https://{account}.blob.core.windows.net");
+        for credentials in [
+            Credentials::default(),
+            with_connection_string("AccountKey=SECRETKEY0001"),
+            with_connection_string("AccountName=acct;AcountKey=SECRETKEY0001"),
+        ] {
+            let err = blob_account(&entry, &credentials).err().unwrap();
+            assert!(
+                matches!(&err, Error::InvalidLocation { field, .. } if field == "connection_string"),
+                "{err}"
+            );
+            assert!(!err.to_string().contains("SECRETKEY0001"), "{err}");
+        }
+    }
 }
