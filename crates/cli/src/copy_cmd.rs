@@ -9,7 +9,8 @@ use clap::Args;
 use tern_core::{BandwidthPolicy, ConsistencyCheck, Credentials, OverwriteMode, Protocol, Secret};
 use tern_engine::run::{DEFAULT_CHECKERS, DEFAULT_PART_CONCURRENCY, DEFAULT_TRANSFERS};
 use tern_engine::{
-    Decision, Event, Location, Migration, MigrationOptions, Selection, Storage, Throttle,
+    Decision, Event, HttpSource, Location, Migration, MigrationOptions, Selection, Storage,
+    Throttle,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -21,7 +22,7 @@ use crate::units::{parse_since_ms, parse_size};
 /// Arguments of `tern copy`.
 #[derive(Debug, Args)]
 pub struct CopyArgs {
-    /// Source: s3://bucket/dir?endpoint=URL&region=R, oss://, obs://, cos://, gs://, azblob://, file:///dir or a local path.
+    /// Source: s3://bucket/dir?endpoint=URL&region=R, oss://, obs://, cos://, gs://, azblob://, file:///dir, a local path, or urllist:FILE (a local URL-list file: URL, TAB, destination name per line).
     src: String,
     /// Destination, same forms as SRC.
     dst: String,
@@ -114,20 +115,18 @@ pub async fn run(args: CopyArgs) -> Result<ExitCode> {
     })
 }
 
-fn build_migration(args: &CopyArgs) -> Result<Migration> {
-    let source_location = Location::parse_url(&args.src, credentials_from_env("TERN_SRC"))?;
-    let destination_location = Location::parse_url(&args.dst, credentials_from_env("TERN_DST"))?;
-    let source = Storage::open_source(&source_location)?;
-    let destination = Storage::open(&destination_location)?;
+/// The scheme of a URL-list source: `urllist:PATH` (or `urllist:///abs/path`), a local file.
+const URL_LIST_SCHEME: &str = "urllist:";
 
-    let selection = if let Some(path) = &args.list_file {
-        list_file_selection(path)?
-    } else if !args.objects.is_empty() {
-        Selection::Objects(args.objects.clone())
-    } else if !args.prefixes.is_empty() {
-        Selection::Prefixes(args.prefixes.clone())
-    } else {
-        Selection::Prefixes(vec![String::new()])
+fn build_migration(args: &CopyArgs) -> Result<Migration> {
+    let destination_location = Location::parse_url(&args.dst, credentials_from_env("TERN_DST"))?;
+    let destination = Storage::open(&destination_location)?;
+    let (source, selection, http) = match args.src.strip_prefix(URL_LIST_SCHEME) {
+        Some(list) => url_list_source(args, list)?,
+        None => {
+            let location = Location::parse_url(&args.src, credentials_from_env("TERN_SRC"))?;
+            (Storage::open_source(&location)?, key_selection(args)?, None)
+        }
     };
 
     let part_size = parse_size(&args.part_size).context("--part-size")?;
@@ -159,17 +158,69 @@ fn build_migration(args: &CopyArgs) -> Result<Migration> {
         dry_run: args.dry_run,
     };
     let mut migration = Migration::new(source, destination, selection);
+    migration.http = http;
     migration.options = options;
     migration.throttle = Arc::new(Throttle::new(BandwidthPolicy::default(), plain_limit));
     Ok(migration)
 }
 
-fn list_file_selection(path: &str) -> Result<Selection> {
-    let absolute = std::path::absolute(path).with_context(|| format!("--list-file {path}"))?;
+/// The keys of a storage source: `--list-file`, `--object`, `--prefix`, or everything.
+fn key_selection(args: &CopyArgs) -> Result<Selection> {
+    Ok(if let Some(path) = &args.list_file {
+        let (storage, path) = local_file(path, "--list-file")?;
+        Selection::ListFile {
+            storage,
+            path,
+            lines: None,
+        }
+    } else if !args.objects.is_empty() {
+        Selection::Objects(args.objects.clone())
+    } else if !args.prefixes.is_empty() {
+        Selection::Prefixes(args.prefixes.clone())
+    } else {
+        Selection::Prefixes(vec![String::new()])
+    })
+}
+
+/// A URL-list source (`urllist:FILE`): every line of the local file, fetched over HTTP with no
+/// proxy and no ambient credentials, exactly as a `url_list` task fetches (README, URL lists).
+fn url_list_source(
+    args: &CopyArgs,
+    list: &str,
+) -> Result<(Storage, Selection, Option<HttpSource>)> {
+    if args.list_file.is_some() || !args.objects.is_empty() || !args.prefixes.is_empty() {
+        return Err(anyhow!(
+            "a urllist: source copies every line of its file; --prefix, --object and --list-file do not apply"
+        ));
+    }
+    // `urllist:///abs/list.txt` reads like the other URLs; `urllist:list.txt` is a plain path.
+    let path = list.strip_prefix("//").unwrap_or(list);
+    if path.is_empty() {
+        return Err(anyhow!("urllist: names no file (urllist:PATH)"));
+    }
+    let (storage, name) = local_file(path, "urllist:")?;
+    let selection = Selection::UrlList {
+        storage,
+        path: name,
+        lines: None,
+    };
+    Ok((
+        tern_engine::urllist::url_list_source()?,
+        selection,
+        Some(HttpSource::new(None)?),
+    ))
+}
+
+/// A local file as a storage (its directory) and the file's name in it.
+fn local_file(path: &str, what: &str) -> Result<(Storage, String)> {
+    let absolute = std::path::absolute(path).with_context(|| format!("{what} {path}"))?;
     let parent = absolute.parent().unwrap_or(Path::new("/"));
     let name = absolute
         .file_name()
-        .ok_or_else(|| anyhow!("--list-file {path} names no file"))?;
+        .ok_or_else(|| anyhow!("{what} {path} names no file"))?;
+    if !absolute.is_file() {
+        return Err(anyhow!("{what} {path} is not a readable file"));
+    }
     let location = Location {
         protocol: Protocol::Fs,
         bucket: String::new(),
@@ -178,11 +229,10 @@ fn list_file_selection(path: &str) -> Result<Selection> {
         root: parent.to_string_lossy().into_owned(),
         credentials: Credentials::default(),
     };
-    Ok(Selection::ListFile {
-        storage: Storage::open(&location)?,
-        path: name.to_string_lossy().into_owned(),
-        lines: None,
-    })
+    Ok((
+        Storage::open(&location)?,
+        name.to_string_lossy().into_owned(),
+    ))
 }
 
 /// Reads `<PREFIX>_AK`/`<PREFIX>_SK` (and `_TOKEN`), falling back to the AWS variables.

@@ -1,8 +1,8 @@
 //! One behaviour suite run on every backend (S3 on SeaweedFS and moto, Azure Blob on Azurite,
 //! Google Cloud Storage on fake-gcs-server, local files), as OpenDAL's behaviour tests and
-//! rclone's fstests do: the same objects and checks through `tern copy`, then cross-backend
-//! tasks through `tern serve`. Every result is read back with the test kit's own clients and
-//! compared byte for byte.
+//! rclone's fstests do: the same objects and checks through `tern copy`, then every pair of
+//! source and destination families (URL lists as a source) as tasks through `tern serve`.
+//! Every result is read back with the test kit's own clients and compared byte for byte.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use serve_harness::{http, TernServer};
-use tern_testkit::{AzuriteServer, FakeGcsServer, S3Flavor, S3Server, TokenServer};
+use tern_testkit::{AzuriteServer, FakeGcsServer, HttpFileServer, S3Flavor, S3Server, TokenServer};
 
 /// `tern copy --part-size`: the smallest tern takes, so a 3-part object stays small.
 const PART: usize = 5 * 1024 * 1024;
@@ -276,7 +276,11 @@ impl Store {
                 "azblob",
             ),
             Kind::Gcs => ("Google", self.gcs.unwrap().endpoint().to_owned(), "gcs"),
-            Kind::Local => unreachable!("serve tasks here use object stores"),
+            Kind::Local => (
+                "Local",
+                self.local.as_ref().unwrap().to_string_lossy().into_owned(),
+                "fs",
+            ),
         };
         format!(
             "[[regions]]\ncloud_type = \"{cloud_type}\"\nregion = \"{}\"\nendpoint = \"{endpoint}\"\nprotocol = \"{protocol}\"\n",
@@ -306,7 +310,7 @@ impl Store {
                 node["cloud_type"] = json!("Google");
                 node["json_auth_file"] = json!(self.gcs_json.clone().unwrap());
             }
-            Kind::Local => unreachable!(),
+            Kind::Local => node["cloud_type"] = json!("Local"),
         }
         node
     }
@@ -578,7 +582,7 @@ fn task_objects() -> Vec<(String, Vec<u8>)> {
 }
 
 async fn wait_done(server: &TernServer, id: i64) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         let (status, body) = http(
             "GET",
@@ -601,82 +605,11 @@ async fn wait_done(server: &TernServer, id: i64) -> Value {
     }
 }
 
-/// Azure→GCS, GCS→Azure, S3→Azure, Azure→S3 as `tern serve` tasks, byte-identical.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn test_cross_backend_tasks_through_tern_serve() {
-    let tokens = TokenServer::start().await.unwrap();
-    let local = tempfile::tempdir().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let s3 = Store::new(Kind::SeaweedFs, "xs3", &tokens, local.path()).await;
-    let azure = Store::new(Kind::Azurite, "xaz", &tokens, local.path()).await;
-    let gcs = Store::new(Kind::Gcs, "xgcs", &tokens, local.path()).await;
-    let config = dir.path().join("tern.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "version = 1\n{}{}{}",
-            s3.region_entry(),
-            azure.region_entry(),
-            gcs.region_entry()
-        ),
-    )
-    .unwrap();
-    let server = TernServer::start_with_config(dir.path(), config);
-    let objects = task_objects();
-    for store in [&s3, &azure, &gcs] {
-        seed(store, &objects).await;
-    }
-    let pairs: [(&Store, &str, &Store, &str); 4] = [
-        (&azure, "az", &gcs, "from-az/"),
-        (&gcs, "gcs", &azure, "from-gcs/"),
-        (&s3, "s3", &azure, "from-s3/"),
-        (&azure, "az", &s3, "from-az/"),
-    ];
-    for (src, name, dst, save_prefix) in pairs {
-        let mut dst_node = dst.node();
-        dst_node["save_prefix"] = json!(save_prefix);
-        let mut src_node = src.node();
-        src_node["object_key"] = json!([""]);
-        let body = json!({"task_type": "prefix", "src_node": src_node, "dst_node": dst_node,
-                          "enable_metadata_migration": true});
-        let (status, response) = http(
-            "POST",
-            &format!("{}/v2/{}/tasks", server.endpoint, server.project_id),
-            Some(&server.token),
-            Some(&body.to_string()),
-        )
-        .await;
-        assert_eq!(status, 200, "{name}→{:?}: {response}", dst.kind);
-        let id = serde_json::from_str::<Value>(&response).unwrap()["id"]
-            .as_i64()
-            .unwrap();
-        let task = wait_done(&server, id).await;
-        assert_eq!(
-            (task["status"].as_i64(), task["failed_num"].as_i64()),
-            (Some(5), Some(0)),
-            "{name}→{:?}: {task}\nlog:\n{}",
-            dst.kind,
-            server.log_text()
-        );
-        let under_prefix: Vec<(String, Vec<u8>)> = objects
-            .iter()
-            .map(|(key, body)| (format!("{save_prefix}{key}"), body.clone()))
-            .collect();
-        // A source seeded by the test holds only `objects`; one written by an earlier task
-        // also holds that task's copies, which are copied along.
-        assert!(task["successful_num"].as_u64().unwrap() >= objects.len() as u64);
-        assert_copied(src, dst, &under_prefix).await;
-    }
-    assert!(tokens.issued() > 0 && tokens.refused() == 0);
+/// Keys and bytes.
+type Objects = Vec<(String, Vec<u8>)>;
 
-    // The built-in Azure region `global` (endpoint `https://{account}.blob.core.windows.net`):
-    // the connection string's BlobEndpoint wins, so the task reaches Azurite.
-    let mut dst_node = azure.node();
-    dst_node["region"] = json!("global");
-    dst_node["save_prefix"] = json!("via-global/");
-    let mut src_node = s3.node();
-    src_node["object_key"] = json!(["plain.txt"]);
-    let body = json!({"task_type": "object", "src_node": src_node, "dst_node": dst_node});
+/// Creates one task through the API; returns its id.
+async fn create_task(server: &TernServer, body: &Value, what: &str) -> i64 {
     let (status, response) = http(
         "POST",
         &format!("{}/v2/{}/tasks", server.endpoint, server.project_id),
@@ -684,10 +617,184 @@ async fn test_cross_backend_tasks_through_tern_serve() {
         Some(&body.to_string()),
     )
     .await;
-    assert_eq!(status, 200, "{response}");
-    let id = serde_json::from_str::<Value>(&response).unwrap()["id"]
+    assert_eq!(status, 200, "{what}: {response}");
+    serde_json::from_str::<Value>(&response).unwrap()["id"]
         .as_i64()
-        .unwrap();
+        .unwrap()
+}
+
+/// Percent-encodes a URL path or a URL-list name, keeping `/`.
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Every source family (S3 on SeaweedFS, Azure on Azurite, GCS on fake-gcs-server, local files,
+/// a URL list) into every destination family (the same four stores) as `tern serve` tasks, all
+/// created at once: each copies the source's `src/` objects to `from-<family>/` at the
+/// destination, and every object is read back with the test kit's clients, byte for byte. The
+/// three-part object rides along only where it is cheap and meaningful: Azure↔GCS and S3↔Azure
+/// (block lists, resumable uploads, multipart).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_every_family_pair_through_tern_serve() {
+    let tokens = TokenServer::start().await.unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = Store::new(Kind::SeaweedFs, "xs3", &tokens, local.path()).await;
+    let azure = Store::new(Kind::Azurite, "xaz", &tokens, local.path()).await;
+    let gcs = Store::new(Kind::Gcs, "xgcs", &tokens, local.path()).await;
+    let files = Store::new(Kind::Local, "xlocal", &tokens, local.path()).await;
+    let stores = [&s3, &azure, &gcs, &files];
+    let config = dir.path().join("tern.toml");
+    let mut text = "version = 1\n".to_owned();
+    for store in stores {
+        text.push_str(&store.region_entry());
+    }
+    std::fs::write(&config, text).unwrap();
+    let server = TernServer::start_with_config(dir.path(), config);
+
+    let (small, big): (Vec<_>, Vec<_>) = task_objects()
+        .into_iter()
+        .partition(|(_, body)| body.len() < PART);
+    let small: Vec<(String, Vec<u8>)> = small
+        .into_iter()
+        .map(|(key, body)| (format!("src/{key}"), body))
+        .collect();
+    let big: Vec<(String, Vec<u8>)> = big
+        .into_iter()
+        .map(|(key, body)| (format!("big/{key}"), body))
+        .collect();
+    for store in stores {
+        seed(store, &small).await;
+    }
+    for store in [&s3, &azure, &gcs] {
+        seed(store, &big).await;
+    }
+    let with_big = |src: Kind, dst: Kind| {
+        matches!(
+            (src, dst),
+            (Kind::Azurite, Kind::Gcs)
+                | (Kind::Gcs, Kind::Azurite)
+                | (Kind::SeaweedFs, Kind::Azurite)
+                | (Kind::Azurite, Kind::SeaweedFs)
+        )
+    };
+
+    // The URL-list source: the same small objects served over HTTP, listed in a file that each
+    // destination's bucket holds (OMS reads it from the destination region).
+    let web = HttpFileServer::start(None).await.unwrap();
+    let mut lines = String::new();
+    for (key, body) in &small {
+        let served = format!("/web/{key}");
+        web.put(&served, body.clone(), false);
+        lines.push_str(&format!(
+            "{}{}\t{}\n",
+            web.endpoint(),
+            url_encode(&served),
+            url_encode(key)
+        ));
+    }
+    const LIST_KEY: &str = "lists/urls.txt";
+
+    // (source name, destination, expected objects at the destination, task id)
+    let mut tasks: Vec<(String, &Store, Objects, i64)> = Vec::new();
+    for dst in stores {
+        for src in stores {
+            let save_prefix = format!("from-{}/", src.region());
+            let mut src_node = src.node();
+            let mut expected = small.clone();
+            if with_big(src.kind, dst.kind) {
+                src_node["object_key"] = json!(["src/", "big/"]);
+                expected.extend(big.iter().cloned());
+            } else {
+                src_node["object_key"] = json!(["src/"]);
+            }
+            let mut dst_node = dst.node();
+            dst_node["save_prefix"] = json!(save_prefix);
+            let body = json!({"task_type": "prefix", "src_node": src_node, "dst_node": dst_node,
+                              "enable_metadata_migration": true});
+            let what = format!("{:?}→{:?}", src.kind, dst.kind);
+            let id = create_task(&server, &body, &what).await;
+            let expected = expected
+                .into_iter()
+                .map(|(key, body)| (format!("{save_prefix}{key}"), body))
+                .collect();
+            tasks.push((format!("{:?}", src.kind), dst, expected, id));
+        }
+        dst.put(LIST_KEY, lines.clone().into_bytes(), "text/plain", &[])
+            .await;
+        let mut dst_node = dst.node();
+        dst_node["save_prefix"] = json!("from-url/");
+        let body = json!({
+            "task_type": "url_list",
+            "src_node": {"cloud_type": "URLSource",
+                         "list_file": {"obs_bucket": dst.bucket, "list_file_key": LIST_KEY}},
+            "dst_node": dst_node
+        });
+        let id = create_task(&server, &body, &format!("URL list→{:?}", dst.kind)).await;
+        let expected = small
+            .iter()
+            .map(|(key, body)| (format!("from-url/{key}"), body.clone()))
+            .collect();
+        tasks.push(("URL list".to_owned(), dst, expected, id));
+    }
+    assert_eq!(tasks.len(), 20);
+
+    for (src_name, dst, expected, id) in &tasks {
+        let task = wait_done(&server, *id).await;
+        let what = format!("{src_name}→{:?}", dst.kind);
+        assert_eq!(
+            (
+                task["status"].as_i64(),
+                task["failed_num"].as_i64(),
+                task["successful_num"].as_u64()
+            ),
+            (Some(5), Some(0), Some(expected.len() as u64)),
+            "{what}: {task}\nlog:\n{}",
+            server.log_text()
+        );
+        for (key, body) in expected {
+            let read = dst
+                .get(key)
+                .await
+                .unwrap_or_else(|| panic!("{what}: {key:?} missing"));
+            assert!(
+                read.body == *body,
+                "{what}: {key:?} differs ({} bytes, want {})",
+                read.body.len(),
+                body.len()
+            );
+        }
+    }
+    assert!(tokens.issued() > 0 && tokens.refused() == 0);
+
+    // Properties travel between object stores (the local family has none to keep).
+    let under = |prefix: &str| -> Vec<(String, Vec<u8>)> {
+        small
+            .iter()
+            .map(|(key, body)| (format!("{prefix}{key}"), body.clone()))
+            .collect()
+    };
+    assert_copied(&azure, &gcs, &under("from-azurite/")).await;
+    assert_copied(&gcs, &s3, &under("from-gcs/")).await;
+    assert_copied(&s3, &azure, &under("from-seaweedfs/")).await;
+
+    // The built-in Azure region `global` (endpoint `https://{account}.blob.core.windows.net`):
+    // the connection string's BlobEndpoint wins, so the task reaches Azurite.
+    let mut dst_node = azure.node();
+    dst_node["region"] = json!("global");
+    dst_node["save_prefix"] = json!("via-global/");
+    let mut src_node = s3.node();
+    src_node["object_key"] = json!(["src/plain.txt"]);
+    let body = json!({"task_type": "object", "src_node": src_node, "dst_node": dst_node});
+    let id = create_task(&server, &body, "S3→Azure global").await;
     let task = wait_done(&server, id).await;
     assert_eq!(
         (task["status"].as_i64(), task["successful_num"].as_u64()),
@@ -695,8 +802,11 @@ async fn test_cross_backend_tasks_through_tern_serve() {
         "{task}\nlog:\n{}",
         server.log_text()
     );
-    let plain = objects.iter().find(|(key, _)| key == "plain.txt").unwrap();
-    let copied = azure.get("via-global/plain.txt").await.unwrap();
+    let plain = small
+        .iter()
+        .find(|(key, _)| key == "src/plain.txt")
+        .unwrap();
+    let copied = azure.get("via-global/src/plain.txt").await.unwrap();
     assert!(copied.body == plain.1);
 }
 

@@ -1,5 +1,6 @@
 //! The bucket helpers through the official OMS Python SDK against `tern serve` and SeaweedFS,
-//! with a local "CDN" (an HTTP server on 127.0.0.1) for `show_cdn_info`.
+//! Azurite and fake-gcs-server, with local "CDN"s (HTTP servers on 127.0.0.1, one checking
+//! Aliyun type A signatures) for `show_cdn_info`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -17,7 +18,39 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::routing::get;
 use axum::Router;
 use serve_harness::{TernServer, SRC_REGION};
-use tern_testkit::{S3Flavor, S3Server};
+use tern_testkit::cdn_check::aliyun_type_a;
+use tern_testkit::{
+    AzuriteServer, FakeGcsServer, HttpFileServer, S3Flavor, S3Server, TokenServer, AZURITE_KEY,
+    TEST_ACCESS_TOKEN,
+};
+
+/// The signed CDN's key: it must reach no response and no log.
+const CDN_KEY: &str = "cdn-helper-key-Do-Not-Log-0815";
+
+/// Runs one SDK script with `env`; panics with its output and the server log unless it passed.
+async fn run_sdk_script(script: &str, server: &TernServer, env: &[(&str, String)]) {
+    let mut command = Command::new("python3");
+    command
+        .arg(format!("{}/tests/sdk/{script}", env!("CARGO_MANIFEST_DIR")))
+        .env("TERN_ENDPOINT", &server.endpoint)
+        .env("TERN_PROJECT_ID", &server.project_id)
+        .env("TERN_AK", &server.ak)
+        .env("TERN_SK", &server.sk);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = tokio::process::Command::from(command)
+        .output()
+        .await
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains("all checks passed"),
+        "{script} failed\nstdout:\n{stdout}\nstderr:\n{stderr}\nserver log:\n{}",
+        server.log_text()
+    );
+}
 
 /// What the local CDN serves: key → (bytes, ETag header).
 type CdnObjects = HashMap<String, (Vec<u8>, String)>;
@@ -101,6 +134,15 @@ async fn test_official_sdk_drives_the_bucket_helpers() {
         ),
     );
     let cdn = start_cdn(cdn_objects).await;
+    // A CDN that checks Aliyun type A signatures and serves folder/a.txt as the bucket holds it.
+    let signed_cdn = HttpFileServer::start(Some(aliyun_type_a(CDN_KEY)))
+        .await
+        .unwrap();
+    signed_cdn.put(
+        "/folder/a.txt",
+        "folder/a.txt".repeat(3).into_bytes(),
+        false,
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let server = TernServer::start(dir.path(), s3);
@@ -117,6 +159,11 @@ async fn test_official_sdk_drives_the_bucket_helpers() {
         .env("OTHER_BUCKET", &other)
         .env("SRC_REGION", SRC_REGION)
         .env("CDN_DOMAIN", &cdn)
+        .env(
+            "SIGNED_CDN_DOMAIN",
+            signed_cdn.endpoint().trim_start_matches("http://"),
+        )
+        .env("CDN_KEY", CDN_KEY)
         .env(
             "FOLDER_NAMES",
             serde_json::to_string(&folder_names).unwrap(),
@@ -141,4 +188,131 @@ async fn test_official_sdk_drives_the_bucket_helpers() {
         !log.contains(s3.secret_key()),
         "S3 secret in the server log"
     );
+    assert!(!log.contains(CDN_KEY), "CDN key in the server log");
+    // The wrong key's request reached the signed CDN and was refused there.
+    assert!(signed_cdn.refused() > 0);
+}
+
+/// Lists containers and finds a container's region on Azurite, lists buckets and finds a
+/// bucket's location on fake-gcs-server, and pages and checks prefixes on both, through the SDK.
+#[tokio::test(flavor = "multi_thread")]
+async fn test_official_sdk_drives_the_bucket_helpers_on_azure_and_gcs() {
+    let azurite = AzuriteServer::shared().await.unwrap();
+    let gcs = FakeGcsServer::shared().await.unwrap();
+    let tokens = TokenServer::start().await.unwrap();
+    let containers = [
+        azurite.new_container("helpers-az").await.unwrap(),
+        azurite.new_container("helpers-az2").await.unwrap(),
+    ];
+    let buckets = [
+        gcs.new_bucket("helpers-gcs").await.unwrap(),
+        gcs.new_bucket("helpers-gcs2").await.unwrap(),
+    ];
+    let keys = ["dir/a b+é.txt", "dir/b.txt", "top.txt", "zz/c.txt"];
+    for key in keys {
+        let body = key.repeat(2).into_bytes();
+        azurite
+            .client()
+            .put_blob(&containers[0], key, body.clone(), None, &[])
+            .await
+            .unwrap();
+        gcs.client()
+            .put_object(&buckets[0], key, body, None, &[])
+            .await
+            .unwrap();
+    }
+    let top_level = serde_json::to_string(&["dir/", "top.txt", "zz/"]).unwrap();
+    let location = gcs_location(gcs, &buckets[0]).await;
+    // The built-in Azure `global` region stays in the table: the region whose endpoint is the
+    // connection string's must still be the answer. Google's built-in `global` is replaced
+    // (no request leaves the machine); fake-gcs-server is also named after the bucket's
+    // location, which the answer must pick.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tern.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "version = 1\n\
+             [[regions]]\ncloud_type = \"Azure\"\nregion = \"azurite\"\nendpoint = \"{az}\"\nprotocol = \"azblob\"\n\
+             [[regions]]\ncloud_type = \"Google\"\nregion = \"global\"\nendpoint = \"{gcs}\"\nprotocol = \"gcs\"\n\
+             [[regions]]\ncloud_type = \"Google\"\nregion = \"{location}\"\nendpoint = \"{gcs}\"\nprotocol = \"gcs\"\n",
+            az = azurite.blob_endpoint(),
+            gcs = gcs.endpoint(),
+        ),
+    )
+    .unwrap();
+    // At trace level: no secret of a helper body, and no token derived from one, reaches the log.
+    let server = TernServer::start_with_log_filter(dir.path(), config, "trace");
+
+    let bad_connection = azurite
+        .connection_string()
+        .replace("AccountKey=", "AccountKey=AAAA");
+    run_sdk_script(
+        "oms_sdk_buckets_cloud.py",
+        &server,
+        &[
+            ("CLOUD_TYPE", "Azure".to_owned()),
+            ("CRED_FIELD", "connection_string".to_owned()),
+            ("CRED_VALUE", azurite.connection_string()),
+            ("BAD_CRED_VALUE", bad_connection),
+            ("BAD_FIELD", "refused".to_owned()),
+            ("BUCKETS", serde_json::to_string(&containers).unwrap()),
+            ("FOLDER_BUCKET", containers[0].clone()),
+            ("FOLDER_NAMES", top_level.clone()),
+            ("REGION", "azurite".to_owned()),
+            ("MISSING_BUCKET", "no-such-container".to_owned()),
+        ],
+    )
+    .await;
+    // A JSON whose key the token endpoint does not know: refused naming json_auth_file.
+    let other_tokens = TokenServer::start().await.unwrap();
+    let bad_json = tokens
+        .service_account_json()
+        .replace(&tokens.token_uri(), &other_tokens.token_uri());
+    run_sdk_script(
+        "oms_sdk_buckets_cloud.py",
+        &server,
+        &[
+            ("CLOUD_TYPE", "Google".to_owned()),
+            ("CRED_FIELD", "json_auth_file".to_owned()),
+            ("CRED_VALUE", tokens.service_account_json().to_owned()),
+            ("BAD_CRED_VALUE", bad_json),
+            ("BAD_FIELD", "json_auth_file".to_owned()),
+            ("BUCKETS", serde_json::to_string(&buckets).unwrap()),
+            ("FOLDER_BUCKET", buckets[0].clone()),
+            ("FOLDER_NAMES", top_level),
+            ("REGION", location),
+            ("MISSING_BUCKET", "no-such-gcs-bucket".to_owned()),
+        ],
+    )
+    .await;
+    assert!(tokens.issued() > 0 && tokens.refused() == 0);
+    assert!(other_tokens.refused() > 0);
+    let log = server.log_text();
+    for secret in ["PRIVATE KEY", AZURITE_KEY, TEST_ACCESS_TOKEN] {
+        assert!(!log.contains(secret), "{secret} reached the log");
+    }
+}
+
+/// The bucket's `location` as fake-gcs-server reports it, lower-cased as region names are.
+async fn gcs_location(gcs: &FakeGcsServer, bucket: &str) -> String {
+    let url = format!("{}/storage/v1/b/{bucket}", gcs.endpoint());
+    let text = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let answer: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let location = answer["location"].as_str().unwrap_or_default();
+    assert!(
+        !location.is_empty(),
+        "fake-gcs-server names no location: {answer}"
+    );
+    location.to_ascii_lowercase()
 }

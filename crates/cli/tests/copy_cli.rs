@@ -324,3 +324,128 @@ async fn test_cli_run_fatal_problems_exit_2_with_one_line() {
         "nothing was copied"
     );
 }
+
+/// `tern copy urllist:FILE DST`: every line of a local URL-list file fetched over HTTP into
+/// SeaweedFS, awkward names and a ranged multi-part object included, byte-identical; a second
+/// run skips them all; a bad line fails alone. Multi-threaded: `tern` runs as a blocking child
+/// process while the test's HTTP server answers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_cli_url_list_source_copies_every_line_byte_identical() {
+    let server = S3Server::shared(S3Flavor::SeaweedFs).await.unwrap();
+    let dst = server.new_bucket("cli-urllist").await.unwrap();
+    let http = tern_testkit::HttpFileServer::start(None).await.unwrap();
+    let body = |seed: u8, len: usize| -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
+    };
+    // (served path, URL path as listed, listed name, decoded destination key, bytes)
+    let objects = [
+        (
+            "/plain.txt",
+            "/plain.txt",
+            "plain.txt",
+            "plain.txt",
+            body(1, 1000),
+        ),
+        (
+            "/dir/a b+c.txt",
+            "/dir/a%20b+c.txt",
+            "in/a%20b+c.txt",
+            "in/a b+c.txt",
+            body(2, 2000),
+        ),
+        (
+            "/uni/café ü#1.bin",
+            "/uni/caf%C3%A9%20%C3%BC%231.bin",
+            "uni/caf%C3%A9%20%C3%BC%231.bin",
+            "uni/café ü#1.bin",
+            body(3, 3000),
+        ),
+        (
+            "/pct%.txt",
+            "/pct%25.txt",
+            "pct%25%3F.txt",
+            "pct%?.txt",
+            body(4, 10),
+        ),
+        ("/empty", "/empty", "empty", "empty", Vec::new()),
+        (
+            "/large.bin",
+            "/large.bin",
+            "big/large.bin",
+            "big/large.bin",
+            body(5, 2 * 5 * 1024 * 1024 + 4321),
+        ),
+    ];
+    let mut lines = Vec::new();
+    for (served, url_path, listed, _, bytes) in &objects {
+        http.put(served, bytes.clone(), false);
+        lines.push(format!("{}{url_path}\t{listed}", http.endpoint()));
+    }
+    lines.push(format!("{}/missing.txt\tmissing.txt", http.endpoint()));
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("urls.tsv");
+    std::fs::write(&list, lines.join("\n") + "\n").unwrap();
+    let source = format!("urllist:{}", list.display());
+    let copy = |overwrite: &str| {
+        tern(
+            server,
+            &[
+                "copy",
+                &source,
+                &url(server, &dst),
+                "--part-size",
+                "5M",
+                "--overwrite",
+                overwrite,
+                "--json",
+            ],
+        )
+    };
+
+    let output = copy("size");
+    let json = report(&output);
+    assert_eq!(output.status.code(), Some(1), "{json}");
+    assert_eq!(
+        (
+            json["successful_num"].as_u64(),
+            json["failed_num"].as_u64(),
+            json["total_num"].as_u64()
+        ),
+        (
+            Some(objects.len() as u64),
+            Some(1),
+            Some(objects.len() as u64 + 1)
+        ),
+        "{json}"
+    );
+    assert_eq!(json["failed"][0]["key"], "missing.txt", "{json}");
+    for (_, _, _, key, bytes) in &objects {
+        let copied = server
+            .client()
+            .get_object(&dst, key)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{key} missing"));
+        assert!(copied.body == *bytes, "{key} differs");
+    }
+    assert!(http.ranged_gets() >= 3, "{}", http.ranged_gets());
+
+    // The test server sends no Last-Modified, so only `no` can tell the objects are there.
+    http.put("/missing.txt", b"late".to_vec(), false);
+    let again = report(&copy("no"));
+    assert_eq!(
+        (
+            again["skipped_num"].as_u64(),
+            again["successful_num"].as_u64()
+        ),
+        (Some(objects.len() as u64), Some(1)),
+        "{again}"
+    );
+    let refused = tern(
+        server,
+        &["copy", &source, &url(server, &dst), "--prefix", "x/"],
+    );
+    assert_eq!(refused.status.code(), Some(2));
+}

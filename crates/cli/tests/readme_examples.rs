@@ -58,7 +58,10 @@ fn free_port() -> u16 {
 
 /// Runs one block with `bash -e` in `dir`; returns its stdout, panics with both streams on failure.
 fn run_block(dir: &Path, name: &str, port: u16, groups: &mut Vec<ProcessGroup>) -> String {
-    let script = marked_block(name).replace(README_ADDRESS, &format!("127.0.0.1:{port}"));
+    // `http.server … 8080` names the port apart from the address.
+    let script = marked_block(name)
+        .replace(README_ADDRESS, &format!("127.0.0.1:{port}"))
+        .replace(" 8080 ", &format!(" {port} "));
     let script_path = dir.join(format!("readme-{name}.sh"));
     std::fs::write(&script_path, &script).unwrap();
     let tern_dir = Path::new(env!("CARGO_BIN_EXE_tern")).parent().unwrap();
@@ -188,5 +191,17 @@ fn test_readme_quick_start_and_sdk_example_run_as_written() {
     assert_same_files(
         &buckets.join("photos/2024"),
         &buckets.join("archive-sdk/2024"),
+    );
+}
+
+#[test]
+fn test_readme_url_list_copy_runs_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut groups = Vec::new();
+    let stdout = run_block(dir.path(), "urllist", free_port(), &mut groups);
+    assert!(stdout.contains("copied equals site"), "{stdout}");
+    assert_eq!(
+        std::fs::read(dir.path().join("copied/photos/café 1.txt")).unwrap(),
+        b"hello\n"
     );
 }

@@ -10,13 +10,12 @@
 mod serve_harness;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use md5::{Digest, Md5};
 use serde_json::{json, Value};
 use serve_harness::{http, TernServer, DST_REGION};
-use tern_testkit::{percent_decode, HttpFileServer, S3Flavor, S3Server};
+use tern_testkit::cdn_check::{aliyun_type_a, tencent_type_c};
+use tern_testkit::{HttpFileServer, S3Flavor, S3Server};
 
 const MIB: usize = 1024 * 1024;
 const PART_SIZE_MIB: usize = 5;
@@ -428,52 +427,6 @@ async fn test_url_list_task_and_group_copy_every_line() {
     assert_objects_identical(s3, &group_dst, &goods).await;
 }
 
-/// The test's own Aliyun type A check (written from Aliyun's documentation, independently of
-/// tern's signer): `auth_key = timestamp-rand-uid-md5(path-timestamp-rand-uid-key)`, fresh.
-fn aliyun_a_check(key: &'static str) -> tern_testkit::RequestCheck {
-    Arc::new(move |path: &str, query: Option<&str>| {
-        let auth = query?
-            .split('&')
-            .find_map(|pair| pair.strip_prefix("auth_key="))?;
-        let parts: Vec<&str> = auth.splitn(4, '-').collect();
-        let [timestamp, rand, uid, hash] = parts[..] else {
-            return None;
-        };
-        let signed_at: u64 = timestamp.parse().ok()?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()?
-            .as_secs();
-        if now.abs_diff(signed_at) > 1800 {
-            return None;
-        }
-        let expected = hex::encode(Md5::digest(
-            format!("{path}-{timestamp}-{rand}-{uid}-{key}").as_bytes(),
-        ));
-        (expected == hash).then(|| percent_decode(path))
-    })
-}
-
-/// The test's own Tencent TypeC check (from Tencent's documentation, independently of tern's
-/// signer): `/md5hash/hextime/path` with `md5hash = md5(key + path + hextime)`, fresh.
-fn tencent_c_check(key: &'static str) -> tern_testkit::RequestCheck {
-    Arc::new(move |path: &str, _query: Option<&str>| {
-        let mut parts = path.trim_start_matches('/').splitn(3, '/');
-        let (hash, hex_time, rest) = (parts.next()?, parts.next()?, parts.next()?);
-        let signed_at = u64::from_str_radix(hex_time, 16).ok()?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()?
-            .as_secs();
-        if now.abs_diff(signed_at) > 1800 || hex_time != hex_time.to_lowercase() {
-            return None;
-        }
-        let original = format!("/{rest}");
-        let expected = hex::encode(Md5::digest(format!("{key}{original}{hex_time}").as_bytes()));
-        (expected == hash).then(|| percent_decode(&original))
-    })
-}
-
 #[tokio::test]
 async fn test_prefix_task_through_signed_and_open_cdns() {
     const CDN_KEY: &str = "cdnkey-Do-Not-Log-4711";
@@ -482,10 +435,10 @@ async fn test_prefix_task_through_signed_and_open_cdns() {
     let dst = s3.new_bucket("cdn-dst").await.unwrap();
     let dst_open = s3.new_bucket("cdn-dst-open").await.unwrap();
     let dst_tencent = s3.new_bucket("cdn-dst-tc").await.unwrap();
-    let tencent = HttpFileServer::start(Some(tencent_c_check(CDN_KEY)))
+    let tencent = HttpFileServer::start(Some(tencent_type_c(CDN_KEY)))
         .await
         .unwrap();
-    let signed = HttpFileServer::start(Some(aliyun_a_check(CDN_KEY)))
+    let signed = HttpFileServer::start(Some(aliyun_type_a(CDN_KEY)))
         .await
         .unwrap();
     let open = HttpFileServer::start(None).await.unwrap();

@@ -155,6 +155,19 @@ impl ProvideCredential for ServiceAccountTokens {
 }
 
 impl ServiceAccountTokens {
+    /// Exchanges one assertion for an access token: the bucket helpers' single requests, outside
+    /// OpenDAL. A refusal names `json_auth_file` and the token endpoint, never the key.
+    pub(crate) async fn access_token(&self, ctx: &Context) -> Result<String> {
+        let credential = self
+            .exchange(ctx)
+            .await
+            .map_err(|err| Error::invalid("json_auth_file", err.to_string()))?;
+        credential
+            .token
+            .map(|token| token.access_token)
+            .ok_or_else(|| Error::invalid("json_auth_file", "the token exchange gave no token"))
+    }
+
     async fn exchange(&self, ctx: &Context) -> reqsign_core::Result<Credential> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -2,14 +2,20 @@
 //! folder, find a bucket's region, check a prefix, check a CDN domain).
 //!
 //! Objects are read through OpenDAL like everything else; listing buckets and asking a bucket's
-//! region have no OpenDAL operation, so for S3-speaking regions those two are single SigV4
-//! requests signed by `reqsign` (the signer OpenDAL itself uses), and for local regions they read
-//! the root directory. Other protocols are refused by name rather than answered wrongly.
+//! region have no OpenDAL operation, so they are single requests of each protocol's own API:
+//! S3 `ListBuckets` / `GetBucketLocation` signed by `reqsign`'s SigV4 (the signer OpenDAL itself
+//! uses), Azure `List Containers` / `Get Container Properties` ([`azure`]), the GCS JSON API's
+//! buckets list and bucket metadata ([`gcs`]); local regions read the root directory. Other
+//! protocols are refused by name rather than answered wrongly.
+
+mod azure;
+mod gcs;
 
 use futures::{StreamExt, TryStreamExt};
 use opendal::EntryMode;
 use tern_core::{CloudType, Credentials, NodeSpec, Protocol, RegionEntry, RegionTable};
 
+use crate::cdn::{cdn_object_url, CdnSigner};
 use crate::error::{Error, Result};
 use crate::location::Location;
 use crate::storage::Storage;
@@ -56,7 +62,7 @@ impl Account<'_> {
         Error::invalid(
             "cloud_type",
             format!(
-                "{what} is supported for S3-compatible and local regions; {} region {} speaks {:?}",
+                "{what} is supported for S3-compatible, Azure, Google and local regions; {} region {} speaks {:?}",
                 self.entry.cloud_type.as_str(),
                 self.entry.region,
                 self.entry.protocol()
@@ -119,13 +125,17 @@ async fn buckets_at(entry: &RegionEntry, credentials: &Credentials) -> Result<Ve
             let body = s3_get(&account, "/", "").await?;
             parse_bucket_names(&body)
         }
+        Protocol::Azblob => azure::container_names(entry, credentials).await,
+        Protocol::Gcs => gcs::bucket_names(entry, credentials).await,
         _ => Err(account.refuse_unsupported("listing buckets")),
     }
 }
 
 /// Finds which region of `cloud` in the table holds `bucket`: the region the store names
-/// (`x-amz-bucket-region`, `LocationConstraint`) when the table has it, else the first region
-/// whose endpoint knows the bucket.
+/// (S3 `LocationConstraint`, GCS `location`) when the table has it, else the first region whose
+/// endpoint knows the bucket. Azure containers have no region of their own (the storage account
+/// has one, readable only through Azure Resource Manager): the region whose endpoint is the
+/// account's endpoint counts as named, see [`azure::region_holding`].
 pub async fn bucket_region(
     regions: &RegionTable,
     cloud: CloudType,
@@ -155,15 +165,19 @@ pub async fn bucket_region(
         .collect();
     let answers: Vec<Result<Option<String>>> =
         futures::stream::iter(asks).buffered(8).collect().await;
+    let mut first_holder = None;
     for (entry, answer) in candidates.iter().zip(answers) {
         let Some(named) = answer? else { continue };
         // The store names its region: prefer the table's entry of that name.
         if let Some(other) = candidates
             .iter()
-            .find(|e| !named.is_empty() && e.region == named)
+            .find(|e| !named.is_empty() && e.region.eq_ignore_ascii_case(&named))
         {
             return Ok(found(other));
         }
+        first_holder.get_or_insert(*entry);
+    }
+    if let Some(entry) = first_holder {
         return Ok(found(entry));
     }
     Err(Error::invalid(
@@ -197,6 +211,8 @@ async fn ask_region(
                 Err(err) => Err(err),
             }
         }
+        Protocol::Azblob => azure::region_holding(entry, bucket, credentials).await,
+        Protocol::Gcs => gcs::bucket_location(entry, bucket, credentials).await,
         _ => Err(account.refuse_unsupported("finding a bucket's region")),
     }
 }
@@ -289,13 +305,15 @@ pub struct CdnCheck {
     pub etag_matches: bool,
 }
 
-/// HEADs each key at the bucket and through `cdn_base` (`https://domain`), comparing ETags.
-/// `sign` turns a key's URL into the URL to fetch (a CDN authentication scheme, or unchanged).
+/// HEADs each key at the bucket and through the CDN domain (`{protocol}://{domain}/{key}`),
+/// comparing ETags. Each CDN URL is signed by `signer` (OMS `source_cdn.authentication_type`),
+/// just as a task's object fetches through the CDN are.
 pub async fn check_cdn(
     storage: &Storage,
-    cdn_base: &str,
+    protocol: &str,
+    domain: &str,
     keys: &[String],
-    sign: &(dyn Fn(&str) -> String + Sync),
+    signer: &CdnSigner,
 ) -> Result<Vec<CdnCheck>> {
     let client = http_client()?;
     let mut checks = Vec::with_capacity(keys.len());
@@ -308,15 +326,11 @@ pub async fn check_cdn(
                 return Err(Error::storage(&err, &place));
             }
         };
-        let url = sign(&format!(
-            "{}/{}",
-            cdn_base.trim_end_matches('/'),
-            key.split('/')
-                .map(encode_segment)
-                .collect::<Vec<_>>()
-                .join("/")
-        ));
-        let answer = client.head(&url).send().await;
+        let url = signer.sign(
+            &cdn_object_url(protocol, domain, key)?,
+            std::time::SystemTime::now(),
+        );
+        let answer = client.head(url).send().await;
         let (downloadable, cdn_etag) = match answer {
             Ok(response) if response.status().is_success() => (
                 true,
@@ -328,7 +342,8 @@ pub async fn check_cdn(
             ),
             Ok(_) => (false, None),
             Err(err) => {
-                tracing::debug!(error = %err, "CDN HEAD failed");
+                // Without the URL: a signed query may carry the key itself (Azure SAS).
+                tracing::debug!(error = %err.without_url(), "CDN HEAD failed");
                 (false, None)
             }
         };
@@ -422,15 +437,23 @@ async fn s3_get(account: &Account<'_>, path: &str, query: &str) -> Result<String
             .await
             .map_err(|err| Error::invalid("sk", format!("signing the request: {err}")))?;
     }
+    send(parts, endpoint).await
+}
+
+/// Sends one bucket-helper request and reads its answer as text, at most [`MAX_ANSWER_BYTES`].
+/// A non-2xx answer is a storage error naming the endpoint, the status and the store's own error
+/// code (S3 and Azure XML `Code`, GCS JSON `error.message`); 401/403 read as refused credentials.
+async fn send(parts: http::request::Parts, endpoint: &str) -> Result<String> {
     let client = http_client()?;
     let request = reqwest::Request::try_from(http::Request::from_parts(parts, Vec::<u8>::new()))
-        .map_err(|err| Error::invalid("endpoint", format!("{url}: {err}")))?;
+        .map_err(|err| Error::invalid("endpoint", format!("{endpoint}: {err}")))?;
     let response = client
         .execute(request)
         .await
         .map_err(|err| Error::Storage {
             code: tern_core::FailureCode::SourceNotFound,
-            message: format!("{endpoint} cannot be reached: {err}"),
+            // Without the URL: an Azure SAS rides in the query.
+            message: format!("{endpoint} cannot be reached: {}", err.without_url()),
             temporary: true,
         })?;
     let status = response.status();
@@ -438,7 +461,7 @@ async fn s3_get(account: &Account<'_>, path: &str, query: &str) -> Result<String
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.try_next().await.map_err(|err| Error::Storage {
         code: tern_core::FailureCode::SourceNotFound,
-        message: format!("reading the answer of {endpoint}: {err}"),
+        message: format!("reading the answer of {endpoint}: {}", err.without_url()),
         temporary: true,
     })? {
         if body.len() + chunk.len() > MAX_ANSWER_BYTES {
@@ -517,9 +540,17 @@ fn parse_location(xml: &str) -> String {
         .unwrap_or_default()
 }
 
-fn parse_error_code(xml: &str) -> String {
-    quick_xml::de::from_str::<ErrorBody>(xml)
-        .map(|e| e.code)
+/// The store's error code: the `Code` of an S3 or Azure XML error, or the `error.message` of a
+/// GCS JSON one.
+fn parse_error_code(text: &str) -> String {
+    if text.trim_start().starts_with('<') {
+        return quick_xml::de::from_str::<ErrorBody>(text)
+            .map(|e| e.code)
+            .unwrap_or_default();
+    }
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
         .unwrap_or_default()
 }
 
@@ -544,6 +575,10 @@ mod tests {
         assert_eq!(
             parse_error_code("<Error><Code>AccessDenied</Code><Message>no</Message></Error>"),
             "AccessDenied"
+        );
+        assert_eq!(
+            parse_error_code(r#"{"error":{"code":404,"message":"Not Found"}}"#),
+            "Not Found"
         );
     }
 

@@ -1,7 +1,8 @@
 //! A static HTTP file server for URL-list and CDN tests: serves in-memory files on 127.0.0.1,
-//! answers `HEAD` and ranged `GET`s, can leave out Content-Length per file, counts requests,
-//! and can require each request to pass a check the test supplies (a CDN signature verified by
-//! the test's own implementation).
+//! answers `HEAD` and ranged `GET`s with the body's MD5 as ETag (what an origin-pull CDN in front
+//! of an S3 bucket sends for a single-part object), can leave out Content-Length per file,
+//! counts requests, and can require each request to pass a check the test supplies (a CDN
+//! signature verified by the test's own implementation, see [`crate::cdn_check`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -196,6 +197,13 @@ async fn serve(
         header::ACCEPT_RANGES,
         header::HeaderValue::from_static("bytes"),
     );
+    let etag = format!(
+        "\"{}\"",
+        hex::encode(<md5::Md5 as md5::Digest>::digest(&file.body))
+    );
+    if let Ok(value) = header::HeaderValue::from_str(&etag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("application/octet-stream"),

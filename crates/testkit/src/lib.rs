@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 mod azurite;
+pub mod cdn_check;
 mod fault;
 mod gcs;
 mod http_server;

@@ -4,7 +4,8 @@ through the official OMS Python SDK.
 
 Environment (set by crates/cli/tests/bucket_helpers_e2e.rs): TERN_ENDPOINT, TERN_PROJECT_ID,
 TERN_AK, TERN_SK, S3_AK, S3_SK, SRC_BUCKET, OTHER_BUCKET, SRC_REGION, CDN_DOMAIN,
-FOLDER_NAMES (JSON list, sorted), CDN_GOOD, CDN_STALE, CDN_MISSING, BUCKET_MISSING.
+FOLDER_NAMES (JSON list, sorted), CDN_GOOD, CDN_STALE, CDN_MISSING, BUCKET_MISSING,
+SIGNED_CDN_DOMAIN (a CDN checking Aliyun type A signatures, serving CDN_GOOD), CDN_KEY.
 Exit code 0 only if every check passed.
 """
 import json
@@ -124,6 +125,28 @@ one = oms.show_cdn_info(ShowCdnInfoRequest(body=ShowCdnInfoReq(
     source_cdn=SourceCdnReq(domain=ENV["CDN_DOMAIN"], protocol="http",
                             authentication_type="NONE"))))
 check(one.is_download_available and one.is_same_cloud_type, f"show_cdn_info one key: {one}")
+
+# show_cdn_info on a signed domain: signed with the key it answers; with another key it refuses.
+def signed_cdn(key):
+    return oms.show_cdn_info(ShowCdnInfoRequest(body=ShowCdnInfoReq(
+        ak=AK, sk=SK, cloud_type="AWS", region=region, bucket=src,
+        prefix=PrefixKeyInfo(keys=[ENV["CDN_GOOD"]]),
+        source_cdn=SourceCdnReq(domain=ENV["SIGNED_CDN_DOMAIN"], protocol="http",
+                                authentication_type="ALIYUN_OSS_A", authentication_key=key))))
+signed = signed_cdn(ENV["CDN_KEY"])
+no_secret(signed, "show_cdn_info signed")
+check(ENV["CDN_KEY"] not in json.dumps(signed.to_dict(), default=str), "the CDN key is echoed")
+check(signed.is_download_available and signed.is_same_cloud_type
+      and signed.checked_keys[0].is_etag_matching, f"show_cdn_info signed: {signed}")
+wrong = signed_cdn("not-the-key")
+check(wrong.is_download_available is False and wrong.is_same_cloud_type is False,
+      f"show_cdn_info with a wrong key: {wrong}")
+expect_error(lambda: oms.show_cdn_info(ShowCdnInfoRequest(body=ShowCdnInfoReq(
+    ak=AK, sk=SK, cloud_type="AWS", region=region, bucket=src,
+    prefix=PrefixKeyInfo(keys=[ENV["CDN_GOOD"]]),
+    source_cdn=SourceCdnReq(domain=ENV["SIGNED_CDN_DOMAIN"], protocol="http",
+                            authentication_type="TENCENT_COS_D")))), 400, "OMS.0001",
+    "source_cdn.authentication_key", "signed type without its key")
 
 # update_privacy_agreement_record: no body either way.
 oms.update_privacy_agreement_record(UpdatePrivacyAgreementRecordRequest())

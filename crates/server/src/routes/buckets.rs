@@ -12,9 +12,10 @@ use crate::api::bucket_helpers::{
     ShowCdnInfoResponse, DEFAULT_CDN_SAMPLE,
 };
 use crate::authn::Caller;
-use crate::error::{ApiError, Result};
+use crate::error::Result;
 use crate::extract::OmsJson;
 use crate::state::AppState;
+use tern_engine::cdn::{CdnAuthentication, CdnSigner};
 use tern_engine::inspect;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -163,18 +164,15 @@ async fn show_cdn_info(
     OmsJson(body): OmsJson<ShowCdnInfoReq>,
 ) -> Result<Json<ShowCdnInfoResponse>> {
     let query = body.into_domain()?;
-    if query.cdn.authentication_type != "NONE" {
-        // The signed-URL schemes live with the URL-list source; until this helper signs with
-        // them, a signed domain is refused rather than reported as not downloadable.
-        return Err(ApiError::invalid(
-            "source_cdn.authentication_type",
-            format!(
-                "{} is not supported by show_cdn_info yet; check the domain with NONE",
-                query.cdn.authentication_type
-            ),
-        ));
-    }
-    drop(query.cdn_key);
+    // The same signer a task's CDN fetches use: the key (or, for Qiniu and KS3, the body's
+    // ak/sk) signs each URL and is dropped with the signer at the end of the call.
+    let signer = CdnSigner::new(
+        CdnAuthentication::parse(&query.cdn.authentication_type)?,
+        query.cdn_key.as_ref().map(|key| key.expose()),
+        &query.node.credentials.access_key,
+        query.node.credentials.secret_key.expose(),
+        &query.node.bucket,
+    )?;
     let storage = inspect::open_bucket(&query.node, &state.regions)?;
     let keys = match query.keys {
         Some(keys) => keys,
@@ -187,8 +185,14 @@ async fn show_cdn_info(
                 .collect()
         }
     };
-    let base = format!("{}://{}", query.cdn.protocol, query.cdn.domain);
-    let checks = inspect::check_cdn(&storage, &base, &keys, &|url: &str| url.to_owned()).await?;
+    let checks = inspect::check_cdn(
+        &storage,
+        &query.cdn.protocol,
+        &query.cdn.domain,
+        &keys,
+        &signer,
+    )
+    .await?;
     let is_download_available = !checks.is_empty() && checks.iter().all(|c| c.downloadable);
     let is_same_cloud_type = !checks.is_empty() && checks.iter().all(|c| c.etag_matches);
     Ok(Json(ShowCdnInfoResponse {
