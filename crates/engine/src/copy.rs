@@ -178,8 +178,8 @@ pub async fn copy_object(
             ))
         }
     };
-    // Azure's and GCS's GETs come back through OpenDAL without the user metadata (tern's CRC64
-    // among it): one HEAD brings it.
+    // Azure's, GCS's and the native OSS/OBS/COS GETs come back through OpenDAL without the user
+    // metadata (tern's CRC64 among it): one HEAD brings it.
     let source_meta = match source_meta {
         Some(meta) if !source.get_returns_user_metadata() => Some(
             stat_exact(source.operator(), key)
@@ -224,6 +224,13 @@ pub async fn copy_object(
             writer = writer.content_type(content_type);
         }
         if let Some(meta) = user_metadata {
+            if !destination.keeps_metadata_of_multipart_writes() {
+                tracing::warn!(
+                    key = %dst_key,
+                    protocol = ?destination.protocol(),
+                    "user metadata is not written with multipart uploads to this protocol"
+                );
+            }
             writer = writer.user_metadata(meta);
         }
         let condition = destination

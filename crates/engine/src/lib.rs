@@ -32,6 +32,7 @@ pub mod run;
 mod source_md5;
 pub mod storage;
 pub mod throttle;
+pub mod transport;
 pub mod urllist;
 mod verify;
 
