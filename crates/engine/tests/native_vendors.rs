@@ -41,7 +41,7 @@ fn open(proxy: &VendorProxy, vendor: Vendor, bucket: &str, secret: &str) -> Stor
     let location = Location {
         protocol: protocol(vendor),
         bucket: bucket.to_owned(),
-        endpoint: Some(proxy.endpoint()),
+        endpoint: Some(proxy.endpoint(vendor)),
         region: Some("local-1".to_owned()),
         root: String::new(),
         credentials: Credentials::access_key(VENDOR_ACCESS_KEY, secret),
@@ -50,7 +50,7 @@ fn open(proxy: &VendorProxy, vendor: Vendor, bucket: &str, secret: &str) -> Stor
         &location,
         &Tuning::default(),
         &EngineMetrics::default(),
-        &[proxy.resolve(bucket)],
+        &[proxy.resolve(vendor, bucket)],
     )
     .expect("storage opens")
 }
@@ -61,7 +61,9 @@ fn open(proxy: &VendorProxy, vendor: Vendor, bucket: &str, secret: &str) -> Stor
 async fn native_round_trip(vendor: Vendor, domain: &str) {
     let server = S3Server::shared(S3Flavor::SeaweedFs).await.unwrap();
     let client = server.client();
-    let proxy = VendorProxy::start(vendor, domain, server).await.unwrap();
+    let proxy = VendorProxy::start(server, &[(vendor, domain)])
+        .await
+        .unwrap();
     let src = server.new_bucket("native-src").await.unwrap();
     let dst = server.new_bucket("native-dst").await.unwrap();
     for (key, len) in KEYS {

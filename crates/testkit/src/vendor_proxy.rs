@@ -53,8 +53,8 @@ impl Vendor {
 }
 
 struct ProxyState {
-    vendor: Vendor,
-    domain: String,
+    /// Each vendor spoken and the domain its buckets are virtual hosts of.
+    domains: Vec<(Vendor, String)>,
     port: u16,
     upstream: String,
     upstream_access_key: String,
@@ -79,16 +79,19 @@ impl Drop for VendorProxy {
 }
 
 impl VendorProxy {
-    /// Starts a proxy on a free 127.0.0.1 port answering for `*.{domain}` (a name nobody
-    /// resolves, e.g. `oss-local.tern.test`) in front of `upstream`.
-    pub async fn start(vendor: Vendor, domain: &str, upstream: &S3Server) -> Result<VendorProxy> {
+    /// Starts a proxy on a free 127.0.0.1 port in front of `upstream`, speaking each vendor's
+    /// protocol for the buckets under its domain (`*.{domain}`, a name nobody resolves such as
+    /// `oss.tern.test`; one proxy serves several vendors, as one `HTTP_PROXY` must).
+    pub async fn start(upstream: &S3Server, domains: &[(Vendor, &str)]) -> Result<VendorProxy> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .context("binding the vendor proxy")?;
         let address = listener.local_addr()?;
         let state = Arc::new(ProxyState {
-            vendor,
-            domain: domain.to_owned(),
+            domains: domains
+                .iter()
+                .map(|(vendor, domain)| (*vendor, (*domain).to_owned()))
+                .collect(),
             port: address.port(),
             upstream: upstream.endpoint().to_owned(),
             upstream_access_key: upstream.access_key().to_owned(),
@@ -111,15 +114,24 @@ impl VendorProxy {
         })
     }
 
+    fn domain(&self, vendor: Vendor) -> &str {
+        self.state
+            .domains
+            .iter()
+            .find(|(v, _)| *v == vendor)
+            .map(|(_, domain)| domain.as_str())
+            .unwrap_or_else(|| panic!("the proxy was not started for {vendor:?}"))
+    }
+
     /// The endpoint to give the client under test: `http://{domain}:{port}`.
-    pub fn endpoint(&self) -> String {
-        format!("http://{}:{}", self.state.domain, self.state.port)
+    pub fn endpoint(&self, vendor: Vendor) -> String {
+        format!("http://{}:{}", self.domain(vendor), self.state.port)
     }
 
     /// The virtual host of `bucket` and the address it must resolve to, for
     /// `reqwest::ClientBuilder::resolve`.
-    pub fn resolve(&self, bucket: &str) -> (String, SocketAddr) {
-        (format!("{bucket}.{}", self.state.domain), self.address)
+    pub fn resolve(&self, vendor: Vendor, bucket: &str) -> (String, SocketAddr) {
+        (format!("{bucket}.{}", self.domain(vendor)), self.address)
     }
 
     /// `http://127.0.0.1:{port}`: the proxy as a child process's `HTTP_PROXY`.
@@ -196,16 +208,19 @@ async fn serve(state: &ProxyState, request: Request) -> Result<Response> {
         .unwrap_or("")
         .to_owned();
     // The port must be in the Host header: a client that drops it reaches another server.
-    let suffix = format!(".{}:{}", state.domain, state.port);
-    let Some(bucket) = host.strip_suffix(&suffix).filter(|b| !b.is_empty()) else {
+    let found = state.domains.iter().find_map(|(vendor, domain)| {
+        host.strip_suffix(&format!(".{domain}:{}", state.port))
+            .filter(|bucket| !bucket.is_empty())
+            .map(|bucket| (*vendor, bucket.to_owned()))
+    });
+    let Some((vendor, bucket)) = found else {
         return Ok(refuse(
             state,
             StatusCode::BAD_REQUEST,
             "InvalidHost",
-            format!("host {host:?} is not bucket{suffix}"),
+            format!("host {host:?} is not bucket.domain:{}", state.port),
         ));
     };
-    let bucket = bucket.to_owned();
     let raw_path = parts.uri.path().to_owned();
     let query = parse_query(parts.uri.query().unwrap_or(""));
     let mut headers: Vec<(String, String)> = Vec::new();
@@ -225,7 +240,7 @@ async fn serve(state: &ProxyState, request: Request) -> Result<Response> {
         query: &query,
         headers: &headers,
     };
-    let verdict = match state.vendor {
+    let verdict = match vendor {
         Vendor::Oss => vendor_sign::verify_v1(
             "OSS",
             &signed,
@@ -259,6 +274,7 @@ async fn serve(state: &ProxyState, request: Request) -> Result<Response> {
     let body = to_bytes(body, usize::MAX).await?;
     forward(
         state,
+        vendor,
         &parts.method,
         &bucket,
         &raw_path,
@@ -285,8 +301,13 @@ const PASSED_HEADERS: &[&str] = &[
     "if-unmodified-since",
 ];
 
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one request's parts, passed on once"
+)]
 async fn forward(
     state: &ProxyState,
+    vendor: Vendor,
     method: &axum::http::Method,
     bucket: &str,
     raw_path: &str,
@@ -294,7 +315,7 @@ async fn forward(
     headers: &[(String, String)],
     body: bytes::Bytes,
 ) -> Result<Response> {
-    let vendor_prefix = state.vendor.header_prefix();
+    let vendor_prefix = vendor.header_prefix();
     let key = crate::percent_decode(raw_path.trim_start_matches('/'));
     let mut path = format!("/{}", sigv4::uri_encode(bucket, true));
     if !key.is_empty() {
