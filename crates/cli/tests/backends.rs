@@ -152,13 +152,6 @@ impl Store {
         self.kind != Kind::Local
     }
 
-    /// Stores user metadata with an object of `len` bytes written by `tern copy --part-size 5M`
-    /// or a task: OpenDAL 0.59's native OSS and OBS writers drop it on multipart uploads
-    /// (RFC 0009).
-    fn keeps_metadata_of(&self, len: usize) -> bool {
-        !(matches!(self.kind, Kind::Oss | Kind::Obs) && len > PART)
-    }
-
     /// The proxy this store is reached through (native vendors only).
     fn with_proxy(mut self, proxy: &Arc<VendorProxy>) -> Store {
         self.proxy = Some(Arc::clone(proxy));
@@ -528,9 +521,6 @@ async fn assert_copied(src: &Store, dst: &Store, objects: &[(String, Vec<u8>)]) 
                 src.kind,
                 dst.kind
             );
-            if !dst.keeps_metadata_of(body.len()) {
-                continue;
-            }
             for (name, value) in META {
                 assert_eq!(
                     read.metadata.get(name).map(String::as_str),

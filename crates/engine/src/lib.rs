@@ -34,6 +34,7 @@ pub mod storage;
 pub mod throttle;
 pub mod transport;
 pub mod urllist;
+mod vendor_meta;
 mod verify;
 
 pub use compare::{decide, Decision, ObjectMeta};

@@ -60,6 +60,9 @@ struct Names {
     root: String,
     /// The cause of the last failed Google token exchange (GCS with a service account).
     token_failure: Option<TokenFailure>,
+    /// The location's credentials, for requests OpenDAL cannot send (`vendor_meta.rs`);
+    /// `Debug` shows none of the secrets.
+    credentials: Credentials,
 }
 
 /// What a task asks of an endpoint beyond where it is: the class objects are written in and
@@ -130,6 +133,7 @@ impl Storage {
                 endpoint: location.endpoint.clone(),
                 root: format!("/{}", location.root.trim_start_matches('/')),
                 token_failure,
+                credentials: location.credentials.clone(),
             }),
         })
     }
@@ -217,10 +221,31 @@ impl Storage {
     }
 
     /// Tells whether a multipart upload stores the object's user metadata. OpenDAL 0.59's native
-    /// OSS and OBS writers send none with InitiateMultipartUpload (COS's and S3's do), so objects
-    /// above the part size arrive there without it (RFC 0009).
+    /// OSS and OBS writers send none with InitiateMultipartUpload (COS's and S3's do), so the
+    /// copy writes it afterwards (`vendor_meta.rs`, RFC 0009).
     pub fn keeps_metadata_of_multipart_writes(&self) -> bool {
         !matches!(self.protocol, Protocol::Oss | Protocol::Obs)
+    }
+
+    /// The credentials of this endpoint.
+    pub(crate) fn credentials(&self) -> &Credentials {
+        &self.names.credentials
+    }
+
+    /// For native OSS and OBS: the vendor's header prefix (`oss`, `obs`), the endpoint, the
+    /// bucket and the root.
+    pub(crate) fn vendor_target(&self) -> (Option<&'static str>, Option<&str>, &str, &str) {
+        let prefix = match self.protocol {
+            Protocol::Oss => Some("oss"),
+            Protocol::Obs => Some("obs"),
+            _ => None,
+        };
+        (
+            prefix,
+            self.names.endpoint.as_deref(),
+            &self.names.bucket,
+            &self.names.root,
+        )
     }
 
     /// Tells whether recursive listings come back in byte order of keys, which lets the engine

@@ -337,7 +337,7 @@ async fn forward(
         if PASSED_HEADERS.contains(&name.as_str()) {
             out_headers.push((name.clone(), value.clone()));
         } else if let Some(rest) = name.strip_prefix(vendor_prefix) {
-            if rest.starts_with("meta-") || rest == "copy-source" {
+            if rest.starts_with("meta-") || rest == "copy-source" || rest == "metadata-directive" {
                 out_headers.push((format!("x-amz-{rest}"), value.clone()));
             }
         }
