@@ -217,14 +217,20 @@ impl Storage {
     /// Tells whether listings carry each object's last-modified time. OpenDAL 0.59's OBS lister
     /// keeps only key and size, so OBS listings are completed by one HEAD per object.
     pub fn listings_carry_times(&self) -> bool {
-        self.protocol != Protocol::Obs
+        // Anonymous OBS goes through the S3 service (`build_operator`), whose listings do.
+        self.protocol != Protocol::Obs || self.names.credentials.is_anonymous()
     }
 
     /// Tells whether a multipart upload stores the object's user metadata. OpenDAL 0.59's native
     /// OSS and OBS writers send none with InitiateMultipartUpload (COS's and S3's do), so the
     /// copy writes it afterwards (`vendor_meta.rs`, RFC 0009).
     pub fn keeps_metadata_of_multipart_writes(&self) -> bool {
-        !matches!(self.protocol, Protocol::Oss | Protocol::Obs)
+        match self.protocol {
+            Protocol::Oss => false,
+            // Anonymous OBS goes through the S3 service, whose writer sends it.
+            Protocol::Obs => self.names.credentials.is_anonymous(),
+            _ => true,
+        }
     }
 
     /// The credentials of this endpoint.

@@ -90,6 +90,8 @@ impl Storage {
         let creds = self.credentials();
         let context = reqsign_core::Context::new();
         let signed = match self.protocol() {
+            // Unsigned, as OpenDAL's own requests for this location.
+            _ if creds.is_anonymous() => Ok(()),
             Protocol::Oss => {
                 let credential = reqsign_aliyun_oss::Credential {
                     access_key_id: creds.access_key.clone(),
