@@ -1,8 +1,10 @@
 //! One behaviour suite run on every backend (S3 on SeaweedFS and moto, Azure Blob on Azurite,
-//! Google Cloud Storage on fake-gcs-server, local files), as OpenDAL's behaviour tests and
-//! rclone's fstests do: the same objects and checks through `tern copy`, then every pair of
-//! source and destination families (URL lists as a source) as tasks through `tern serve`.
-//! Every result is read back with the test kit's own clients and compared byte for byte.
+//! Google Cloud Storage on fake-gcs-server, local files, and native Aliyun OSS, Huawei OBS and
+//! Tencent COS through the test kit's signature-verifying proxy), as OpenDAL's behaviour tests
+//! and rclone's fstests do: the same objects and checks through `tern copy`, then every pair of
+//! source and destination families (URL lists as a source) as tasks through `tern serve`, and
+//! each native vendor as a task source. Every result is read back with the test kit's own
+//! clients and compared byte for byte.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -14,11 +16,15 @@ mod serve_harness;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use serve_harness::{http, TernServer};
-use tern_testkit::{AzuriteServer, FakeGcsServer, HttpFileServer, S3Flavor, S3Server, TokenServer};
+use tern_testkit::{
+    AzuriteServer, FakeGcsServer, HttpFileServer, S3Flavor, S3Server, TokenServer, Vendor,
+    VendorProxy, VENDOR_ACCESS_KEY, VENDOR_SECRET_KEY,
+};
 
 /// `tern copy --part-size`: the smallest tern takes, so a 3-part object stays small.
 const PART: usize = 5 * 1024 * 1024;
@@ -30,6 +36,41 @@ enum Kind {
     Azurite,
     Gcs,
     Local,
+    /// Native OSS, OBS, COS: virtual-host buckets behind a [`VendorProxy`], stored in SeaweedFS.
+    Oss,
+    Obs,
+    Cos,
+}
+
+impl Kind {
+    fn vendor(self) -> Option<Vendor> {
+        match self {
+            Kind::Oss => Some(Vendor::Oss),
+            Kind::Obs => Some(Vendor::Obs),
+            Kind::Cos => Some(Vendor::Cos),
+            _ => None,
+        }
+    }
+}
+
+/// Starts the verifying proxy for all three vendors in front of the shared SeaweedFS. Its
+/// virtual-host names resolve nowhere: `tern` reaches them with the proxy as `HTTP_PROXY`.
+async fn vendor_proxy() -> Arc<VendorProxy> {
+    let server = S3Server::shared(S3Flavor::SeaweedFs).await.unwrap();
+    let domains = [
+        (Vendor::Oss, "oss-local-1.aliyuncs.tern.test"),
+        (Vendor::Obs, "obs.local-1.myhuaweicloud.tern.test"),
+        (Vendor::Cos, "cos.local-1.myqcloud.tern.test"),
+    ];
+    Arc::new(VendorProxy::start(server, &domains).await.unwrap())
+}
+
+/// The environment that routes a `tern` child's vendor requests through `proxy`.
+fn proxy_env(proxy: &VendorProxy) -> Vec<(String, String)> {
+    vec![
+        ("HTTP_PROXY".to_owned(), proxy.proxy_url()),
+        ("NO_PROXY".to_owned(), "127.0.0.1,localhost".to_owned()),
+    ]
 }
 
 /// One bucket (container, directory) on one backend, with an independent client.
@@ -43,6 +84,8 @@ struct Store {
     gcs_json: Option<String>,
     /// Local root directory (the bucket is a directory under it).
     local: Option<PathBuf>,
+    /// The verifying proxy in front of a native-vendor bucket.
+    proxy: Option<Arc<VendorProxy>>,
 }
 
 /// What a read-back returns.
@@ -63,8 +106,14 @@ impl Store {
             gcs: None,
             gcs_json: None,
             local: None,
+            proxy: None,
         };
         match kind {
+            Kind::Oss | Kind::Obs | Kind::Cos => {
+                let server = S3Server::shared(S3Flavor::SeaweedFs).await.unwrap();
+                store.bucket = server.new_bucket(prefix).await.unwrap();
+                store.s3 = Some(server);
+            }
             Kind::SeaweedFs | Kind::Moto => {
                 let flavor = if kind == Kind::Moto {
                     S3Flavor::Moto
@@ -104,6 +153,20 @@ impl Store {
         self.kind != Kind::Local
     }
 
+    /// The proxy this store is reached through (native vendors only).
+    fn with_proxy(mut self, proxy: &Arc<VendorProxy>) -> Store {
+        self.proxy = Some(Arc::clone(proxy));
+        self
+    }
+
+    fn vendor_endpoint(&self) -> String {
+        let vendor = self.kind.vendor().expect("a native-vendor store");
+        self.proxy
+            .as_ref()
+            .expect("native-vendor stores are reached through the proxy")
+            .endpoint(vendor)
+    }
+
     /// Seeds one object, retrying a few times: a just-started SeaweedFS answers 500 while it
     /// grows its first volumes.
     async fn put(&self, key: &str, body: Vec<u8>, content_type: &str, meta: &[(&str, &str)]) {
@@ -129,7 +192,7 @@ impl Store {
         meta: &[(&str, &str)],
     ) -> anyhow::Result<()> {
         match self.kind {
-            Kind::SeaweedFs | Kind::Moto => {
+            Kind::SeaweedFs | Kind::Moto | Kind::Oss | Kind::Obs | Kind::Cos => {
                 self.s3
                     .unwrap()
                     .client()
@@ -161,7 +224,7 @@ impl Store {
 
     async fn get(&self, key: &str) -> Option<Read> {
         match self.kind {
-            Kind::SeaweedFs | Kind::Moto => {
+            Kind::SeaweedFs | Kind::Moto | Kind::Oss | Kind::Obs | Kind::Cos => {
                 let object = self
                     .s3
                     .unwrap()
@@ -227,6 +290,12 @@ impl Store {
                     server.region()
                 )
             }
+            Kind::Oss | Kind::Obs | Kind::Cos => format!(
+                "{}://{}/?endpoint={}",
+                format!("{:?}", self.kind).to_ascii_lowercase(),
+                self.bucket,
+                self.vendor_endpoint()
+            ),
             // The endpoint comes from the connection string.
             Kind::Azurite => format!("azblob://{}/", self.bucket),
             Kind::Gcs => format!(
@@ -262,6 +331,10 @@ impl Store {
                 format!("TERN_{side}_GCS_CREDENTIAL_JSON"),
                 self.gcs_json.clone().unwrap(),
             )],
+            Kind::Oss | Kind::Obs | Kind::Cos => vec![
+                (format!("TERN_{side}_AK"), VENDOR_ACCESS_KEY.to_owned()),
+                (format!("TERN_{side}_SK"), VENDOR_SECRET_KEY.to_owned()),
+            ],
             Kind::Local => Vec::new(),
         }
     }
@@ -281,6 +354,15 @@ impl Store {
                 self.local.as_ref().unwrap().to_string_lossy().into_owned(),
                 "fs",
             ),
+            // No protocol: the cloud type's own (OSS, OBS, COS) is spoken.
+            Kind::Oss | Kind::Obs | Kind::Cos => {
+                return format!(
+                    "[[regions]]\ncloud_type = \"{}\"\nregion = \"{}\"\nendpoint = \"{}\"\n",
+                    self.cloud_type(),
+                    self.region(),
+                    self.vendor_endpoint()
+                )
+            }
         };
         format!(
             "[[regions]]\ncloud_type = \"{cloud_type}\"\nregion = \"{}\"\nendpoint = \"{endpoint}\"\nprotocol = \"{protocol}\"\n",
@@ -290,6 +372,18 @@ impl Store {
 
     fn region(&self) -> String {
         format!("{:?}", self.kind).to_ascii_lowercase()
+    }
+
+    fn cloud_type(&self) -> &'static str {
+        match self.kind {
+            Kind::SeaweedFs | Kind::Moto => "AWS",
+            Kind::Azurite => "Azure",
+            Kind::Gcs => "Google",
+            Kind::Oss => "Aliyun",
+            Kind::Obs => "HuaweiCloud",
+            Kind::Cos => "Tencent",
+            Kind::Local => "Local",
+        }
     }
 
     /// A task's node: credentials as OMS passes them.
@@ -311,6 +405,17 @@ impl Store {
                 node["json_auth_file"] = json!(self.gcs_json.clone().unwrap());
             }
             Kind::Local => node["cloud_type"] = json!("Local"),
+            Kind::Oss | Kind::Obs | Kind::Cos => {
+                node["cloud_type"] = json!(self.cloud_type());
+                node["ak"] = json!(VENDOR_ACCESS_KEY);
+                node["sk"] = json!(VENDOR_SECRET_KEY);
+                if self.kind == Kind::Cos {
+                    // COS buckets are `name-APPID`; OMS passes the APPID on its own.
+                    let (name, app_id) = self.bucket.rsplit_once('-').unwrap();
+                    node["bucket"] = json!(name);
+                    node["app_id"] = json!(app_id);
+                }
+            }
         }
         node
     }
@@ -373,6 +478,9 @@ fn tern_copy(src: &Store, dst: &Store, extra: &[&str]) -> Output {
         .env_remove("AWS_SECRET_ACCESS_KEY");
     for (name, value) in src.env("SRC").into_iter().chain(dst.env("DST")) {
         command.env(name, value);
+    }
+    if let Some(proxy) = src.proxy.as_ref().or(dst.proxy.as_ref()) {
+        command.envs(proxy_env(proxy));
     }
     command.output().expect("tern runs")
 }
@@ -497,9 +605,27 @@ async fn behaviour(src: &Store, dst: &Store) {
 async fn pair(src: Kind, dst: Kind) {
     let tokens = TokenServer::start().await.unwrap();
     let local = tempfile::tempdir().unwrap();
-    let src = Store::new(src, "bsrc", &tokens, local.path()).await;
-    let dst = Store::new(dst, "bdst", &tokens, local.path()).await;
+    let mut src = Store::new(src, "bsrc", &tokens, local.path()).await;
+    let mut dst = Store::new(dst, "bdst", &tokens, local.path()).await;
+    let proxy = if src.kind.vendor().is_some() || dst.kind.vendor().is_some() {
+        let proxy = vendor_proxy().await;
+        src = src.with_proxy(&proxy);
+        dst = dst.with_proxy(&proxy);
+        Some(proxy)
+    } else {
+        None
+    };
     behaviour(&src, &dst).await;
+    if let Some(proxy) = proxy {
+        assert!(
+            proxy.refusals().is_empty() && proxy.verified() > 0,
+            "{:?}→{:?}: verified {}, refused {:?}",
+            src.kind,
+            dst.kind,
+            proxy.verified(),
+            proxy.refusals()
+        );
+    }
     if src.kind == Kind::Gcs || dst.kind == Kind::Gcs {
         assert!(
             tokens.issued() > 0 && tokens.refused() == 0,
@@ -533,6 +659,21 @@ async fn test_behaviour_gcs_on_fake_gcs_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_behaviour_local_files() {
     pair(Kind::Local, Kind::Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_behaviour_native_oss() {
+    pair(Kind::Oss, Kind::Oss).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_behaviour_native_obs() {
+    pair(Kind::Obs, Kind::Obs).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_behaviour_native_cos() {
+    pair(Kind::Cos, Kind::Cos).await;
 }
 
 /// Google tokens are fetched again at the JSON's `token_uri` before they expire: OpenDAL's
@@ -808,6 +949,83 @@ async fn test_every_family_pair_through_tern_serve() {
         .unwrap();
     let copied = azure.get("via-global/src/plain.txt").await.unwrap();
     assert!(copied.body == plain.1);
+}
+
+/// Native OSS, OBS and COS (the cloud types' own protocols, no `protocol` in the region table)
+/// as task sources through `tern serve` into S3: awkward keys, 0 B and a 3-part object arrive
+/// byte-identical with their metadata, and every vendor request carried a valid signature.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_native_vendor_sources_through_tern_serve() {
+    let tokens = TokenServer::start().await.unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = vendor_proxy().await;
+    let s3 = Store::new(Kind::SeaweedFs, "ns3", &tokens, local.path()).await;
+    let mut sources = Vec::new();
+    for kind in [Kind::Oss, Kind::Obs, Kind::Cos] {
+        let store = Store::new(kind, "nsrc", &tokens, local.path()).await;
+        sources.push(store.with_proxy(&proxy));
+    }
+    let mut config_text = format!("version = 1\n{}", s3.region_entry());
+    for source in &sources {
+        config_text.push_str(&source.region_entry());
+    }
+    let config = dir.path().join("tern.toml");
+    std::fs::write(&config, config_text).unwrap();
+    let env = proxy_env(&proxy);
+    let env: Vec<(&str, &str)> = env
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    let server = TernServer::start_with_env(dir.path(), config, &env);
+    let objects = task_objects();
+    for source in &sources {
+        seed(source, &objects).await;
+    }
+    for source in &sources {
+        let save_prefix = format!("from-{}/", source.region());
+        let mut src_node = source.node();
+        src_node["object_key"] = json!([""]);
+        let mut dst_node = s3.node();
+        dst_node["save_prefix"] = json!(save_prefix);
+        let body = json!({"task_type": "prefix", "src_node": src_node, "dst_node": dst_node,
+                          "enable_metadata_migration": true});
+        let (status, response) = http(
+            "POST",
+            &format!("{}/v2/{}/tasks", server.endpoint, server.project_id),
+            Some(&server.token),
+            Some(&body.to_string()),
+        )
+        .await;
+        assert_eq!(status, 200, "{:?}: {response}", source.kind);
+        let id = serde_json::from_str::<Value>(&response).unwrap()["id"]
+            .as_i64()
+            .unwrap();
+        let task = wait_done(&server, id).await;
+        assert_eq!(
+            (
+                task["status"].as_i64(),
+                task["failed_num"].as_i64(),
+                task["successful_num"].as_u64()
+            ),
+            (Some(5), Some(0), Some(objects.len() as u64)),
+            "{:?}: {task}\nlog:\n{}\nrefused: {:?}",
+            source.kind,
+            server.log_text(),
+            proxy.refusals()
+        );
+        let under_prefix: Vec<(String, Vec<u8>)> = objects
+            .iter()
+            .map(|(key, body)| (format!("{save_prefix}{key}"), body.clone()))
+            .collect();
+        assert_copied(source, &s3, &under_prefix).await;
+    }
+    assert!(
+        proxy.refusals().is_empty() && proxy.verified() > 0,
+        "verified {}, refused {:?}",
+        proxy.verified(),
+        proxy.refusals()
+    );
 }
 
 /// Azure→GCS and GCS→Azure as task groups through `tern serve`, byte-identical.

@@ -33,6 +33,8 @@ pub struct TernServer {
     pub log: PathBuf,
     /// `TERN_LOG` of the process (`info` unless a test asks for more).
     pub log_filter: String,
+    /// Extra environment of the process (e.g. `HTTP_PROXY` to reach virtual-host buckets).
+    pub env: Vec<(String, String)>,
 }
 
 /// Writes a config naming the S3 server as a source region (AWS) and a destination region
@@ -79,6 +81,29 @@ impl TernServer {
             config,
             log,
             log_filter: log_filter.to_owned(),
+            env: Vec::new(),
+        };
+        server.spawn(true);
+        server
+    }
+
+    /// Starts `tern serve` with a config file and extra environment variables of the caller's.
+    pub fn start_with_env(dir: &Path, config: PathBuf, env: &[(&str, &str)]) -> TernServer {
+        let mut server = TernServer {
+            child: None,
+            endpoint: String::new(),
+            project_id: String::new(),
+            token: String::new(),
+            ak: String::new(),
+            sk: String::new(),
+            data_dir: dir.join("data"),
+            config,
+            log: dir.join("serve.log"),
+            log_filter: "info".to_owned(),
+            env: env
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect(),
         };
         server.spawn(true);
         server
@@ -99,6 +124,7 @@ impl TernServer {
             .env("TERN_LOG", &self.log_filter)
             .env_remove("AWS_ACCESS_KEY_ID")
             .env_remove("AWS_SECRET_ACCESS_KEY")
+            .envs(self.env.iter().map(|(name, value)| (name, value)))
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()

@@ -181,11 +181,52 @@ const BUILTIN_REGIONS: &[(CloudType, &str, &str, &str)] = &[
         "Azure Blob Storage",
         "https://{account}.blob.core.windows.net",
     ),
+    // The S3-compatible clouds, at the S3 endpoints each vendor documents (tern speaks S3 to
+    // them; the region name is also the SigV4 signing region):
+    // - QingCloud QingStor: `s3.<zone>.qingstor.com`
+    //   (https://docs.qingcloud.com/qingstor/s3.html, "AWS S3 兼容").
+    // - Kingsoft Cloud KS3: `<region id>.ksyuncs.com`, region ids `ks3-cn-beijing`, …
+    //   (https://docs.ksyun.com/documents/6762, "KS3访问域名使用规则"; `cn-beijing-6` is kept as
+    //   an alias of earlier releases).
+    // - Baidu BOS: `s3.<region>.bcebos.com` for bj, gz, su
+    //   (https://cloud.baidu.com/doc/BOS/s/xjwvyq9l4-en, "Service Domain Name").
+    // - Qiniu Kodo: `s3.<region id>.qiniucs.com` (Qiniu's "AWS S3 兼容" page, "服务域名").
+    // - UCloud US3: `s3-<region>.ufileos.com` (UCloud's "AWS S3 protocol support" guide).
+    (
+        CloudType::QingCloud,
+        "pek3a",
+        "Beijing 3A",
+        "https://s3.pek3a.qingstor.com",
+    ),
     (
         CloudType::QingCloud,
         "pek3b",
         "Beijing 3B",
         "https://s3.pek3b.qingstor.com",
+    ),
+    (
+        CloudType::QingCloud,
+        "sh1a",
+        "Shanghai 1A",
+        "https://s3.sh1a.qingstor.com",
+    ),
+    (
+        CloudType::KingsoftCloud,
+        "ks3-cn-beijing",
+        "China North 1 (Beijing)",
+        "https://ks3-cn-beijing.ksyuncs.com",
+    ),
+    (
+        CloudType::KingsoftCloud,
+        "ks3-cn-shanghai",
+        "China East 1 (Shanghai)",
+        "https://ks3-cn-shanghai.ksyuncs.com",
+    ),
+    (
+        CloudType::KingsoftCloud,
+        "ks3-cn-guangzhou",
+        "China South 1 (Guangzhou)",
+        "https://ks3-cn-guangzhou.ksyuncs.com",
     ),
     (
         CloudType::KingsoftCloud,
@@ -196,20 +237,80 @@ const BUILTIN_REGIONS: &[(CloudType, &str, &str, &str)] = &[
     (
         CloudType::Baidu,
         "bj",
-        "Beijing",
+        "North China (Beijing)",
         "https://s3.bj.bcebos.com",
+    ),
+    (
+        CloudType::Baidu,
+        "gz",
+        "South China (Guangzhou)",
+        "https://s3.gz.bcebos.com",
+    ),
+    (
+        CloudType::Baidu,
+        "su",
+        "East China (Suzhou)",
+        "https://s3.su.bcebos.com",
     ),
     (
         CloudType::Qiniu,
         "cn-east-1",
-        "East China",
+        "East China (Zhejiang)",
         "https://s3.cn-east-1.qiniucs.com",
+    ),
+    (
+        CloudType::Qiniu,
+        "cn-east-2",
+        "East China (Zhejiang 2)",
+        "https://s3.cn-east-2.qiniucs.com",
+    ),
+    (
+        CloudType::Qiniu,
+        "cn-north-1",
+        "North China (Hebei)",
+        "https://s3.cn-north-1.qiniucs.com",
+    ),
+    (
+        CloudType::Qiniu,
+        "cn-south-1",
+        "South China (Guangdong)",
+        "https://s3.cn-south-1.qiniucs.com",
+    ),
+    (
+        CloudType::Qiniu,
+        "us-north-1",
+        "North America (Los Angeles)",
+        "https://s3.us-north-1.qiniucs.com",
+    ),
+    (
+        CloudType::Qiniu,
+        "ap-southeast-1",
+        "Asia Pacific (Singapore)",
+        "https://s3.ap-southeast-1.qiniucs.com",
     ),
     (
         CloudType::UCloud,
         "cn-bj",
-        "Beijing",
+        "China (Beijing)",
         "https://s3-cn-bj.ufileos.com",
+    ),
+    (
+        CloudType::UCloud,
+        "cn-sh2",
+        "China (Shanghai 2)",
+        "https://s3-cn-sh2.ufileos.com",
+    ),
+    (
+        CloudType::UCloud,
+        "cn-gd",
+        "China (Guangzhou)",
+        "https://s3-cn-gd.ufileos.com",
+    ),
+    (
+        CloudType::UCloud,
+        "hk",
+        "China (Hong Kong)",
+        "https://s3-hk.ufileos.com",
     ),
 ];
 
@@ -300,6 +401,58 @@ mod tests {
                 .protocol(),
             Protocol::Oss
         );
+    }
+
+    #[test]
+    fn test_s3_compatible_clouds_resolve_to_their_public_s3_endpoints() {
+        let table = RegionTable::builtin();
+        let cases = [
+            (
+                CloudType::QingCloud,
+                "pek3a",
+                "https://s3.pek3a.qingstor.com",
+            ),
+            (CloudType::QingCloud, "sh1a", "https://s3.sh1a.qingstor.com"),
+            (
+                CloudType::KingsoftCloud,
+                "ks3-cn-beijing",
+                "https://ks3-cn-beijing.ksyuncs.com",
+            ),
+            (
+                CloudType::KingsoftCloud,
+                "ks3-cn-guangzhou",
+                "https://ks3-cn-guangzhou.ksyuncs.com",
+            ),
+            (CloudType::Baidu, "bj", "https://s3.bj.bcebos.com"),
+            (CloudType::Baidu, "su", "https://s3.su.bcebos.com"),
+            (
+                CloudType::Qiniu,
+                "cn-east-1",
+                "https://s3.cn-east-1.qiniucs.com",
+            ),
+            (
+                CloudType::Qiniu,
+                "cn-south-1",
+                "https://s3.cn-south-1.qiniucs.com",
+            ),
+            (CloudType::UCloud, "cn-bj", "https://s3-cn-bj.ufileos.com"),
+            (CloudType::UCloud, "hk", "https://s3-hk.ufileos.com"),
+        ];
+        for (cloud, region, endpoint) in cases {
+            let entry = table.lookup(cloud, region).unwrap();
+            assert_eq!(entry.endpoint, endpoint, "{cloud} {region}");
+            assert_eq!(entry.protocol(), Protocol::S3, "{cloud} {region}");
+        }
+        for cloud in [
+            CloudType::QingCloud,
+            CloudType::KingsoftCloud,
+            CloudType::Baidu,
+            CloudType::Qiniu,
+            CloudType::UCloud,
+        ] {
+            let regions = table.entries().iter().filter(|e| e.cloud_type == cloud);
+            assert!(regions.count() >= 3, "{cloud}");
+        }
     }
 
     #[test]

@@ -178,8 +178,8 @@ pub async fn copy_object(
             ))
         }
     };
-    // Azure's and GCS's GETs come back through OpenDAL without the user metadata (tern's CRC64
-    // among it): one HEAD brings it.
+    // Azure's, GCS's and the native OSS/OBS/COS GETs come back through OpenDAL without the user
+    // metadata (tern's CRC64 among it): one HEAD brings it.
     let source_meta = match source_meta {
         Some(meta) if !source.get_returns_user_metadata() => Some(
             stat_exact(source.operator(), key)
@@ -223,6 +223,10 @@ pub async fn copy_object(
         if let Some(content_type) = &plan.content_type {
             writer = writer.content_type(content_type);
         }
+        let metadata_after_upload = user_metadata
+            .as_ref()
+            .filter(|_| !destination.keeps_metadata_of_multipart_writes())
+            .is_some();
         if let Some(meta) = user_metadata {
             writer = writer.user_metadata(meta);
         }
@@ -282,6 +286,10 @@ pub async fn copy_object(
         upload.complete().await.map_err(|err| {
             CopyFailure::storage(destination.place(Side::Destination, Some(dst_key)), &err)
         })?;
+        if metadata_after_upload {
+            write_metadata_after_upload(destination, dst_key, &plan, crc.sum64(), bytes_read)
+                .await?;
+        }
         let written = WriteResult {
             etag_md5: None,
             source: SourceCheck::NotCompared,
@@ -575,6 +583,38 @@ impl WritePlan {
             meta.insert(self.crc64_key.to_owned(), format!("{crc64:016x}"));
         }
         Some(meta)
+    }
+}
+
+/// Writes the user metadata OpenDAL left out of a multipart upload to native OSS or OBS
+/// (`vendor_meta.rs`), with the CRC64 computed while copying. Objects above the vendor's
+/// CopyObject limit keep none, and a warning says so.
+async fn write_metadata_after_upload(
+    destination: &Storage,
+    dst_key: &str,
+    plan: &WritePlan,
+    crc64: u64,
+    size: u64,
+) -> Result<(), CopyFailure> {
+    let Some(meta) = plan.user_metadata_with_crc64(Some(crc64)) else {
+        return Ok(());
+    };
+    match destination.metadata_copy_limit() {
+        Some(limit) if size <= limit => destination
+            .replace_user_metadata(dst_key, plan.content_type.as_deref(), &meta)
+            .await
+            .map_err(|err| {
+                CopyFailure::storage(destination.place(Side::Destination, Some(dst_key)), &err)
+            }),
+        _ => {
+            tracing::warn!(
+                key = %dst_key,
+                size,
+                protocol = ?destination.protocol(),
+                "user metadata not written: the object is above the vendor's CopyObject limit"
+            );
+            Ok(())
+        }
     }
 }
 

@@ -32,7 +32,9 @@ pub mod run;
 mod source_md5;
 pub mod storage;
 pub mod throttle;
+pub mod transport;
 pub mod urllist;
+mod vendor_meta;
 mod verify;
 
 pub use compare::{decide, Decision, ObjectMeta};

@@ -179,7 +179,7 @@ pub(crate) async fn list_side_prefix_after(
     let storage_for_errors = storage.clone();
     let protocol = storage.protocol();
     let prefix = prefix.to_owned();
-    Ok(lister
+    let listed = lister
         .map_err(move |source| Error::storage(&source, &storage_for_errors.place(side, None)))
         .try_filter_map(move |entry: Entry| {
             let keep = entry.metadata().is_file()
@@ -192,8 +192,37 @@ pub(crate) async fn list_side_prefix_after(
             });
             futures::future::ready(Ok(found))
         })
+        .boxed();
+    if storage.listings_carry_times() {
+        return Ok(listed);
+    }
+    // Without times every object would compare as changed: each entry's HEAD supplies them.
+    let storage = storage.clone();
+    Ok(listed
+        .map_ok(move |mut object| {
+            let storage = storage.clone();
+            async move {
+                match crate::rawpath::stat_exact(storage.operator(), &object.key).await {
+                    Ok(meta) => object.meta = object_meta(&meta, protocol),
+                    // Deleted since it was listed: the copy reports it.
+                    Err(err) if err.kind() == opendal::ErrorKind::NotFound => {}
+                    Err(err) => {
+                        return Err(Error::storage(
+                            &err,
+                            &storage.place(side, Some(&object.key)),
+                        ))
+                    }
+                }
+                Ok(object)
+            }
+        })
+        .try_buffered(LISTING_STATS_IN_FLIGHT)
         .boxed())
 }
+
+/// HEADs in flight while a listing without times is completed (see
+/// [`crate::Storage::listings_carry_times`]).
+const LISTING_STATS_IN_FLIGHT: usize = 8;
 
 /// Looks one named key up at the source.
 pub async fn stat_key(storage: &Storage, key: String) -> Listed {

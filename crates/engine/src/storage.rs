@@ -14,6 +14,7 @@ use crate::error::{Error, Place, Result, Side};
 use crate::gcs_token::{ServiceAccountTokens, TokenFailure};
 use crate::location::Location;
 use crate::metrics::EngineMetrics;
+use crate::transport::{self, ObsAddressing, ResolveOverrides};
 
 /// Retries of one request after its first attempt, for temporary errors (5xx, SlowDown, resets,
 /// timeouts): a request is sent at most 1 + this many times (measured with the `faults_s3`
@@ -59,6 +60,9 @@ struct Names {
     root: String,
     /// The cause of the last failed Google token exchange (GCS with a service account).
     token_failure: Option<TokenFailure>,
+    /// The location's credentials, for requests OpenDAL cannot send (`vendor_meta.rs`);
+    /// `Debug` shows none of the secrets.
+    credentials: Credentials,
 }
 
 /// What a task asks of an endpoint beyond where it is: the class objects are written in and
@@ -90,9 +94,24 @@ impl Storage {
         tuning: &Tuning,
         metrics: &EngineMetrics,
     ) -> Result<Storage> {
+        Storage::open_resolving(location, tuning, metrics, &[])
+    }
+
+    /// Like [`Storage::open_tuned`], with host names resolved from `resolve` before DNS: the
+    /// test hook through which virtual-host buckets (`bucket.host:port`) reach a local server
+    /// without editing `/etc/hosts`.
+    pub fn open_resolving(
+        location: &Location,
+        tuning: &Tuning,
+        metrics: &EngineMetrics,
+        resolve: &ResolveOverrides,
+    ) -> Result<Storage> {
         // Without OpenDAL's constructor feature the HTTP transport must be installed once by hand.
         opendal::install_default();
-        let (op, token_failure) = build_operator(location, tuning)?;
+        let (mut op, token_failure, obs) = build_operator(location, tuning)?;
+        if let Some(context) = transport::context(resolve, obs)? {
+            op = op.with_context(context);
+        }
         let op = op
             .layer(TimeoutLayer::new().with_io_timeout(DEFAULT_IO_TIMEOUT))
             .layer(
@@ -114,6 +133,7 @@ impl Storage {
                 endpoint: location.endpoint.clone(),
                 root: format!("/{}", location.root.trim_start_matches('/')),
                 token_failure,
+                credentials: location.credentials.clone(),
             }),
         })
     }
@@ -187,9 +207,51 @@ impl Storage {
     }
 
     /// Tells whether OpenDAL's reader returns the object's user metadata with its GET; where it
-    /// does not (Azure Blob, GCS), the copy asks with a HEAD.
+    /// does not, the copy asks with a HEAD. In OpenDAL 0.59 only the S3 reader parses it (OSS,
+    /// OBS, COS, Azure Blob and GCS fill it in `stat` alone); the native vendors' `x-*-meta-*`
+    /// headers would not be read by the S3 reader either.
     pub fn get_returns_user_metadata(&self) -> bool {
-        !matches!(self.protocol, Protocol::Azblob | Protocol::Gcs)
+        matches!(self.protocol, Protocol::S3 | Protocol::Fs | Protocol::Http)
+    }
+
+    /// Tells whether listings carry each object's last-modified time. OpenDAL 0.59's OBS lister
+    /// keeps only key and size, so OBS listings are completed by one HEAD per object.
+    pub fn listings_carry_times(&self) -> bool {
+        // Anonymous OBS goes through the S3 service (`build_operator`), whose listings do.
+        self.protocol != Protocol::Obs || self.names.credentials.is_anonymous()
+    }
+
+    /// Tells whether a multipart upload stores the object's user metadata. OpenDAL 0.59's native
+    /// OSS and OBS writers send none with InitiateMultipartUpload (COS's and S3's do), so the
+    /// copy writes it afterwards (`vendor_meta.rs`, RFC 0009).
+    pub fn keeps_metadata_of_multipart_writes(&self) -> bool {
+        match self.protocol {
+            Protocol::Oss => false,
+            // Anonymous OBS goes through the S3 service, whose writer sends it.
+            Protocol::Obs => self.names.credentials.is_anonymous(),
+            _ => true,
+        }
+    }
+
+    /// The credentials of this endpoint.
+    pub(crate) fn credentials(&self) -> &Credentials {
+        &self.names.credentials
+    }
+
+    /// For native OSS and OBS: the vendor's header prefix (`oss`, `obs`), the endpoint, the
+    /// bucket and the root.
+    pub(crate) fn vendor_target(&self) -> (Option<&'static str>, Option<&str>, &str, &str) {
+        let prefix = match self.protocol {
+            Protocol::Oss => Some("oss"),
+            Protocol::Obs => Some("obs"),
+            _ => None,
+        };
+        (
+            prefix,
+            self.names.endpoint.as_deref(),
+            &self.names.bucket,
+            &self.names.root,
+        )
     }
 
     /// Tells whether recursive listings come back in byte order of keys, which lets the engine
@@ -268,9 +330,10 @@ pub fn crc64_metadata_key(protocol: Protocol) -> &'static str {
 fn build_operator(
     location: &Location,
     tuning: &Tuning,
-) -> Result<(Operator, Option<TokenFailure>)> {
+) -> Result<(Operator, Option<TokenFailure>, Option<ObsAddressing>)> {
     let creds = &location.credentials;
     let mut token_failure = None;
+    let mut obs_addressing = None;
     check_key_pair(creds)?;
     let anonymous = creds.is_anonymous();
     let endpoint = location.endpoint.as_deref();
@@ -285,10 +348,14 @@ fn build_operator(
             Operator::new(s3_builder(location, &root, true, tuning))
         }
         Protocol::Obs => {
+            // OpenDAL drops the endpoint's port and addresses hosts it does not know as custom
+            // domains; `transport.rs` addresses the bucket as `bucket.host:port` instead.
+            let endpoint = endpoint.unwrap_or_default();
+            obs_addressing = Some(ObsAddressing::new(&location.bucket, endpoint)?);
             let builder = services::Obs::default()
                 .bucket(&location.bucket)
                 .root(&root)
-                .endpoint(endpoint.unwrap_or_default())
+                .endpoint(&ObsAddressing::stand_in_endpoint(endpoint))
                 .access_key_id(&creds.access_key)
                 .secret_access_key(creds.secret_key.expose());
             Operator::new(builder)
@@ -384,7 +451,7 @@ fn build_operator(
         }
     };
     built
-        .map(|op| (op, token_failure))
+        .map(|op| (op, token_failure, obs_addressing))
         .map_err(|err| Error::invalid("endpoint", format!("{}: {err}", location.describe())))
 }
 

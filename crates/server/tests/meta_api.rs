@@ -126,6 +126,19 @@ async fn test_region_info_reports_the_region_table_on_both_paths() {
     let served: BTreeSet<_> = served.into_iter().collect();
     assert_eq!(served, expected.into_iter().collect::<BTreeSet<_>>());
     assert!(served.contains(&("AWS".to_owned(), "us-east-1".to_owned())));
+    // The S3-compatible clouds are listed with their regions.
+    for (cloud, region) in [
+        ("QingCloud", "pek3b"),
+        ("KingsoftCloud", "ks3-cn-shanghai"),
+        ("Baidu", "gz"),
+        ("Qiniu", "cn-north-1"),
+        ("UCloud", "cn-sh2"),
+    ] {
+        assert!(
+            served.contains(&(cloud.to_owned(), region.to_owned())),
+            "{cloud} {region}"
+        );
+    }
 }
 
 /// One authenticated route of each module, and each method the API uses.

@@ -22,6 +22,8 @@ mod s3client;
 mod sigv4;
 #[cfg(test)]
 mod tests;
+mod vendor_proxy;
+mod vendor_sign;
 
 use std::time::Duration;
 
@@ -38,6 +40,7 @@ pub use crate::process::free_port;
 use crate::process::{Launch, Ready, ServerProcess};
 pub use crate::recorder::{RecordedRequest, RecordingServer};
 pub use crate::s3client::{ObjectData, ObjectHead, S3Client};
+pub use crate::vendor_proxy::{Vendor, VendorProxy, VENDOR_ACCESS_KEY, VENDOR_SECRET_KEY};
 
 const ACCESS_KEY: &str = "terntestaccesskey";
 const SECRET_KEY: &str = "terntestsecretkey0123456789";
