@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use tern_core::{Credentials, FailureCode, Protocol};
+use tern_core::{mapped_storage_policy, Credentials, FailureCode, Protocol};
 use tokio_util::sync::CancellationToken;
 
 use crate::copy::CopyFailure;
@@ -91,13 +91,19 @@ pub struct ArchiveState {
 }
 
 impl ArchiveState {
-    /// Tells whether the object must be restored before it can be read: its class is one of
-    /// S3's archive classes (GLACIER_IR reads at once) and no restored copy is readable.
+    /// Tells whether the object must be restored before it can be read: its class is an
+    /// archive class (S3 GLACIER and DEEP_ARCHIVE, and the archive classes of S3-compatible
+    /// stores: COS ARCHIVE, OSS ColdArchive, OBS COLD…; GLACIER_IR reads at once) and no
+    /// restored copy is readable.
     pub fn needs_restore(&self) -> bool {
-        let archived = matches!(
-            self.storage_class.as_deref(),
-            Some("GLACIER" | "DEEP_ARCHIVE")
-        );
+        let archived = match self.storage_class.as_deref() {
+            None => false,
+            Some(class) if class.eq_ignore_ascii_case("GLACIER_IR") => false,
+            Some(class) => matches!(
+                mapped_storage_policy(Some(class)),
+                "ARCHIVE" | "DEEP_ARCHIVE"
+            ),
+        };
         archived && self.restore != RestoreState::Restored
     }
 }
@@ -429,6 +435,9 @@ mod tests {
         assert!(!state(Some("GLACIER"), RestoreState::Restored).needs_restore());
         assert!(!state(Some("GLACIER_IR"), RestoreState::NotRequested).needs_restore());
         assert!(!state(None, RestoreState::NotRequested).needs_restore());
+        assert!(!state(Some("STANDARD_IA"), RestoreState::NotRequested).needs_restore());
+        assert!(state(Some("ARCHIVE"), RestoreState::NotRequested).needs_restore());
+        assert!(state(Some("ColdArchive"), RestoreState::Ongoing).needs_restore());
     }
 
     #[test]

@@ -591,9 +591,11 @@ impl Copier {
         object: &SourceObject,
         dst_key: &str,
     ) -> Result<Copied, CopyFailure> {
-        let destination = match (&self.class_mapping, &object.origin) {
-            (Some(mapping), None) => mapping.destination_for(&object.key).await?,
-            _ => &self.destination,
+        // A CDN-fetched object still lives in the source bucket, whose HEAD gives its class
+        // (URL lists, which have no bucket, cannot ask for the mapping).
+        let destination = match &self.class_mapping {
+            Some(mapping) => mapping.destination_for(&object.key).await?,
+            None => &self.destination,
         };
         let _slot = tokio::select! {
             biased;
