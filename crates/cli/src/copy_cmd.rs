@@ -159,6 +159,7 @@ fn build_migration(args: &CopyArgs) -> Result<Migration> {
             &source_location,
             false,
             RestoreOptions::default(),
+            &metrics,
         )?))
     } else {
         None

@@ -19,6 +19,7 @@ use crate::copy::CopyFailure;
 use crate::error::{Error, Result};
 use crate::inspect::{encode_segment, http_client, sign_s3_request};
 use crate::location::Location;
+use crate::metrics::EngineMetrics;
 
 /// Longest error body read from the source (bounded memory).
 const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
@@ -321,24 +322,30 @@ impl S3Source {
 pub struct Restorer {
     source: S3Source,
     options: RestoreOptions,
+    metrics: EngineMetrics,
 }
 
 impl Restorer {
-    /// A restorer for the source at `location` (it must speak S3).
+    /// A restorer for the source at `location` (it must speak S3), counting restores and
+    /// waits into `metrics` (`tern_restores_requested_total`, `tern_restores_waiting`).
     pub fn open(
         location: &Location,
         request_payer: bool,
         options: RestoreOptions,
+        metrics: &EngineMetrics,
     ) -> Result<Restorer> {
         Ok(Restorer {
             source: S3Source::open(location, request_payer)?,
             options,
+            metrics: metrics.clone(),
         })
     }
 
     /// Asks for `key`'s restore.
     pub(crate) async fn request(&self, key: &str) -> Result<(), CopyFailure> {
-        self.source.request_restore(key, self.options.days).await
+        self.source.request_restore(key, self.options.days).await?;
+        self.metrics.record_restore_requested();
+        Ok(())
     }
 
     /// Waits until `key` can be read: polls its HEAD, pausing `first_poll`, then twice as long
@@ -349,6 +356,8 @@ impl Restorer {
         key: &str,
         stop: &CancellationToken,
     ) -> Result<bool, CopyFailure> {
+        self.metrics.add_restores_waiting(1);
+        let _waiting = WaitingGuard(&self.metrics);
         let started = tokio::time::Instant::now();
         let mut pause = self.options.first_poll;
         loop {
@@ -381,6 +390,15 @@ impl Restorer {
             }
             pause = next_pause(pause, self.options.max_poll);
         }
+    }
+}
+
+/// Takes one object off `tern_restores_waiting` when its wait ends, however it ends.
+struct WaitingGuard<'a>(&'a EngineMetrics);
+
+impl Drop for WaitingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.add_restores_waiting(-1);
     }
 }
 

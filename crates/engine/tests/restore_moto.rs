@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tern_core::{Credentials, FailureCode, Outcome, Protocol};
-use tern_engine::{Event, Location, Migration, RestoreOptions, Restorer, Selection, Storage};
+use tern_engine::{
+    EngineMetrics, Event, Location, Migration, RestoreOptions, Restorer, Selection, Storage,
+};
 use tern_testkit::{Fault, FaultProxy, S3Flavor, S3Server};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -93,6 +95,7 @@ async fn test_restore_wait_frees_the_slot_and_copies_once_restored() {
         Selection::Prefixes(vec![String::new()]),
     );
     migration.options.transfers = 1;
+    let metrics = EngineMetrics::default();
     migration.restore = Some(Arc::new(
         Restorer::open(
             &source,
@@ -103,6 +106,7 @@ async fn test_restore_wait_frees_the_slot_and_copies_once_restored() {
                 max_poll: Duration::from_millis(250),
                 max_wait: Duration::from_secs(60),
             },
+            &metrics,
         )
         .unwrap(),
     ));
@@ -185,6 +189,7 @@ async fn test_restore_that_outlasts_the_wait_fails_the_object_with_trf_0003() {
                 max_poll: Duration::from_millis(200),
                 max_wait: Duration::from_millis(700),
             },
+            &EngineMetrics::default(),
         )
         .unwrap(),
     ));

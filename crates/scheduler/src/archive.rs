@@ -34,6 +34,7 @@ impl SourceArchive<'_> {
                 location,
                 self.request_payer,
                 RestoreOptions::default(),
+                metrics,
             )?)),
             _ => None,
         };
