@@ -6,11 +6,13 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Context, Result};
 use clap::Args;
-use tern_core::{BandwidthPolicy, ConsistencyCheck, Credentials, OverwriteMode, Protocol, Secret};
+use tern_core::{
+    BandwidthPolicy, ConsistencyCheck, Credentials, OverwriteMode, Protocol, Secret, StoragePlan,
+};
 use tern_engine::run::{DEFAULT_CHECKERS, DEFAULT_PART_CONCURRENCY, DEFAULT_TRANSFERS};
 use tern_engine::{
-    Decision, Event, HttpSource, Location, Migration, MigrationOptions, Selection, Storage,
-    Throttle,
+    ClassMapping, Decision, EngineMetrics, Event, HttpSource, Location, Migration,
+    MigrationOptions, RestoreOptions, Restorer, Selection, Storage, Throttle, Tuning,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -65,6 +67,14 @@ pub struct CopyArgs {
     /// List and compare only; print what would be copied and skipped.
     #[arg(long)]
     dry_run: bool,
+    /// Restore archived (GLACIER, DEEP_ARCHIVE) source objects, wait, then copy them (S3
+    /// sources; OMS `enable_restore`). Without it an archived object fails alone.
+    #[arg(long)]
+    restore: bool,
+    /// Destination storage class: STANDARD, IA, ARCHIVE, DEEP_ARCHIVE, or SRC_STORAGE_MAPPING
+    /// to follow each source object's class (S3 destinations; OMS `dst_storage_policy`).
+    #[arg(long, value_name = "POLICY")]
+    storage_policy: Option<String>,
     /// Print the final report as one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -120,13 +130,64 @@ const URL_LIST_SCHEME: &str = "urllist:";
 
 fn build_migration(args: &CopyArgs) -> Result<Migration> {
     let destination_location = Location::parse_url(&args.dst, credentials_from_env("TERN_DST"))?;
-    let destination = Storage::open(&destination_location)?;
-    let (source, selection, http) = match args.src.strip_prefix(URL_LIST_SCHEME) {
-        Some(list) => url_list_source(args, list)?,
+    let (source, selection, http, source_location) = match args.src.strip_prefix(URL_LIST_SCHEME) {
+        Some(list) => {
+            let (source, selection, http) = url_list_source(args, list)?;
+            (source, selection, http, None)
+        }
         None => {
             let location = Location::parse_url(&args.src, credentials_from_env("TERN_SRC"))?;
-            (Storage::open_source(&location)?, key_selection(args)?, None)
+            let source = Storage::open_source(&location)?;
+            (source, key_selection(args)?, None, Some(location))
         }
+    };
+    let source_protocol = Some(
+        source_location
+            .as_ref()
+            .map_or(tern_core::Protocol::Http, |location| location.protocol),
+    );
+    let policy = args.storage_policy.as_deref().unwrap_or("STANDARD");
+    tern_core::check_transfer_options(
+        policy,
+        false,
+        args.restore,
+        source_protocol,
+        destination_location.protocol,
+    )
+    .context("--storage-policy / --restore (OMS dst_storage_policy / enable_restore)")?;
+    let plan = tern_core::destination_storage_plan(
+        policy,
+        source_protocol,
+        destination_location.protocol,
+    )?;
+    let storage_class = match plan {
+        StoragePlan::Fixed(class) => class,
+        StoragePlan::FromSource => None,
+    };
+    let tuning = Tuning {
+        storage_class: storage_class.map(str::to_owned),
+        request_payer: false,
+    };
+    let metrics = EngineMetrics::default();
+    let destination = Storage::open_tuned(&destination_location, &tuning, &metrics)?;
+    // Both need an S3-speaking source, which check_transfer_options has made sure of.
+    let restore = match (&source_location, args.restore) {
+        (Some(location), true) => Some(Arc::new(Restorer::open(
+            location,
+            false,
+            RestoreOptions::default(),
+            &metrics,
+        )?)),
+        _ => None,
+    };
+    let class_mapping = match (&source_location, plan == StoragePlan::FromSource) {
+        (Some(location), true) => Some(Arc::new(ClassMapping::open(
+            location,
+            false,
+            &destination_location,
+            &metrics,
+        )?)),
+        _ => None,
     };
 
     let part_size = parse_size(&args.part_size).context("--part-size")?;
@@ -160,6 +221,8 @@ fn build_migration(args: &CopyArgs) -> Result<Migration> {
     let mut migration = Migration::new(source, destination, selection);
     migration.http = http;
     migration.options = options;
+    migration.restore = restore;
+    migration.class_mapping = class_mapping;
     migration.throttle = Arc::new(Throttle::new(BandwidthPolicy::default(), plain_limit));
     Ok(migration)
 }
@@ -260,6 +323,7 @@ async fn consume_events(
     while let Some(event) = events.recv().await {
         match event {
             Event::Listed { size, .. } => progress.listed(size),
+            Event::Restoring { key } => progress.restore_started(&key),
             Event::Planned {
                 key,
                 size,

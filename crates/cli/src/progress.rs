@@ -16,6 +16,8 @@ struct Shared {
     listed_num: AtomicU64,
     listed_size: AtomicU64,
     finished_num: AtomicU64,
+    /// Archived objects whose restore was asked for (`--restore`).
+    restores: AtomicU64,
     done: AtomicBool,
 }
 
@@ -25,6 +27,7 @@ pub struct Progress {
     shared: Arc<Shared>,
     bar: Option<ProgressBar>,
     bytes: Arc<AtomicU64>,
+    quiet: bool,
 }
 
 impl Progress {
@@ -41,7 +44,12 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
-        let progress = Progress { shared, bar, bytes };
+        let progress = Progress {
+            shared,
+            bar,
+            bytes,
+            quiet,
+        };
         if !quiet {
             progress.spawn_ticker();
         }
@@ -58,17 +66,21 @@ impl Progress {
                 let listed = this.shared.listed_num.load(Ordering::Relaxed);
                 let finished = this.shared.finished_num.load(Ordering::Relaxed);
                 let bytes = this.bytes.load(Ordering::Relaxed);
+                let restores = match this.shared.restores.load(Ordering::Relaxed) {
+                    0 => String::new(),
+                    n => format!(", {n} restores asked"),
+                };
                 match &this.bar {
                     Some(bar) => {
                         bar.set_length(this.shared.listed_size.load(Ordering::Relaxed).max(bytes));
                         bar.set_position(bytes);
-                        bar.set_message(format!("{finished}/{listed} objects"));
+                        bar.set_message(format!("{finished}/{listed} objects{restores}"));
                     }
                     None if last_plain.elapsed() >= PLAIN_INTERVAL => {
                         last_plain = Instant::now();
                         let secs = started.elapsed().as_secs_f64().max(0.001);
                         eprintln!(
-                            "progress: {finished}/{listed} objects, {bytes} bytes, {:.1} objects/s, {:.2} MB/s",
+                            "progress: {finished}/{listed} objects{restores}, {bytes} bytes, {:.1} objects/s, {:.2} MB/s",
                             finished as f64 / secs,
                             bytes as f64 / secs / 1e6
                         );
@@ -88,6 +100,20 @@ impl Progress {
     /// Counts a finished object.
     pub fn finished(&self) {
         self.shared.finished_num.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an archived object whose restore was asked for, and says so on stderr (not in
+    /// JSON mode): the copy of that object waits, the others go on.
+    pub fn restore_started(&self, key: &str) {
+        self.shared.restores.fetch_add(1, Ordering::Relaxed);
+        if self.quiet {
+            return;
+        }
+        let line = format!("restoring archived {key:?}; it is copied once restored");
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
     }
 
     /// Prints a line without breaking the bar.

@@ -52,5 +52,6 @@ pub use task::{
     Task, TaskEvent, TaskId, TaskPriority, TaskSecrets, TaskSpec, TaskStatus, TaskType,
 };
 pub use transfer_options::{
-    check_transfer_options, destination_storage_class, DST_STORAGE_POLICIES,
+    check_transfer_options, destination_storage_class, destination_storage_plan,
+    mapped_storage_class, mapped_storage_policy, StoragePlan, DST_STORAGE_POLICIES,
 };

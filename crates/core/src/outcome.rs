@@ -113,9 +113,17 @@ impl Verification {
 pub enum FailureCode {
     /// TRF.0001: anything else, after retries (internal error; restart the task).
     Internal,
+    /// TRF.0003: a wait ran out of time (an archived source object's restore did not finish
+    /// within the wait tern allows); restarting the task waits again.
+    WaitTimedOut,
     /// TRF.0012: a parameter check failed: the source object or endpoint the task names is
     /// missing or cannot be reached as configured.
     SourceNotFound,
+    /// TRF.0012: the source object is archived (S3 `InvalidObjectState`, Azure `BlobArchived`)
+    /// and the task does not restore it (`enable_restore` false). OMS publishes no code of its
+    /// own for this; TRF.0012, "object missing for the chosen mode", is the closest, and it
+    /// reads back as [`FailureCode::SourceNotFound`].
+    SourceArchived,
     /// TRF.0013: the object list file is missing or unreadable.
     ListFileUnreadable,
     /// TRF.0016: the URL list file has a bad format (or URL lists cannot be read).
@@ -151,7 +159,8 @@ impl FailureCode {
     pub fn as_str(self) -> &'static str {
         match self {
             FailureCode::Internal => "TRF.0001",
-            FailureCode::SourceNotFound => "TRF.0012",
+            FailureCode::WaitTimedOut => "TRF.0003",
+            FailureCode::SourceNotFound | FailureCode::SourceArchived => "TRF.0012",
             FailureCode::ListFileUnreadable => "TRF.0013",
             FailureCode::UrlListBadFormat => "TRF.0016",
             FailureCode::ListFileEmpty => "TRF.0017",
@@ -171,8 +180,9 @@ impl FailureCode {
     /// Parses a stored code; TRF.0062 reads back as [`FailureCode::ObjectsFailed`] (its two
     /// meanings share OMS's one code).
     pub fn from_code(code: &str) -> Option<FailureCode> {
-        const ALL: [FailureCode; 15] = [
+        const ALL: [FailureCode; 16] = [
             FailureCode::Internal,
+            FailureCode::WaitTimedOut,
             FailureCode::SourceNotFound,
             FailureCode::ListFileUnreadable,
             FailureCode::UrlListBadFormat,
@@ -353,9 +363,15 @@ mod tests {
             FailureCode::SourceCredentialsInvalid,
             FailureCode::DestinationCredentialsInvalid,
             FailureCode::SourceBucketNotFound,
+            FailureCode::WaitTimedOut,
         ] {
             assert_eq!(FailureCode::from_code(code.as_str()), Some(code));
         }
+        assert_eq!(FailureCode::SourceArchived.as_str(), "TRF.0012");
+        assert_eq!(
+            FailureCode::from_code("TRF.0012"),
+            Some(FailureCode::SourceNotFound)
+        );
         assert_eq!(
             FailureCode::from_code("TRF.0062"),
             Some(FailureCode::ObjectsFailed)

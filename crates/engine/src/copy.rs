@@ -33,6 +33,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::error::{Explained, Place, Side};
 use crate::listing::object_meta;
+use crate::metadata_names::fit_metadata_names;
 use crate::multipart::{MultipartUpload, MAX_PARTS};
 use crate::rawpath::{needs_raw_path, read_exact, stat_exact, write_exact};
 use crate::source_md5::{
@@ -209,7 +210,7 @@ pub async fn copy_object(
             run_fatal: false,
         });
     }
-    let plan = WritePlan::new(source, destination, source_meta.as_ref(), options.metadata);
+    let plan = WritePlan::new(source, destination, source_meta.as_ref(), options.metadata)?;
 
     let (written, crc64, bytes_read) = if multipart {
         let mut crc = crc64fast::Digest::new();
@@ -481,7 +482,7 @@ async fn copy_raw_key(
     let read_md5 = read.md5.unwrap_or_default();
     let bytes_read = read.bytes;
     let crc64 = read.crc64;
-    let plan = WritePlan::new(source, destination, Some(&source_meta), options.metadata);
+    let plan = WritePlan::new(source, destination, Some(&source_meta), options.metadata)?;
     let user_metadata = plan.user_metadata_with_crc64(Some(crc64));
     let written = write_exact(
         destination.operator(),
@@ -549,7 +550,7 @@ impl WritePlan {
         destination: &Storage,
         source_meta: Option<&Metadata>,
         copy_metadata: bool,
-    ) -> Self {
+    ) -> Result<Self, CopyFailure> {
         let capability = destination.operator().info().capability();
         let source_crc64_key = crc64_metadata_key(source.protocol());
         let content_type = source_meta
@@ -569,11 +570,20 @@ impl WritePlan {
             }
             meta
         });
-        WritePlan {
+        // Names the destination cannot store are renamed (Azure), not sent to fail the PUT.
+        let user_metadata = user_metadata
+            .map(|meta| fit_metadata_names(destination.protocol(), meta))
+            .transpose()
+            .map_err(|(code, message)| CopyFailure {
+                code,
+                message,
+                run_fatal: false,
+            })?;
+        Ok(WritePlan {
             content_type,
             user_metadata,
             crc64_key: crc64_metadata_key(destination.protocol()),
-        }
+        })
     }
 
     /// The user metadata to write, with tern's CRC64 when it is known before the write.

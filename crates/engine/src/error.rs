@@ -311,6 +311,18 @@ pub fn explain(err: &opendal::Error, place: &Place<'_>) -> Explained {
         (None, None) => String::new(),
     };
     match code {
+        // S3, OBS, OSS and COS answer a GET of an archived object with InvalidObjectState,
+        // Azure with BlobArchived: that object alone cannot be read until it is restored.
+        "InvalidObjectState" | "BlobArchived" if place.side == Side::Source => {
+            return explained(
+                FailureCode::SourceArchived,
+                format!(
+                    "the source {what} is archived{suffix}: it can be read only after a restore \
+                     (enable_restore restores it on S3 sources)"
+                ),
+                false,
+            )
+        }
         "NoSuchBucket" | "NoSuchContainer" | "ContainerNotFound" => {
             return explained(
                 by_side(
@@ -550,6 +562,28 @@ mod tests {
             "the destination denied access to bucket \"dst\" (AccessDenied)"
         );
         assert!(!explained.run_fatal);
+    }
+
+    #[test]
+    fn test_explain_archived_source_object_fails_alone_with_the_restore_hint() {
+        let err = opendal::Error::new(
+            opendal::ErrorKind::PermissionDenied,
+            "S3Error { code: \"InvalidObjectState\", message: \"The operation is not valid for the object's storage class\", resource: \"\", request_id: \"1\" }",
+        )
+        .with_operation("read")
+        .with_context("response", seaweed_response(403, 365))
+        .set_persistent();
+        let explained = explain(&err, &place(Side::Source, "src", Some("cold.bin")));
+        assert_eq!(explained.code, FailureCode::SourceArchived);
+        assert_eq!(explained.code.as_str(), "TRF.0012");
+        assert!(!explained.run_fatal);
+        assert!(
+            explained.message.contains("archived") && explained.message.contains("enable_restore"),
+            "{explained:?}"
+        );
+        // The same code at the destination is no archive of ours to restore.
+        let destination = explain(&err, &place(Side::Destination, "dst", Some("cold.bin")));
+        assert_eq!(destination.code, FailureCode::DestinationPermissionDenied);
     }
 
     #[test]

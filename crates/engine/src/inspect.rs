@@ -387,7 +387,7 @@ fn local_buckets(root: &str) -> Result<Vec<String>> {
 }
 
 /// RFC 3986 encoding of one path segment, as S3 signs it.
-fn encode_segment(segment: &str) -> String {
+pub(crate) fn encode_segment(segment: &str) -> String {
     const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
         .remove(b'-')
         .remove(b'.')
@@ -396,7 +396,37 @@ fn encode_segment(segment: &str) -> String {
     percent_encoding::utf8_percent_encode(segment, SET).to_string()
 }
 
-fn http_client() -> Result<reqwest::Client> {
+/// Signs one S3 request with SigV4 for `region`, as OpenDAL's S3 service would (reqsign, with
+/// an unsigned payload); anonymous credentials leave it unsigned. Used for the few S3 requests
+/// OpenDAL has no operation for (ListBuckets, GetBucketLocation, RestoreObject, the HEAD that
+/// reads `x-amz-storage-class` and `x-amz-restore`).
+pub(crate) async fn sign_s3_request(
+    parts: &mut http::request::Parts,
+    region: &str,
+    creds: &Credentials,
+) -> Result<()> {
+    if creds.is_anonymous() {
+        return Ok(());
+    }
+    use reqsign_core::SignRequest;
+    let credential = reqsign_aws_v4::Credential {
+        access_key_id: creds.access_key.clone(),
+        secret_access_key: creds.secret_key.expose().to_owned(),
+        session_token: creds.security_token.as_ref().map(|t| t.expose().to_owned()),
+        expires_in: None,
+    };
+    reqsign_aws_v4::RequestSigner::new("s3", region)
+        .sign_request(
+            &reqsign_core::Context::new(),
+            parts,
+            Some(&credential),
+            None,
+        )
+        .await
+        .map_err(|err| Error::invalid("sk", format!("signing the request: {err}")))
+}
+
+pub(crate) fn http_client() -> Result<reqwest::Client> {
     // No system proxy and no ambient identity: the request goes where the caller named.
     reqwest::Client::builder()
         .no_proxy()
@@ -418,25 +448,7 @@ async fn s3_get(account: &Account<'_>, path: &str, query: &str) -> Result<String
         .map_err(|err| Error::invalid("endpoint", format!("{url}: {err}")))?
         .into_parts()
         .0;
-    let creds = account.credentials;
-    if !creds.is_anonymous() {
-        use reqsign_core::SignRequest;
-        let credential = reqsign_aws_v4::Credential {
-            access_key_id: creds.access_key.clone(),
-            secret_access_key: creds.secret_key.expose().to_owned(),
-            session_token: creds.security_token.as_ref().map(|t| t.expose().to_owned()),
-            expires_in: None,
-        };
-        reqsign_aws_v4::RequestSigner::new("s3", &account.entry.region)
-            .sign_request(
-                &reqsign_core::Context::new(),
-                &mut parts,
-                Some(&credential),
-                None,
-            )
-            .await
-            .map_err(|err| Error::invalid("sk", format!("signing the request: {err}")))?;
-    }
+    sign_s3_request(&mut parts, &account.entry.region, account.credentials).await?;
     send(parts, endpoint).await
 }
 

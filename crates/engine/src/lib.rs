@@ -11,6 +11,9 @@
 //! Retries of temporary storage errors happen in OpenDAL's retry layer ([`storage`]). Objects that
 //! come by URL (URL lists, CDN sources) are listed by [`urllist`] and fetched by [`http_source`]
 //! with reqwest, their URLs signed by [`cdn`]: OpenDAL's http service cannot send them.
+//! Archived S3 source objects are restored by [`restore`] (`enable_restore`), and
+//! [`storage_class`] writes each object in the class its source's maps to
+//! (`SRC_STORAGE_MAPPING`): single signed S3 requests, as OpenDAL has neither.
 #![deny(missing_docs)]
 
 pub mod cdn;
@@ -24,13 +27,16 @@ pub mod inspect;
 pub mod listing;
 pub mod location;
 pub mod march;
+pub mod metadata_names;
 pub mod metrics;
 mod multipart;
 pub mod objectlist;
 pub mod rawpath;
+pub mod restore;
 pub mod run;
 mod source_md5;
 pub mod storage;
+pub mod storage_class;
 pub mod throttle;
 pub mod transport;
 pub mod urllist;
@@ -43,6 +49,8 @@ pub use http_source::HttpSource;
 pub use listing::{KeySource, Selection};
 pub use location::Location;
 pub use metrics::EngineMetrics;
+pub use restore::{RestoreOptions, Restorer};
 pub use run::{run_collecting, Event, Migration, MigrationOptions, Summary};
 pub use storage::{Storage, Tuning};
+pub use storage_class::ClassMapping;
 pub use throttle::Throttle;

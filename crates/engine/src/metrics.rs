@@ -1,5 +1,5 @@
-//! Counters the engine keeps for `/metrics`: storage requests retried, and time spent waiting
-//! in the bandwidth throttle.
+//! Counters the engine keeps for `/metrics`: storage requests retried, time spent waiting in
+//! the bandwidth throttle, and archived objects restored or waiting for their restore.
 //!
 //! The counters are values, not globals: whoever builds a run hands them in and registers them
 //! in its own registry, so two schedulers in one process (tests) never add into each other.
@@ -9,6 +9,7 @@ use std::time::Duration;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 /// Labels of a retried storage request.
@@ -24,6 +25,8 @@ pub struct RetryLabels {
 pub struct EngineMetrics {
     retries: Family<RetryLabels, Counter>,
     throttle_wait_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
+    restores_requested: Counter,
+    restores_waiting: Gauge,
 }
 
 impl EngineMetrics {
@@ -39,6 +42,36 @@ impl EngineMetrics {
             "Seconds transfers waited in the bandwidth throttle",
             self.throttle_wait_seconds.clone(),
         );
+        registry.register(
+            "restores_requested",
+            "Restores of archived source objects asked for (enable_restore)",
+            self.restores_requested.clone(),
+        );
+        registry.register(
+            "restores_waiting",
+            "Archived source objects waiting for their restore before they are copied",
+            self.restores_waiting.clone(),
+        );
+    }
+
+    /// Counts one restore asked for.
+    pub fn record_restore_requested(&self) {
+        self.restores_requested.inc();
+    }
+
+    /// Counts an object entering (`+1`) or leaving (`-1`) the restore wait.
+    pub fn add_restores_waiting(&self, delta: i64) {
+        self.restores_waiting.inc_by(delta);
+    }
+
+    /// Restores asked for so far.
+    pub fn restores_requested(&self) -> u64 {
+        self.restores_requested.get()
+    }
+
+    /// Objects waiting for their restore now.
+    pub fn restores_waiting(&self) -> i64 {
+        self.restores_waiting.get()
     }
 
     /// Counts one retried request.

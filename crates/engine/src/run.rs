@@ -17,12 +17,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::compare::{decide, Decision, ObjectMeta};
-use crate::copy::{copy_object, CopyContext, CopyFailure, CopyOptions};
+use crate::copy::{copy_object, Copied, CopyContext, CopyFailure, CopyOptions};
 use crate::error::{Error, Explained, Result, Side};
 use crate::http_copy::copy_url_object;
 use crate::listing::{list_selection, object_meta, Listed, Selection, SourceObject};
 use crate::march::{can_march, list_destination, merge, DstState};
+use crate::restore::Restorer;
 use crate::storage::Storage;
+use crate::storage_class::ClassMapping;
 use crate::throttle::Throttle;
 use crate::urllist::list_url_file;
 use crate::HttpSource;
@@ -35,6 +37,10 @@ pub const DEFAULT_CHECKERS: usize = 16;
 pub const DEFAULT_PART_SIZE: usize = 8 * 1024 * 1024;
 /// Parts of one large object in flight by default.
 pub const DEFAULT_PART_CONCURRENCY: usize = 4;
+/// Archived objects whose restore a run waits for at once; past it, objects that need a restore
+/// wait for a place before asking for theirs (each wait is a HEAD now and then, no memory to
+/// speak of, but a bound keeps a bucket of archives from becoming a million timers).
+const MAX_PENDING_RESTORES: usize = 10_000;
 /// How long a stopped run waits for the multipart uploads it cut short to be aborted.
 const CLEANUP_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
 
@@ -96,6 +102,12 @@ pub enum Event {
         /// The verdict.
         decision: Decision,
     },
+    /// An archived object's restore was asked for; the object is copied once it completes
+    /// (its `Finished` follows), and meanwhile other objects go on.
+    Restoring {
+        /// Source key.
+        key: String,
+    },
     /// An object's final outcome.
     Finished(ObjectOutcome),
 }
@@ -135,6 +147,12 @@ pub struct Migration {
     /// Fetches objects over HTTP: required by URL lists; with a CDN, every listed object is
     /// read through it instead of from `source`.
     pub http: Option<HttpSource>,
+    /// Restores archived source objects before copying them (`enable_restore`); without it an
+    /// archived object fails alone (`FailureCode::SourceArchived`).
+    pub restore: Option<Arc<Restorer>>,
+    /// Writes each object in the class its source object's class maps to
+    /// (`SRC_STORAGE_MAPPING`); without it every object goes through `destination`.
+    pub class_mapping: Option<Arc<ClassMapping>>,
 }
 
 /// What one pipeline slot produced.
@@ -152,6 +170,13 @@ enum Step {
         size: u64,
         decision: Decision,
     },
+    /// An archived object whose restore was asked for: it waits outside the pipeline, so that
+    /// the wait holds no transfer slot.
+    Restoring {
+        object: Box<SourceObject>,
+        dst_key: String,
+        place: tokio::sync::OwnedSemaphorePermit,
+    },
 }
 
 impl Migration {
@@ -168,6 +193,8 @@ impl Migration {
             start_after: None,
             end_at: None,
             http: None,
+            restore: None,
+            class_mapping: None,
         }
     }
 
@@ -282,6 +309,7 @@ impl Migration {
         };
 
         let listed_events = events.clone();
+        let restores = Arc::clone(&copier);
         let steps = paired
             .take_until(copier.stop.clone().cancelled_owned())
             .and_then(move |(item, dst)| {
@@ -334,8 +362,51 @@ impl Migration {
 
         let mut steps = std::pin::pin!(steps);
         let mut summary = Summary::default();
-        while let Some(step) = steps.try_next().await? {
+        // Objects waiting for their restore, then copying; they end in a `Step` like the rest.
+        let mut restoring = stream::FuturesUnordered::new();
+        let mut listing_open = true;
+        loop {
+            let step = tokio::select! {
+                next = steps.try_next(), if listing_open => match next? {
+                    Some(step) => step,
+                    None => {
+                        listing_open = false;
+                        continue;
+                    }
+                },
+                Some(step) = restoring.next(), if !restoring.is_empty() => step,
+                else => break,
+            };
             match step {
+                Step::Restoring {
+                    object,
+                    dst_key,
+                    place,
+                } => {
+                    let key = object.key.clone();
+                    let size = object.meta.size;
+                    let _ = events.send(Event::Restoring { key: key.clone() }).await;
+                    let copier = Arc::clone(&restores);
+                    let mut copy = AbortOnDrop(copier.cleanup.clone().spawn(async move {
+                        copier.copy_after_restore(*object, dst_key, place).await
+                    }));
+                    restoring.push(async move {
+                        match (&mut copy.0).await {
+                            Ok(step) => step,
+                            Err(join_error) => {
+                                tracing::error!(key = %key, error = %join_error, "copy after restore panicked");
+                                Step::Finished(ObjectOutcome {
+                                    key,
+                                    size,
+                                    outcome: Outcome::Failed {
+                                        code: FailureCode::Internal,
+                                        message: "internal error while copying".to_owned(),
+                                    },
+                                })
+                            }
+                        }
+                    });
+                }
                 Step::Stopped => {}
                 Step::Fatal(err) => return Err(err),
                 Step::Finished(outcome) => {
@@ -415,6 +486,15 @@ struct Copier {
     cleanup: TaskTracker,
     /// Fetches objects that carry an HTTP origin.
     http: Option<HttpSource>,
+    /// Restores archived objects (`enable_restore`).
+    restore: Option<Arc<Restorer>>,
+    /// Picks the destination class per object (`SRC_STORAGE_MAPPING`).
+    class_mapping: Option<Arc<ClassMapping>>,
+    /// Copies running at once, `transfers` at most: objects copied after their restore run
+    /// outside the pipeline, and must not push memory past transfers × part size.
+    copy_slots: Arc<tokio::sync::Semaphore>,
+    /// Places for objects waiting for their restore ([`MAX_PENDING_RESTORES`]).
+    restore_places: Arc<tokio::sync::Semaphore>,
 }
 
 impl Copier {
@@ -430,6 +510,8 @@ impl Copier {
             start_after: _,
             end_at: _,
             http,
+            restore,
+            class_mapping,
         } = migration;
         Copier {
             source: source.clone(),
@@ -441,6 +523,10 @@ impl Copier {
             stop: cancel.child_token(),
             cleanup: TaskTracker::new(),
             http: http.clone(),
+            restore: restore.clone(),
+            class_mapping: class_mapping.clone(),
+            copy_slots: Arc::new(tokio::sync::Semaphore::new(options.transfers.max(1))),
+            restore_places: Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_RESTORES)),
         }
     }
 
@@ -483,9 +569,42 @@ impl Copier {
         if let Decision::Skip(reason) = decision {
             return finished(Outcome::Skipped(reason));
         }
+        match self.copy_found(&object, &dst_key).await {
+            Ok(copied) => finished(Outcome::Succeeded {
+                verification: copied.verification,
+                crc64: copied.crc64,
+            }),
+            // A copy cut short by the stop is not a failure of the object.
+            Err(_) if self.stop.is_cancelled() => Step::Stopped,
+            Err(failure) if failure.code == FailureCode::SourceArchived => match &self.restore {
+                Some(restorer) => self.begin_restore(restorer, object, dst_key).await,
+                None => failed(&object.key, object.meta.size, failure),
+            },
+            Err(failure) => failed(&object.key, object.meta.size, failure),
+        }
+    }
+
+    /// Copies one found object to `dst_key`, in its mapped class under `SRC_STORAGE_MAPPING`,
+    /// once one of the run's `transfers` copy slots is free.
+    async fn copy_found(
+        &self,
+        object: &SourceObject,
+        dst_key: &str,
+    ) -> Result<Copied, CopyFailure> {
+        // A CDN-fetched object still lives in the source bucket, whose HEAD gives its class
+        // (URL lists, which have no bucket, cannot ask for the mapping).
+        let destination = match &self.class_mapping {
+            Some(mapping) => mapping.destination_for(&object.key).await?,
+            None => &self.destination,
+        };
+        let _slot = tokio::select! {
+            biased;
+            _ = self.stop.cancelled() => return Err(CopyFailure::stopped()),
+            slot = self.copy_slots.acquire() => slot.map_err(|_| CopyFailure::stopped())?,
+        };
         let ctx = CopyContext {
             source: &self.source,
-            destination: &self.destination,
+            destination,
             options: CopyOptions {
                 part_size: self.options.part_size,
                 part_concurrency: self.options.part_concurrency,
@@ -497,18 +616,67 @@ impl Copier {
             stop: &self.stop,
             cleanup: &self.cleanup,
         };
-        let copied = match (&object.origin, &self.http) {
+        match (&object.origin, &self.http) {
             (Some(origin), Some(http)) => {
-                copy_url_object(ctx, http, origin, object.meta.size, &dst_key).await
+                copy_url_object(ctx, http, origin, object.meta.size, dst_key).await
             }
-            _ => copy_object(ctx, &object.key, &dst_key, object.meta.size).await,
+            _ => copy_object(ctx, &object.key, dst_key, object.meta.size).await,
+        }
+    }
+
+    /// Asks for an archived object's restore and hands the object to the run's waiters.
+    async fn begin_restore(
+        &self,
+        restorer: &Restorer,
+        object: SourceObject,
+        dst_key: String,
+    ) -> Step {
+        let place = tokio::select! {
+            biased;
+            _ = self.stop.cancelled() => return Step::Stopped,
+            place = Arc::clone(&self.restore_places).acquire_owned() => match place {
+                Ok(place) => place,
+                Err(_) => return Step::Stopped,
+            },
         };
-        match copied {
-            Ok(copied) => finished(Outcome::Succeeded {
-                verification: copied.verification,
-                crc64: copied.crc64,
+        if let Err(failure) = restorer.request(&object.key).await {
+            return failed(&object.key, object.meta.size, failure);
+        }
+        tracing::info!(key = %object.key, "source object is archived; restore requested, copying it once restored");
+        Step::Restoring {
+            object: Box::new(object),
+            dst_key,
+            place,
+        }
+    }
+
+    /// Waits for an archived object's restore, then copies it. A wait cut by the stop leaves
+    /// the object without an outcome, so a resumed run restores and copies it.
+    async fn copy_after_restore(
+        &self,
+        object: SourceObject,
+        dst_key: String,
+        place: tokio::sync::OwnedSemaphorePermit,
+    ) -> Step {
+        let Some(restorer) = &self.restore else {
+            return Step::Stopped;
+        };
+        match restorer.wait_restored(&object.key, &self.stop).await {
+            Ok(true) => {}
+            Ok(false) => return Step::Stopped,
+            Err(failure) => return failed(&object.key, object.meta.size, failure),
+        }
+        drop(place);
+        tracing::info!(key = %object.key, "archived source object restored; copying");
+        match self.copy_found(&object, &dst_key).await {
+            Ok(copied) => Step::Finished(ObjectOutcome {
+                key: object.key,
+                size: object.meta.size,
+                outcome: Outcome::Succeeded {
+                    verification: copied.verification,
+                    crc64: copied.crc64,
+                },
             }),
-            // A copy cut short by the stop is not a failure of the object.
             Err(_) if self.stop.is_cancelled() => Step::Stopped,
             Err(failure) => failed(&object.key, object.meta.size, failure),
         }

@@ -23,6 +23,7 @@
 //! its run happen under one lock (`claim_turn`) that a stop also takes, so a stop can never
 //! fall between them and miss the run it must cancel.
 
+mod archive;
 mod checkpoint;
 mod groups;
 pub mod hooks;

@@ -8,7 +8,7 @@ use std::time::Instant;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use tern_core::{
     FailedObjectRecord, FailureCode, FailureReason, Fence, NodeSpec, OutcomeBatch, OutcomeKind,
-    RegionTable, Task, TaskId, TaskSecrets, TaskStore, TaskType,
+    RegionTable, StoragePlan, Task, TaskId, TaskSecrets, TaskStore, TaskType,
 };
 use tern_engine::objectlist::{failed_row, plain_row, write_lines};
 use tern_engine::{
@@ -17,6 +17,7 @@ use tern_engine::{
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::archive::SourceArchive;
 use crate::checkpoint::CheckpointTracker;
 use crate::hooks::{Breakpoint, TestHooks};
 use crate::{now_ms, SchedulerConfig};
@@ -120,23 +121,31 @@ impl TaskRun {
         };
         let engine_metrics = &self.config.metrics.engine;
         // A URL list names no source bucket or region: its objects come by URL.
-        let source = if spec.task_type == TaskType::UrlList {
-            tern_engine::urllist::url_list_source().map_err(invalid)?
+        let source_location = if spec.task_type == TaskType::UrlList {
+            None
         } else {
-            Location::from_node(&source_node, regions)
-                .and_then(|l| Storage::open_source_tuned(&l, &source_tuning, engine_metrics))
-                .map_err(invalid)?
+            Some(Location::from_node(&source_node, regions).map_err(invalid)?)
+        };
+        let source = match &source_location {
+            None => tern_engine::urllist::url_list_source().map_err(invalid)?,
+            Some(location) => Storage::open_source_tuned(location, &source_tuning, engine_metrics)
+                .map_err(invalid)?,
         };
         let http = crate::sources::http_source(spec, secrets)
             .map_err(|err| FailureReason::new(FailureCode::SourceNotFound, err.to_string()))?;
         let destination_location =
             Location::from_node(&destination_node, regions).map_err(invalid)?;
         // Checked at create; a task stored before that check is refused here, not run without it.
-        let storage_class = tern_core::destination_storage_class(
+        let plan = tern_core::destination_storage_plan(
             &spec.dst_storage_policy,
+            source_location.as_ref().map(|l| l.protocol),
             destination_location.protocol,
         )
         .map_err(|err| invalid(tern_engine::Error::Core(err)))?;
+        let storage_class = match plan {
+            StoragePlan::Fixed(class) => class,
+            StoragePlan::FromSource => None,
+        };
         let destination_tuning = Tuning {
             storage_class: storage_class.map(str::to_owned),
             request_payer: false,
@@ -144,6 +153,15 @@ impl TaskRun {
         let destination =
             Storage::open_tuned(&destination_location, &destination_tuning, engine_metrics)
                 .map_err(invalid)?;
+        let archive = SourceArchive {
+            location: source_location.as_ref(),
+            request_payer: spec.enable_requester_pays,
+            enable_restore: spec.enable_restore,
+            plan,
+        };
+        let (restore, class_mapping) = archive
+            .open(&destination_location, engine_metrics)
+            .map_err(invalid)?;
 
         let selection = if self.task.failed_only && spec.task_type == TaskType::UrlList {
             // A URL list's failed objects are found again by their lines.
@@ -203,6 +221,8 @@ impl TaskRun {
         };
         migration.throttle = Arc::clone(&self.throttle);
         migration.http = http;
+        migration.restore = restore;
+        migration.class_mapping = class_mapping;
         if !self.task.failed_only && spec.task_type == TaskType::Prefix {
             // A group's slice starts after its range start; a resumed run after its checkpoint,
             // which always lies further on.
@@ -285,7 +305,8 @@ impl TaskRun {
                     }
                     batch.outcomes.push(outcome);
                 }
-                Ok(Some(Event::Planned { .. })) => {}
+                // The engine logs the restore with the key; the object's outcome follows.
+                Ok(Some(Event::Planned { .. } | Event::Restoring { .. })) => {}
                 Ok(None) => break,
                 Err(_elapsed) => {}
             }

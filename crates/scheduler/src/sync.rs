@@ -257,6 +257,7 @@ struct Work {
 struct Ends {
     source: Storage,
     destination: Storage,
+    archive: crate::archive::ArchiveParts,
 }
 
 impl Work {
@@ -295,28 +296,41 @@ impl Work {
             app_id: None,
         };
         let regions = &self.config.regions;
-        let source = Location::from_node(&source, regions)
-            .and_then(|location| Storage::open_source(&location))
-            .map_err(|err| err.to_string())?;
-        let destination =
+        let source_location =
+            Location::from_node(&source, regions).map_err(|err| err.to_string())?;
+        let source = Storage::open_source(&source_location).map_err(|err| err.to_string())?;
+        let destination_location =
             Location::from_node(&destination, regions).map_err(|err| err.to_string())?;
         // Checked at create; the class is written as the task's dst_storage_policy names it.
-        let storage_class =
-            tern_core::destination_storage_class(&spec.dst_storage_policy, destination.protocol)
-                .map_err(|err| err.to_string())?;
+        let plan = tern_core::destination_storage_plan(
+            &spec.dst_storage_policy,
+            Some(source_location.protocol),
+            destination_location.protocol,
+        )
+        .map_err(|err| err.to_string())?;
+        let storage_class = match plan {
+            tern_core::StoragePlan::Fixed(class) => class,
+            tern_core::StoragePlan::FromSource => None,
+        };
         let tuning = tern_engine::Tuning {
             storage_class: storage_class.map(str::to_owned),
             request_payer: false,
         };
-        let destination = Storage::open_tuned(
-            &destination,
-            &tuning,
-            &tern_engine::EngineMetrics::default(),
-        )
+        let metrics = tern_engine::EngineMetrics::default();
+        let destination = Storage::open_tuned(&destination_location, &tuning, &metrics)
+            .map_err(|err| err.to_string())?;
+        let archive = crate::archive::SourceArchive {
+            location: Some(&source_location),
+            request_payer: false,
+            enable_restore: spec.enable_restore,
+            plan,
+        }
+        .open(&destination_location, &metrics)
         .map_err(|err| err.to_string())?;
         Ok(Ends {
             source,
             destination,
+            archive,
         })
     }
 
@@ -373,6 +387,7 @@ impl Work {
             dry_run,
             ..MigrationOptions::default()
         };
+        (migration.restore, migration.class_mapping) = ends.archive.clone();
         migration
     }
 

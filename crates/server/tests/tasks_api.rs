@@ -125,6 +125,40 @@ async fn test_create_task_refusals_name_the_field_and_store_nothing() {
     assert_eq!(count, 0);
 }
 
+/// Archive restores and class mapping are built for S3-speaking regions only: elsewhere the
+/// create is refused naming the field, and nothing is stored.
+#[tokio::test]
+async fn test_restore_and_class_mapping_are_refused_where_they_cannot_be_honoured() {
+    let test = TestApp::new().await;
+    let uri = format!("/v2/{PROJECT}/tasks");
+    // The destination (HuaweiCloud cn-north-4) speaks native OBS: no class can be written.
+    let mut mapping = task_body("alpha");
+    mapping["dst_storage_policy"] = json!("SRC_STORAGE_MAPPING");
+    // An Aliyun source speaks native OSS: tern sends S3 RestoreObject only.
+    let mut restore = task_body("alpha");
+    restore["src_node"]["cloud_type"] = json!("Aliyun");
+    restore["src_node"]["region"] = json!("oss-cn-hangzhou");
+    restore["enable_restore"] = json!(true);
+    for (body, field) in [(mapping, "dst_storage_policy"), (restore, "enable_restore")] {
+        let refusal = test
+            .refused_with(
+                Method::POST,
+                &uri,
+                &body,
+                StatusCode::BAD_REQUEST,
+                "OMS.0001",
+            )
+            .await;
+        assert_names(&refusal, "OMS.0001", field);
+    }
+    let (_, count) = test
+        .store
+        .list_tasks(PROJECT, &TaskFilter::default(), 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
+}
+
 fn listed_ids(body: &Value) -> Vec<i64> {
     body["tasks"]
         .as_array()

@@ -77,6 +77,11 @@ pub enum Fault {
         /// First byte offset refused.
         from_offset: u64,
     },
+    /// HEAD answers for an object whose restore is done (`x-amz-restore:
+    /// ongoing-request="false"`) say it still runs (`ongoing-request="true"`) the first this
+    /// many times the object is HEADed so: a restore that takes a while, where moto finishes
+    /// one at once. [`FaultProxy::injected`] counts the answers changed.
+    RestoreOngoingForHeads(u64),
 }
 
 struct ProxyState {
@@ -229,7 +234,8 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
         // Decided on the response (only successful object reads are changed).
         Fault::FlipBitInObjectGets { .. }
         | Fault::EtagNotMd5ForPathContaining(_)
-        | Fault::EtagNotMd5OnPuts { .. } => false,
+        | Fault::EtagNotMd5OnPuts { .. }
+        | Fault::RestoreOngoingForHeads(_) => false,
     };
     if inject {
         state.injected.fetch_add(1, Ordering::Relaxed);
@@ -244,7 +250,8 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
             }
             Fault::FlipBitInObjectGets { .. }
             | Fault::EtagNotMd5ForPathContaining(_)
-            | Fault::EtagNotMd5OnPuts { .. } => unreachable!("decided on the response"),
+            | Fault::EtagNotMd5OnPuts { .. }
+            | Fault::RestoreOngoingForHeads(_) => unreachable!("decided on the response"),
         };
     }
     // `/bucket/key`: a GET with a key reads an object; `/bucket?list-type=2` lists.
@@ -282,8 +289,33 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
             replace_etag(&state, response)
         }
         Fault::EtagNotMd5OnPuts { .. } if object_put => replace_etag(&state, response),
+        Fault::RestoreOngoingForHeads(heads) if object_head => {
+            restore_still_running(&state, *heads, &path, response)
+        }
         _ => response,
     }
+}
+
+/// Makes a finished restore look unfinished, `heads` times per object path.
+fn restore_still_running(
+    state: &ProxyState,
+    heads: u64,
+    path: &str,
+    mut response: Response,
+) -> Response {
+    let done = response
+        .headers()
+        .get("x-amz-restore")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.contains("ongoing-request=\"false\""));
+    if done && refuse_again(state, format!("RESTORE {path}"), heads) {
+        response.headers_mut().insert(
+            "x-amz-restore",
+            HeaderValue::from_static("ongoing-request=\"true\""),
+        );
+        state.injected.fetch_add(1, Ordering::Relaxed);
+    }
+    response
 }
 
 /// Replaces a successful answer's single-part ETag with one that is not the body's MD5.

@@ -47,6 +47,10 @@ pub struct ObjectHead {
     pub etag: Option<String>,
     /// The `Last-Modified` header as sent by the server.
     pub last_modified: Option<String>,
+    /// `x-amz-storage-class` (S3 omits it for STANDARD).
+    pub storage_class: Option<String>,
+    /// `x-amz-restore`, when a restore was asked for.
+    pub restore: Option<String>,
 }
 
 /// Attempts of a seeding PUT that the server answers with a 5xx.
@@ -122,6 +126,40 @@ impl S3Client {
         }
     }
 
+    /// Uploads an object in one PUT in storage class `class` (`x-amz-storage-class`: GLACIER,
+    /// DEEP_ARCHIVE, … on servers that keep classes, such as moto).
+    pub async fn put_object_in_class(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        class: &str,
+    ) -> Result<()> {
+        let headers = vec![("x-amz-storage-class".to_string(), class.to_string())];
+        let resp = self
+            .send(Method::PUT, bucket, Some(key), &[], headers, body)
+            .await?;
+        check(resp, &format!("put object {bucket:?}/{key:?} in {class}")).await?;
+        Ok(())
+    }
+
+    /// Asks for an archived object's restore (RestoreObject) for `days` days.
+    pub async fn restore_object(&self, bucket: &str, key: &str, days: u32) -> Result<()> {
+        let body = format!("<RestoreRequest><Days>{days}</Days></RestoreRequest>").into_bytes();
+        let resp = self
+            .send(
+                Method::POST,
+                bucket,
+                Some(key),
+                &[("restore", "")],
+                Vec::new(),
+                body,
+            )
+            .await?;
+        check(resp, &format!("restore object {bucket:?}/{key:?}")).await?;
+        Ok(())
+    }
+
     /// Downloads an object. Returns None on 404.
     pub async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectData>> {
         let resp = self
@@ -167,6 +205,8 @@ impl S3Client {
             user_metadata: user_metadata(headers),
             etag: header(headers, "etag"),
             last_modified: header(headers, "last-modified"),
+            storage_class: header(headers, "x-amz-storage-class"),
+            restore: header(headers, "x-amz-restore"),
         }))
     }
 

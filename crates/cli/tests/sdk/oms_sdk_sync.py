@@ -275,10 +275,9 @@ refused("consistency_check", "consistency_check", consistency_check="md5")
 refused("dst_storage_policy", "dst_storage_policy", dst_storage_policy="COLD")
 for policy in ["STANDARD", "IA", "ARCHIVE", "DEEP_ARCHIVE"]:
     accepted(f"dst_storage_policy {policy}", dst_storage_policy=policy)
-# Not built yet, so refused by name rather than accepted and dropped.
-refused("dst_storage_policy SRC_STORAGE_MAPPING", "dst_storage_policy",
-        dst_storage_policy="SRC_STORAGE_MAPPING")
-refused("enable_restore", "enable_restore", enable_restore=True)
+# Both ends speak S3 here, so the class may follow the source's and archives may be restored.
+accepted("dst_storage_policy SRC_STORAGE_MAPPING", dst_storage_policy="SRC_STORAGE_MAPPING")
+accepted("enable_restore", enable_restore=True)
 for check_name in ["size_last_modified", "crc64", "transmission"]:
     accepted(f"consistency_check {check_name}", consistency_check=check_name)
 
