@@ -31,7 +31,8 @@ pub struct ConfigFile {
     pub data_dir: Option<PathBuf>,
     /// Database URL (`sqlite:` default; `postgres://` for several nodes).
     pub database: Option<String>,
-    /// Tasks run at once.
+    /// Tasks run at once; 0 makes a node that serves the API (and splits groups) but runs no
+    /// task, leaving them to `tern worker` nodes.
     pub max_running_tasks: Option<usize>,
     /// Objects in flight per task.
     pub transfers_per_task: Option<usize>,
@@ -307,10 +308,10 @@ impl ServeSettings {
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             database: database.or_else(|| env("TERN_DATABASE")).or(file.database),
             regions,
+            // 0: a node that answers the API and splits groups but runs no task itself.
             max_running_tasks: file
                 .max_running_tasks
-                .unwrap_or(tern_scheduler::DEFAULT_MAX_RUNNING_TASKS)
-                .max(1),
+                .unwrap_or(tern_scheduler::DEFAULT_MAX_RUNNING_TASKS),
             transfers_per_task: file
                 .transfers_per_task
                 .unwrap_or(tern_engine::run::DEFAULT_TRANSFERS)
