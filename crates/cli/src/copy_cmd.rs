@@ -64,6 +64,10 @@ pub struct CopyArgs {
     /// List and compare only; print what would be copied and skipped.
     #[arg(long)]
     dry_run: bool,
+    /// Stream every object through tern even when SRC and DST are buckets of one S3 endpoint
+    /// (by default those are copied inside the service: CopyObject / UploadPartCopy).
+    #[arg(long)]
+    no_server_side_copy: bool,
     /// Print the final report as one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -157,6 +161,7 @@ fn build_migration(args: &CopyArgs) -> Result<Migration> {
         part_size: part_size as usize,
         part_concurrency: args.part_concurrency.clamp(1, 64),
         dry_run: args.dry_run,
+        server_side_copy: !args.no_server_side_copy,
     };
     let mut migration = Migration::new(source, destination, selection);
     migration.options = options;

@@ -372,7 +372,7 @@ fn local_buckets(root: &str) -> Result<Vec<String>> {
 }
 
 /// RFC 3986 encoding of one path segment, as S3 signs it.
-fn encode_segment(segment: &str) -> String {
+pub(crate) fn encode_segment(segment: &str) -> String {
     const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
         .remove(b'-')
         .remove(b'.')
@@ -390,6 +390,34 @@ fn http_client() -> Result<reqwest::Client> {
         .map_err(|err| Error::invalid("endpoint", format!("HTTP client: {err}")))
 }
 
+/// Signs one S3 request with SigV4 for `region` (anonymous credentials leave it unsigned): the
+/// signer OpenDAL's S3 service uses, for the requests OpenDAL has no operation for (these
+/// helpers, and cross-bucket copies in `server_copy`).
+pub(crate) async fn sign_s3_request(
+    parts: &mut http::request::Parts,
+    region: &str,
+    creds: &Credentials,
+) -> std::result::Result<(), reqsign_core::Error> {
+    if creds.is_anonymous() {
+        return Ok(());
+    }
+    use reqsign_core::SignRequest;
+    let credential = reqsign_aws_v4::Credential {
+        access_key_id: creds.access_key.clone(),
+        secret_access_key: creds.secret_key.expose().to_owned(),
+        session_token: creds.security_token.as_ref().map(|t| t.expose().to_owned()),
+        expires_in: None,
+    };
+    reqsign_aws_v4::RequestSigner::new("s3", region)
+        .sign_request(
+            &reqsign_core::Context::new(),
+            parts,
+            Some(&credential),
+            None,
+        )
+        .await
+}
+
 /// One signed (or, without keys, unsigned) path-style GET to an S3 region; the body as text.
 async fn s3_get(account: &Account<'_>, path: &str, query: &str) -> Result<String> {
     let endpoint = account.entry.endpoint.trim_end_matches('/');
@@ -403,25 +431,9 @@ async fn s3_get(account: &Account<'_>, path: &str, query: &str) -> Result<String
         .map_err(|err| Error::invalid("endpoint", format!("{url}: {err}")))?
         .into_parts()
         .0;
-    let creds = account.credentials;
-    if !creds.is_anonymous() {
-        use reqsign_core::SignRequest;
-        let credential = reqsign_aws_v4::Credential {
-            access_key_id: creds.access_key.clone(),
-            secret_access_key: creds.secret_key.expose().to_owned(),
-            session_token: creds.security_token.as_ref().map(|t| t.expose().to_owned()),
-            expires_in: None,
-        };
-        reqsign_aws_v4::RequestSigner::new("s3", &account.entry.region)
-            .sign_request(
-                &reqsign_core::Context::new(),
-                &mut parts,
-                Some(&credential),
-                None,
-            )
-            .await
-            .map_err(|err| Error::invalid("sk", format!("signing the request: {err}")))?;
-    }
+    sign_s3_request(&mut parts, &account.entry.region, account.credentials)
+        .await
+        .map_err(|err| Error::invalid("sk", format!("signing the request: {err}")))?;
     let client = http_client()?;
     let request = reqwest::Request::try_from(http::Request::from_parts(parts, Vec::<u8>::new()))
         .map_err(|err| Error::invalid("endpoint", format!("{url}: {err}")))?;

@@ -29,6 +29,8 @@ mod multipart;
 pub mod objectlist;
 pub mod rawpath;
 pub mod run;
+mod s3_copy_requests;
+mod server_copy;
 mod source_md5;
 pub mod storage;
 pub mod throttle;

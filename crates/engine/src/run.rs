@@ -10,18 +10,20 @@ use std::sync::Arc;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 use tern_core::{
-    ConsistencyCheck, Counters, FailureCode, ObjectOutcome, Outcome, OverwriteMode, SkipReason,
+    ConsistencyCheck, CopyPath, Counters, FailureCode, ObjectOutcome, Outcome, OverwriteMode,
+    SkipReason,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::compare::{decide, Decision, ObjectMeta};
-use crate::copy::{copy_object, CopyContext, CopyFailure, CopyOptions};
+use crate::copy::{CopyContext, CopyFailure, CopyOptions};
 use crate::error::{Error, Explained, Result, Side};
 use crate::http_copy::copy_url_object;
 use crate::listing::{list_selection, object_meta, Listed, Selection, SourceObject};
 use crate::march::{can_march, list_destination, merge, DstState};
+use crate::server_copy::{Delivered, ServerCopier};
 use crate::storage::Storage;
 use crate::throttle::Throttle;
 use crate::urllist::list_url_file;
@@ -59,6 +61,9 @@ pub struct MigrationOptions {
     pub part_concurrency: usize,
     /// List and compare only; report what would be copied.
     pub dry_run: bool,
+    /// Copy inside the service when source and destination are buckets of one S3 endpoint
+    /// (`server_copy`); `false` streams every object through tern.
+    pub server_side_copy: bool,
 }
 
 impl Default for MigrationOptions {
@@ -73,6 +78,7 @@ impl Default for MigrationOptions {
             part_size: DEFAULT_PART_SIZE,
             part_concurrency: DEFAULT_PART_CONCURRENCY,
             dry_run: false,
+            server_side_copy: true,
         }
     }
 }
@@ -415,6 +421,8 @@ struct Copier {
     cleanup: TaskTracker,
     /// Fetches objects that carry an HTTP origin.
     http: Option<HttpSource>,
+    /// Copies inside the service when both ends are one S3 endpoint.
+    server_copy: Option<ServerCopier>,
 }
 
 impl Copier {
@@ -441,6 +449,7 @@ impl Copier {
             stop: cancel.child_token(),
             cleanup: TaskTracker::new(),
             http: http.clone(),
+            server_copy: ServerCopier::between(source, destination, options.server_side_copy),
         }
     }
 
@@ -497,16 +506,33 @@ impl Copier {
             stop: &self.stop,
             cleanup: &self.cleanup,
         };
-        let copied = match (&object.origin, &self.http) {
+        let delivered = match (&object.origin, &self.http) {
             (Some(origin), Some(http)) => {
-                copy_url_object(ctx, http, origin, object.meta.size, &dst_key).await
+                copy_url_object(ctx, http, origin, object.meta.size, &dst_key)
+                    .await
+                    .map(|copied| Delivered {
+                        verification: copied.verification,
+                        crc64: Some(copied.crc64),
+                        path: CopyPath::Streamed,
+                    })
             }
-            _ => copy_object(ctx, &object.key, &dst_key, object.meta.size).await,
+            // Server-side when it can, streamed otherwise (server_copy.rs).
+            _ => {
+                ServerCopier::deliver(
+                    self.server_copy.as_ref(),
+                    ctx,
+                    &object.key,
+                    &dst_key,
+                    object.meta.size,
+                )
+                .await
+            }
         };
-        match copied {
-            Ok(copied) => finished(Outcome::Succeeded {
-                verification: copied.verification,
-                crc64: copied.crc64,
+        match delivered {
+            Ok(delivered) => finished(Outcome::Succeeded {
+                verification: delivered.verification,
+                crc64: delivered.crc64,
+                path: delivered.path,
             }),
             // A copy cut short by the stop is not a failure of the object.
             Err(_) if self.stop.is_cancelled() => Step::Stopped,

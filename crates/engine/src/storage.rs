@@ -14,6 +14,7 @@ use crate::error::{Error, Place, Result, Side};
 use crate::gcs_token::{ServiceAccountTokens, TokenFailure};
 use crate::location::Location;
 use crate::metrics::EngineMetrics;
+use crate::s3_copy_requests::S3Endpoint;
 
 /// Retries of one request after its first attempt, for temporary errors (5xx, SlowDown, resets,
 /// timeouts): a request is sent at most 1 + this many times (measured with the `faults_s3`
@@ -59,6 +60,8 @@ struct Names {
     root: String,
     /// The cause of the last failed Google token exchange (GCS with a service account).
     token_failure: Option<TokenFailure>,
+    /// Where server-side copies address this storage (S3 only; `server_copy`).
+    s3_endpoint: Option<S3Endpoint>,
 }
 
 /// What a task asks of an endpoint beyond where it is: the class objects are written in and
@@ -114,6 +117,7 @@ impl Storage {
                 endpoint: location.endpoint.clone(),
                 root: format!("/{}", location.root.trim_start_matches('/')),
                 token_failure,
+                s3_endpoint: S3Endpoint::of(location, tuning),
             }),
         })
     }
@@ -165,6 +169,11 @@ impl Storage {
     /// The protocol this endpoint speaks.
     pub fn protocol(&self) -> Protocol {
         self.protocol
+    }
+
+    /// Where a server-side copy addresses this storage; `None` unless it speaks S3.
+    pub(crate) fn s3_endpoint(&self) -> Option<&S3Endpoint> {
+        self.names.s3_endpoint.as_ref()
     }
 
     /// A description without secrets.

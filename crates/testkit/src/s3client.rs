@@ -47,6 +47,8 @@ pub struct ObjectHead {
     pub etag: Option<String>,
     /// The `Last-Modified` header as sent by the server.
     pub last_modified: Option<String>,
+    /// The `x-amz-storage-class` header (servers leave it out for STANDARD).
+    pub storage_class: Option<String>,
 }
 
 /// Attempts of a seeding PUT that the server answers with a 5xx.
@@ -167,6 +169,7 @@ impl S3Client {
             user_metadata: user_metadata(headers),
             etag: header(headers, "etag"),
             last_modified: header(headers, "last-modified"),
+            storage_class: header(headers, "x-amz-storage-class"),
         }))
     }
 
