@@ -69,6 +69,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
             group_task_max_objects: settings.group_task_max_objects,
             notify: settings.notify.clone(),
             part_size: settings.part_size,
+            server_side_copy: settings.server_side_copy,
             ..SchedulerConfig::default()
         },
     );
@@ -78,6 +79,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         SyncConfig {
             regions: regions.clone(),
             reconcile_interval: settings.sync_reconcile_interval,
+            server_side_copy: settings.server_side_copy,
             ..SyncConfig::default()
         },
     );
