@@ -49,6 +49,9 @@ pub struct ConfigFile {
     pub lease_secs: Option<u64>,
     /// This node's id in logs and run records [default: kept in `<data_dir>/node-id`].
     pub node_id: Option<String>,
+    /// Copy inside the service when source and destination are buckets of one S3 endpoint
+    /// (default true); `false` streams every object through tern.
+    pub server_side_copy: Option<bool>,
     /// Extra or overriding regions.
     #[serde(default)]
     pub regions: Vec<RegionConfig>,
@@ -254,6 +257,8 @@ pub struct ServeSettings {
     pub notify: NotifyConfig,
     /// Multipart part size in bytes.
     pub part_size: usize,
+    /// Copy server-side between buckets of one S3 endpoint.
+    pub server_side_copy: bool,
     /// Period of sync tasks' reconciliation passes; `None`: off.
     pub sync_reconcile_interval: Option<std::time::Duration>,
     /// Lease length, ms.
@@ -298,6 +303,7 @@ impl ServeSettings {
             part_size,
             lease_ms,
             node_id: file.node_id,
+            server_side_copy: file.server_side_copy.unwrap_or(true),
             listen: listen
                 .or_else(|| env("TERN_LISTEN"))
                 .or(file.listen)
@@ -425,6 +431,20 @@ mod tests {
             let err = settings(bad).unwrap_err().to_string();
             assert!(err.contains("part_size_mib"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn test_server_side_copy_is_on_unless_the_config_turns_it_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = |line: &str| {
+            let path = dir.path().join("tern.toml");
+            std::fs::write(&path, format!("version = 1\n{line}")).unwrap();
+            ServeSettings::resolve(Some(&path), None, None, None).map(|s| s.server_side_copy)
+        };
+        assert!(settings("").unwrap());
+        assert!(settings("server_side_copy = true").unwrap());
+        assert!(!settings("server_side_copy = false").unwrap());
+        assert!(settings("server_side_copy = \"no\"").is_err());
     }
 
     #[test]

@@ -75,6 +75,10 @@ pub struct CopyArgs {
     /// to follow each source object's class (S3 destinations; OMS `dst_storage_policy`).
     #[arg(long, value_name = "POLICY")]
     storage_policy: Option<String>,
+    /// Stream every object through tern even when SRC and DST are buckets of one S3 endpoint
+    /// (by default those are copied inside the service: CopyObject / UploadPartCopy).
+    #[arg(long)]
+    no_server_side_copy: bool,
     /// Print the final report as one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -217,6 +221,7 @@ fn build_migration(args: &CopyArgs) -> Result<Migration> {
         part_size: part_size as usize,
         part_concurrency: args.part_concurrency.clamp(1, 64),
         dry_run: args.dry_run,
+        server_side_copy: !args.no_server_side_copy,
     };
     let mut migration = Migration::new(source, destination, selection);
     migration.http = http;

@@ -68,6 +68,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         SyncConfig {
             regions: regions.clone(),
             reconcile_interval: settings.sync_reconcile_interval,
+            server_side_copy: settings.server_side_copy,
             ..SyncConfig::default()
         },
     );
@@ -97,6 +98,7 @@ pub(crate) fn scheduler_config(settings: &ServeSettings, node_id: &str) -> Sched
         group_task_max_objects: settings.group_task_max_objects,
         notify: settings.notify.clone(),
         part_size: settings.part_size,
+        server_side_copy: settings.server_side_copy,
         lease: LeaseTerms {
             node: tern_core::NodeId(node_id.to_owned()),
             duration_ms: settings.lease_ms,

@@ -33,7 +33,8 @@ pub use lease::{
 pub use node::{CloudType, Credentials, NodeSpec};
 pub use notify::{DeliveryState, Notification, NotifySubject, TriggerCondition};
 pub use outcome::{
-    Counters, FailureCode, FailureReason, ObjectOutcome, Outcome, SkipReason, Verification,
+    CopyPath, Counters, FailureCode, FailureReason, ObjectOutcome, Outcome, SkipReason,
+    Verification,
 };
 pub use policy::{BandwidthPolicy, BandwidthWindow, ConsistencyCheck, OverwriteMode};
 pub use region::{check_local_bucket, Protocol, RegionEntry, RegionTable};

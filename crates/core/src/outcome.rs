@@ -79,6 +79,9 @@ pub enum Verification {
     Crc64,
     /// `crc64` was asked for but the source declared none; size and last-modified were checked.
     Crc64UnavailableSizeLastModified,
+    /// A server-side copy (no byte passed through tern): the destination's size and ETag equal
+    /// the source's, and the ETag is an MD5 or a multipart ETag of the same parts.
+    SizeAndSourceEtag,
 }
 
 impl Verification {
@@ -103,6 +106,40 @@ impl Verification {
             Verification::Crc64UnavailableSizeLastModified => {
                 "crc64_unavailable_size_last_modified"
             }
+            Verification::SizeAndSourceEtag => "size_source_etag",
+        }
+    }
+}
+
+/// How an object's bytes reached the destination (issue 14: the verification record says it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyPath {
+    /// Read by tern and written by tern.
+    Streamed,
+    /// Copied inside the service (S3 CopyObject / UploadPartCopy); no byte passed through tern.
+    ServerSide,
+    /// Server-side copy was possible but the service refused it (for this object or earlier in
+    /// the run), so the object was streamed.
+    StreamedServerSideRefused,
+}
+
+impl CopyPath {
+    /// A stable lowercase word for the ledger and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CopyPath::Streamed => "streamed",
+            CopyPath::ServerSide => "server_side",
+            CopyPath::StreamedServerSideRefused => "streamed_server_side_refused",
+        }
+    }
+
+    /// The verification record of a successful object: the check's word, prefixed with the
+    /// path (`server_side:size_source_etag`) unless the object was simply streamed, so records
+    /// written before server-side copies existed read the same.
+    pub fn record(self, verification: Verification) -> String {
+        match self {
+            CopyPath::Streamed => verification.as_str().to_owned(),
+            other => format!("{}:{}", other.as_str(), verification.as_str()),
         }
     }
 }
@@ -240,8 +277,11 @@ pub enum Outcome {
     Succeeded {
         /// How the copy was checked.
         verification: Verification,
-        /// CRC64-ECMA (as Aliyun/Tencent compute it) of the bytes copied.
-        crc64: u64,
+        /// CRC64-ECMA (as Aliyun/Tencent compute it) of the bytes copied; `None` when tern never
+        /// saw the bytes (a server-side copy of a source that declared no CRC64).
+        crc64: Option<u64>,
+        /// How the bytes got there.
+        path: CopyPath,
     },
     /// Not copied, by policy.
     Skipped(SkipReason),
@@ -330,7 +370,8 @@ mod tests {
         let outcomes = [
             Outcome::Succeeded {
                 verification: Verification::SizeAndMd5,
-                crc64: 1,
+                crc64: Some(1),
+                path: CopyPath::Streamed,
             },
             Outcome::Skipped(SkipReason::Unchanged),
             Outcome::Failed {
@@ -377,5 +418,21 @@ mod tests {
             Some(FailureCode::ObjectsFailed)
         );
         assert_eq!(FailureCode::from_code("TRF.9999"), None);
+    }
+
+    #[test]
+    fn test_verification_record_names_the_path_unless_streamed() {
+        assert_eq!(
+            CopyPath::Streamed.record(Verification::SizeAndMd5),
+            "size_md5"
+        );
+        assert_eq!(
+            CopyPath::ServerSide.record(Verification::SizeAndSourceEtag),
+            "server_side:size_source_etag"
+        );
+        assert_eq!(
+            CopyPath::StreamedServerSideRefused.record(Verification::SourceAndDestinationMd5),
+            "streamed_server_side_refused:md5_source_and_destination"
+        );
     }
 }

@@ -432,7 +432,7 @@ pub(crate) async fn put_whole(
 
 /// The part size for an object: the configured one, grown (in whole MiB) when the object would
 /// otherwise need more than [`MAX_PARTS`] parts.
-fn part_size_for(size: u64, configured: usize) -> usize {
+pub(crate) fn part_size_for(size: u64, configured: usize) -> usize {
     const MIB: u64 = 1024 * 1024;
     let needed = size.div_ceil(MAX_PARTS).div_ceil(MIB) * MIB;
     configured.max(needed as usize)
@@ -536,8 +536,8 @@ async fn account(
 }
 
 /// The headers to write, limited to what the destination service can store.
-struct WritePlan {
-    content_type: Option<String>,
+pub(crate) struct WritePlan {
+    pub(crate) content_type: Option<String>,
     /// `None` when the destination cannot store user metadata.
     user_metadata: Option<HashMap<String, String>>,
     /// The destination's name for tern's CRC64 (metadata name rules differ per protocol).
@@ -545,7 +545,7 @@ struct WritePlan {
 }
 
 impl WritePlan {
-    fn new(
+    pub(crate) fn new(
         source: &Storage,
         destination: &Storage,
         source_meta: Option<&Metadata>,
@@ -587,7 +587,10 @@ impl WritePlan {
     }
 
     /// The user metadata to write, with tern's CRC64 when it is known before the write.
-    fn user_metadata_with_crc64(&self, crc64: Option<u64>) -> Option<HashMap<String, String>> {
+    pub(crate) fn user_metadata_with_crc64(
+        &self,
+        crc64: Option<u64>,
+    ) -> Option<HashMap<String, String>> {
         let mut meta = self.user_metadata.clone()?;
         if let Some(crc64) = crc64 {
             meta.insert(self.crc64_key.to_owned(), format!("{crc64:016x}"));

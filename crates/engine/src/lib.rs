@@ -34,6 +34,8 @@ pub mod objectlist;
 pub mod rawpath;
 pub mod restore;
 pub mod run;
+mod s3_copy_requests;
+mod server_copy;
 mod source_md5;
 pub mod storage;
 pub mod storage_class;

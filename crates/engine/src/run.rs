@@ -10,19 +10,21 @@ use std::sync::Arc;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 use tern_core::{
-    ConsistencyCheck, Counters, FailureCode, ObjectOutcome, Outcome, OverwriteMode, SkipReason,
+    ConsistencyCheck, CopyPath, Counters, FailureCode, ObjectOutcome, Outcome, OverwriteMode,
+    SkipReason,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::compare::{decide, Decision, ObjectMeta};
-use crate::copy::{copy_object, Copied, CopyContext, CopyFailure, CopyOptions};
+use crate::copy::{CopyContext, CopyFailure, CopyOptions};
 use crate::error::{Error, Explained, Result, Side};
 use crate::http_copy::copy_url_object;
 use crate::listing::{list_selection, object_meta, Listed, Selection, SourceObject};
 use crate::march::{can_march, list_destination, merge, DstState};
 use crate::restore::Restorer;
+use crate::server_copy::{Delivered, ServerCopier};
 use crate::storage::Storage;
 use crate::storage_class::ClassMapping;
 use crate::throttle::Throttle;
@@ -65,6 +67,9 @@ pub struct MigrationOptions {
     pub part_concurrency: usize,
     /// List and compare only; report what would be copied.
     pub dry_run: bool,
+    /// Copy inside the service when source and destination are buckets of one S3 endpoint
+    /// (`server_copy`); `false` streams every object through tern.
+    pub server_side_copy: bool,
 }
 
 impl Default for MigrationOptions {
@@ -79,6 +84,7 @@ impl Default for MigrationOptions {
             part_size: DEFAULT_PART_SIZE,
             part_concurrency: DEFAULT_PART_CONCURRENCY,
             dry_run: false,
+            server_side_copy: true,
         }
     }
 }
@@ -495,6 +501,8 @@ struct Copier {
     copy_slots: Arc<tokio::sync::Semaphore>,
     /// Places for objects waiting for their restore ([`MAX_PENDING_RESTORES`]).
     restore_places: Arc<tokio::sync::Semaphore>,
+    /// Copies inside the service when both ends are one S3 endpoint.
+    server_copy: Option<ServerCopier>,
 }
 
 impl Copier {
@@ -527,6 +535,7 @@ impl Copier {
             class_mapping: class_mapping.clone(),
             copy_slots: Arc::new(tokio::sync::Semaphore::new(options.transfers.max(1))),
             restore_places: Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_RESTORES)),
+            server_copy: ServerCopier::between(source, destination, options.server_side_copy),
         }
     }
 
@@ -573,6 +582,7 @@ impl Copier {
             Ok(copied) => finished(Outcome::Succeeded {
                 verification: copied.verification,
                 crc64: copied.crc64,
+                path: copied.path,
             }),
             // A copy cut short by the stop is not a failure of the object.
             Err(_) if self.stop.is_cancelled() => Step::Stopped,
@@ -590,7 +600,7 @@ impl Copier {
         &self,
         object: &SourceObject,
         dst_key: &str,
-    ) -> Result<Copied, CopyFailure> {
+    ) -> Result<Delivered, CopyFailure> {
         // A CDN-fetched object still lives in the source bucket, whose HEAD gives its class
         // (URL lists, which have no bucket, cannot ask for the mapping).
         let destination = match &self.class_mapping {
@@ -618,9 +628,25 @@ impl Copier {
         };
         match (&object.origin, &self.http) {
             (Some(origin), Some(http)) => {
-                copy_url_object(ctx, http, origin, object.meta.size, dst_key).await
+                copy_url_object(ctx, http, origin, object.meta.size, dst_key)
+                    .await
+                    .map(|copied| Delivered {
+                        verification: copied.verification,
+                        crc64: Some(copied.crc64),
+                        path: CopyPath::Streamed,
+                    })
             }
-            _ => copy_object(ctx, &object.key, dst_key, object.meta.size).await,
+            // Server-side when it can, streamed otherwise (server_copy.rs).
+            _ => {
+                ServerCopier::deliver(
+                    self.server_copy.as_ref(),
+                    ctx,
+                    &object.key,
+                    dst_key,
+                    object.meta.size,
+                )
+                .await
+            }
         }
     }
 
@@ -675,6 +701,7 @@ impl Copier {
                 outcome: Outcome::Succeeded {
                     verification: copied.verification,
                     crc64: copied.crc64,
+                    path: copied.path,
                 },
             }),
             Err(_) if self.stop.is_cancelled() => Step::Stopped,

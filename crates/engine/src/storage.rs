@@ -14,6 +14,7 @@ use crate::error::{Error, Place, Result, Side};
 use crate::gcs_token::{ServiceAccountTokens, TokenFailure};
 use crate::location::Location;
 use crate::metrics::EngineMetrics;
+use crate::s3_copy_requests::S3Endpoint;
 use crate::transport::{self, ObsAddressing, ResolveOverrides};
 
 /// Retries of one request after its first attempt, for temporary errors (5xx, SlowDown, resets,
@@ -63,6 +64,8 @@ struct Names {
     /// The location's credentials, for requests OpenDAL cannot send (`vendor_meta.rs`);
     /// `Debug` shows none of the secrets.
     credentials: Credentials,
+    /// Where server-side copies address this storage (S3 only; `server_copy`).
+    s3_endpoint: Option<S3Endpoint>,
 }
 
 /// What a task asks of an endpoint beyond where it is: the class objects are written in and
@@ -134,6 +137,7 @@ impl Storage {
                 root: format!("/{}", location.root.trim_start_matches('/')),
                 token_failure,
                 credentials: location.credentials.clone(),
+                s3_endpoint: S3Endpoint::of(location, tuning),
             }),
         })
     }
@@ -185,6 +189,11 @@ impl Storage {
     /// The protocol this endpoint speaks.
     pub fn protocol(&self) -> Protocol {
         self.protocol
+    }
+
+    /// Where a server-side copy addresses this storage; `None` unless it speaks S3.
+    pub(crate) fn s3_endpoint(&self) -> Option<&S3Endpoint> {
+        self.names.s3_endpoint.as_ref()
     }
 
     /// A description without secrets.

@@ -25,9 +25,13 @@ pub fn s3_storage(server: &S3Server, bucket: &str) -> Storage {
     .expect("storage opens")
 }
 
+/// A streaming migration between two buckets of `server`. Both ends are one endpoint, which
+/// the engine would copy server-side: these tests exercise the streaming path, so they turn
+/// that off (`server_copy_s3.rs` covers server-side copies).
 pub fn migration(server: &S3Server, src: &str, dst: &str, selection: Selection) -> Migration {
     let mut migration = Migration::new(s3_storage(server, src), s3_storage(server, dst), selection);
     migration.options.part_size = PART;
+    migration.options.server_side_copy = false;
     migration
 }
 

@@ -80,6 +80,8 @@ pub struct SchedulerConfig {
     pub transfers_per_task: usize,
     /// Multipart part size.
     pub part_size: usize,
+    /// Copy server-side between buckets of one S3 endpoint (`MigrationOptions::server_side_copy`).
+    pub server_side_copy: bool,
     /// Outcomes per committed batch.
     pub batch_outcomes: usize,
     /// Longest time between commits.
@@ -101,6 +103,7 @@ impl Default for SchedulerConfig {
             max_running_tasks: DEFAULT_MAX_RUNNING_TASKS,
             transfers_per_task: tern_engine::run::DEFAULT_TRANSFERS,
             part_size: tern_engine::run::DEFAULT_PART_SIZE,
+            server_side_copy: true,
             batch_outcomes: DEFAULT_BATCH_OUTCOMES,
             batch_interval: DEFAULT_BATCH_INTERVAL,
             group_task_max_objects: DEFAULT_GROUP_TASK_MAX_OBJECTS,

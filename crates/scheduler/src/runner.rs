@@ -217,6 +217,7 @@ impl TaskRun {
             metadata: spec.enable_metadata_migration,
             transfers: self.config.transfers_per_task,
             part_size: self.config.part_size,
+            server_side_copy: self.config.server_side_copy,
             ..MigrationOptions::default()
         };
         migration.throttle = Arc::clone(&self.throttle);

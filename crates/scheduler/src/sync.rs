@@ -56,6 +56,8 @@ pub struct SyncConfig {
     pub transfers: usize,
     /// Multipart part size.
     pub part_size: usize,
+    /// Copy server-side between buckets of one S3 endpoint (`MigrationOptions::server_side_copy`).
+    pub server_side_copy: bool,
     /// Tries of a transiently failing event before it counts as failed.
     pub max_attempts: u32,
     /// First wait before a retry.
@@ -72,6 +74,7 @@ impl Default for SyncConfig {
             batch_events: DEFAULT_SYNC_BATCH_EVENTS,
             transfers: tern_engine::run::DEFAULT_TRANSFERS,
             part_size: tern_engine::run::DEFAULT_PART_SIZE,
+            server_side_copy: true,
             max_attempts: DEFAULT_SYNC_MAX_ATTEMPTS,
             retry_backoff: DEFAULT_SYNC_RETRY_BACKOFF,
             reconcile_interval: None,
@@ -385,6 +388,7 @@ impl Work {
             transfers: self.config.transfers,
             part_size: self.config.part_size,
             dry_run,
+            server_side_copy: self.config.server_side_copy,
             ..MigrationOptions::default()
         };
         (migration.restore, migration.class_mapping) = ends.archive.clone();

@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use common::{assert_oms_error, TestApp, OTHER_TOKEN, PROJECT};
 use serde_json::Value;
-use tern_core::{FailureCode, ObjectOutcome, Outcome, OutcomeBatch, Verification};
+use tern_core::{CopyPath, FailureCode, ObjectOutcome, Outcome, OutcomeBatch, Verification};
 
 async fn get(app: &TestApp, uri: &str, if_none_match: Option<&str>) -> common::Reply {
     let mut request = Request::get(uri);
@@ -102,7 +102,8 @@ async fn test_failed_objects_page_the_ledger_in_key_order() {
         size: 3,
         outcome: Outcome::Succeeded {
             verification: Verification::SizeLastModified,
-            crc64: 0,
+            crc64: Some(0),
+            path: CopyPath::Streamed,
         },
     });
     let batch = OutcomeBatch {

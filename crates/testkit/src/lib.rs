@@ -144,6 +144,21 @@ impl S3Flavor {
     }
 }
 
+/// Keys of the second identity of [`S3Server::start_with_limited_user`].
+const LIMITED_ACCESS_KEY: &str = "ternlimitedaccesskey";
+const LIMITED_SECRET_KEY: &str = "ternlimitedsecretkey0123456789";
+
+/// An identity of a SeaweedFS server allowed into one bucket only.
+#[derive(Clone, Debug)]
+pub struct LimitedUser {
+    /// Its access key.
+    pub access_key: String,
+    /// Its secret key.
+    pub secret_key: String,
+    /// The one bucket it may read, write and list.
+    pub bucket: String,
+}
+
 /// A running S3-compatible server on 127.0.0.1. Killed on Drop.
 pub struct S3Server {
     flavor: S3Flavor,
@@ -168,6 +183,45 @@ impl S3Server {
     }
 
     async fn start_with_timeout(flavor: S3Flavor, timeout: Duration) -> Result<S3Server> {
+        Self::start_configured(flavor, timeout, None).await
+    }
+
+    /// Starts SeaweedFS with a second identity, [`LimitedUser`], that may read, write and list
+    /// one new bucket (named from `prefix`, created here) and nothing else: copies signed with
+    /// it cannot read the server's other buckets (a real refusal, 403 AccessDenied).
+    pub async fn start_with_limited_user(prefix: &str) -> Result<(S3Server, LimitedUser)> {
+        let user = LimitedUser {
+            access_key: LIMITED_ACCESS_KEY.to_owned(),
+            secret_key: LIMITED_SECRET_KEY.to_owned(),
+            bucket: bucket_name(prefix),
+        };
+        let bucket = &user.bucket;
+        let config = serde_json::json!({
+            "identities": [
+                {
+                    "name": "admin",
+                    "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                    "actions": ["Admin", "Read", "Write", "List", "Tagging"]
+                },
+                {
+                    "name": "limited",
+                    "credentials": [{"accessKey": LIMITED_ACCESS_KEY, "secretKey": LIMITED_SECRET_KEY}],
+                    "actions": [format!("Read:{bucket}"), format!("Write:{bucket}"), format!("List:{bucket}")]
+                }
+            ]
+        });
+        let server =
+            Self::start_configured(S3Flavor::SeaweedFs, READY_TIMEOUT, Some(config.to_string()))
+                .await?;
+        server.create_bucket(&user.bucket).await?;
+        Ok((server, user))
+    }
+
+    async fn start_configured(
+        flavor: S3Flavor,
+        timeout: Duration,
+        s3_config: Option<String>,
+    ) -> Result<S3Server> {
         let mut attempt = 1;
         loop {
             let port = free_port();
@@ -175,7 +229,12 @@ impl S3Server {
                 .prefix("tern-testkit-")
                 .tempdir()
                 .context("creating a temp dir for the server")?;
-            let launch = flavor.launch(port, dir.path());
+            let mut launch = flavor.launch(port, dir.path());
+            if let (S3Flavor::SeaweedFs, Some(config)) = (flavor, &s3_config) {
+                let path = dir.path().join("s3-identities.json");
+                std::fs::write(&path, config).context("writing the S3 identities file")?;
+                launch.args.push(format!("-s3.config={}", path.display()));
+            }
             let endpoint = format!("http://127.0.0.1:{port}");
             let probe = format!("{endpoint}/");
             let name = flavor.name();

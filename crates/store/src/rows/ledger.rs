@@ -7,7 +7,7 @@ use crate::error::from_db;
 /// How one outcome is written to the ledger: kind, detail, message and CRC64.
 pub(crate) struct LedgerFields {
     pub(crate) kind: OutcomeKind,
-    pub(crate) detail: &'static str,
+    pub(crate) detail: String,
     pub(crate) message: String,
     /// The u64 CRC64 reinterpreted bit-for-bit as `BIGINT`.
     pub(crate) crc64: Option<i64>,
@@ -20,21 +20,22 @@ impl LedgerFields {
             Outcome::Succeeded {
                 verification,
                 crc64,
+                path,
             } => LedgerFields {
                 kind: OutcomeKind::Succeeded,
-                detail: verification.as_str(),
+                detail: path.record(*verification),
                 message: String::new(),
-                crc64: Some(crc64.cast_signed()),
+                crc64: crc64.map(u64::cast_signed),
             },
             Outcome::Skipped(reason) => LedgerFields {
                 kind: OutcomeKind::Skipped,
-                detail: reason.as_str(),
+                detail: reason.as_str().to_owned(),
                 message: String::new(),
                 crc64: None,
             },
             Outcome::Failed { code, message } => LedgerFields {
                 kind: OutcomeKind::Failed,
-                detail: code.as_str(),
+                detail: code.as_str().to_owned(),
                 message: message.clone(),
                 crc64: None,
             },

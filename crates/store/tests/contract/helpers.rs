@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use tern_core::{
-    BandwidthPolicy, CloudType, ConsistencyCheck, Counters, Credentials, DestinationSpec,
+    BandwidthPolicy, CloudType, ConsistencyCheck, CopyPath, Counters, Credentials, DestinationSpec,
     FailureCode, FailureReason, GroupEvent, GroupId, GroupSpec, GroupStatus, GroupTaskType,
     GroupType, ObjectOutcome, Outcome, OutcomeKind, OverwriteMode, RunEnding, Secret, SkipReason,
     SourceSpec, Task, TaskEvent, TaskId, TaskPriority, TaskSecrets, TaskSpec, TaskStatus,
@@ -84,7 +84,8 @@ pub fn succeeded(key: &str, size: u64) -> ObjectOutcome {
         size,
         outcome: Outcome::Succeeded {
             verification: Verification::Crc64,
-            crc64: u64::MAX - size,
+            crc64: Some(u64::MAX - size),
+            path: CopyPath::Streamed,
         },
     }
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use tern_core::{
-    Counters, FailureCode, ObjectOutcome, Outcome, OutcomeBatch, OutcomeKind, SkipReason,
+    CopyPath, Counters, FailureCode, ObjectOutcome, Outcome, OutcomeBatch, OutcomeKind, SkipReason,
     TaskEvent, TaskStore, Verification,
 };
 
@@ -164,7 +164,8 @@ pub async fn test_ledger_page_paging_and_entry_mapping(store: Arc<dyn TaskStore>
         size: 7,
         outcome: Outcome::Succeeded {
             verification: Verification::SizeAndMd5,
-            crc64: u64::MAX,
+            crc64: Some(u64::MAX),
+            path: CopyPath::Streamed,
         },
     });
     outcomes.push(ObjectOutcome {
