@@ -222,6 +222,7 @@ fn build_migration(args: &CopyArgs) -> Result<Migration> {
         part_concurrency: args.part_concurrency.clamp(1, 64),
         dry_run: args.dry_run,
         server_side_copy: !args.no_server_side_copy,
+        run_started_ms: None,
     };
     let mut migration = Migration::new(source, destination, selection);
     migration.http = http;

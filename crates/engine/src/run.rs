@@ -70,6 +70,11 @@ pub struct MigrationOptions {
     /// Copy inside the service when source and destination are buckets of one S3 endpoint
     /// (`server_copy`); `false` streams every object through tern.
     pub server_side_copy: bool,
+    /// When this task's current run began (its first claim, Unix ms), if a crash may have cut
+    /// an earlier attempt of it short: a destination object the overwrite policy skips and that
+    /// was written since then was copied by that attempt, whose outcome the crash lost, and
+    /// counts as copied rather than skipped.
+    pub run_started_ms: Option<i64>,
 }
 
 impl Default for MigrationOptions {
@@ -85,6 +90,7 @@ impl Default for MigrationOptions {
             part_concurrency: DEFAULT_PART_CONCURRENCY,
             dry_run: false,
             server_side_copy: true,
+            run_started_ms: None,
         }
     }
 }
@@ -564,8 +570,8 @@ impl Copier {
             }
         }
         let dst_key = format!("{}{}", self.dst_prefix, object.key);
-        let decision = match self.decide(&object, &dst_key, dst).await {
-            Ok(decision) => decision,
+        let (decision, dst_modified_ms) = match self.decide(&object, &dst_key, dst).await {
+            Ok(decided) => decided,
             Err(failure) => return failed(&object.key, object.meta.size, failure),
         };
         if self.options.dry_run {
@@ -576,6 +582,13 @@ impl Copier {
             };
         }
         if let Decision::Skip(reason) = decision {
+            if written_by_this_run(self.options.run_started_ms, dst_modified_ms) {
+                return finished(Outcome::Succeeded {
+                    verification: tern_core::Verification::SizeLastModified,
+                    crc64: None,
+                    path: CopyPath::Streamed,
+                });
+            }
             return finished(Outcome::Skipped(reason));
         }
         match self.copy_found(&object, &dst_key).await {
@@ -715,9 +728,9 @@ impl Copier {
         object: &SourceObject,
         dst_key: &str,
         dst: DstState,
-    ) -> Result<Decision, CopyFailure> {
+    ) -> Result<(Decision, Option<i64>), CopyFailure> {
         if self.options.overwrite == OverwriteMode::FullOverwrite && !self.options.dry_run {
-            return Ok(Decision::Copy);
+            return Ok((Decision::Copy, None));
         }
         // OMS `no_check` (REFERENCE.md §1.2): without a Content-Length the object cannot be
         // compared, and a completed download overwrites a same-name destination object.
@@ -726,7 +739,7 @@ impl Copier {
             .as_ref()
             .is_some_and(|origin| !origin.size_known)
         {
-            return Ok(Decision::Copy);
+            return Ok((Decision::Copy, None));
         }
         let mut dst_meta = match dst {
             DstState::Listed(meta) => meta,
@@ -754,7 +767,11 @@ impl Copier {
                 }
             }
         }
-        Ok(decide(self.options.overwrite, &src_meta, dst_meta.as_ref()))
+        let dst_modified_ms = dst_meta.as_ref().and_then(|meta| meta.last_modified_ms);
+        Ok((
+            decide(self.options.overwrite, &src_meta, dst_meta.as_ref()),
+            dst_modified_ms,
+        ))
     }
 
     async fn stat_destination(&self, dst_key: &str) -> Result<Option<ObjectMeta>, CopyFailure> {
@@ -776,6 +793,31 @@ impl Copier {
                 })
             }
         }
+    }
+}
+
+/// Whether a destination object modified at `dst_modified_ms` was written since the run began
+/// at `run_started_ms`. Stores keep modification times in whole seconds, so the run's start is
+/// rounded down to its second.
+fn written_by_this_run(run_started_ms: Option<i64>, dst_modified_ms: Option<i64>) -> bool {
+    match (run_started_ms, dst_modified_ms) {
+        (Some(started), Some(modified)) => modified >= started.div_euclid(1000) * 1000,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod written_by_this_run_tests {
+    use super::written_by_this_run;
+
+    #[test]
+    fn only_objects_written_since_the_runs_second_count() {
+        let started = 1_700_000_000_500;
+        assert!(written_by_this_run(Some(started), Some(1_700_000_000_000)));
+        assert!(written_by_this_run(Some(started), Some(1_700_000_005_000)));
+        assert!(!written_by_this_run(Some(started), Some(1_699_999_999_000)));
+        assert!(!written_by_this_run(None, Some(1_700_000_005_000)));
+        assert!(!written_by_this_run(Some(started), None));
     }
 }
 

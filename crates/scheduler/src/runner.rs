@@ -218,6 +218,7 @@ impl TaskRun {
             transfers: self.config.transfers_per_task,
             part_size: self.config.part_size,
             server_side_copy: self.config.server_side_copy,
+            run_started_ms: self.task.start_time_ms,
             ..MigrationOptions::default()
         };
         migration.throttle = Arc::clone(&self.throttle);
