@@ -163,7 +163,7 @@ fn slow_policy() -> Value {
 }
 
 #[test]
-fn test_task_verbs_create_stop_start_list_show_delete() {
+fn test_task_verbs_create_stop_start_list_show_runs_delete() {
     let setup = Setup::start();
     let body = setup.write_body(
         "task.json",
@@ -212,6 +212,36 @@ fn test_task_verbs_create_stop_start_list_show_delete() {
     assert_eq!(listed["count"], 1, "{listed}");
     assert_eq!(listed["tasks"][0]["id"].to_string(), id);
 
+    // Two runs (created, then started again after the stop), both on this server's node, the
+    // id it keeps in its data dir; both ended.
+    let node = std::fs::read_to_string(setup.server.data_dir.join("node-id")).unwrap();
+    let node = node.trim();
+    let runs = setup.json(&["task", "runs", &id]);
+    assert_eq!(runs["count"], 2, "{runs}");
+    let fences: Vec<i64> = (0..2)
+        .map(|i| runs["runs"][i]["fence"].as_i64().unwrap())
+        .collect();
+    assert!(fences[0] < fences[1], "{runs}");
+    for run in runs["runs"].as_array().unwrap() {
+        assert_eq!(run["node"], node, "{runs}");
+        assert!(
+            run["ended_at"].as_i64().unwrap() >= run["started_at"].as_i64().unwrap(),
+            "{runs}"
+        );
+    }
+    let table = setup.ok(Who::AkSk, &["task", "runs", &id]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 4, "{table}");
+    assert!(
+        lines[0].starts_with("FENCE") && lines[0].contains("NODE"),
+        "{table}"
+    );
+    for (line, fence) in lines[1..3].iter().zip(&fences) {
+        assert!(line.starts_with(&fence.to_string()), "{table}");
+        assert!(line.contains(node) && !line.ends_with('-'), "{table}");
+    }
+    assert_eq!(lines[3], "2 run(s)", "{table}");
+
     // A refusal is the server's OMS code and message on one line, and a failing exit code.
     let refusal = setup.refused(&["task", "stop", &id]);
     assert!(refusal.contains("OMS."), "{refusal}");
@@ -221,6 +251,8 @@ fn test_task_verbs_create_stop_start_list_show_delete() {
         gone.contains("OMS.1009") && gone.contains("not found"),
         "{gone}"
     );
+    let no_runs = setup.refused(&["task", "runs", &id]);
+    assert!(no_runs.contains("OMS.1009"), "{no_runs}");
 }
 
 #[test]

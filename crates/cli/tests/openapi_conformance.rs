@@ -124,7 +124,10 @@ async fn test_schemathesis_finds_no_server_error_and_no_undocumented_response() 
     let token = &server.token;
     // Every operation is tried in the caller's own project: another project's id only ever
     // gets 403, which would leave the handlers untested. The show operations also get the
-    // seeded ids (the sync task's statistics too), so their 200 bodies are checked too.
+    // seeded ids (the task's runs and the sync task's statistics too), so their 200 bodies are
+    // checked too — while the seeded task lives: in a full run some generated request deletes
+    // it (seen 2026-12-03: afterwards the task answered OMS.1009), so the task's 200 bodies
+    // are checked only for requests sent before that.
     let project = &server.project_id;
     let schemathesis_config = dir.path().join("schemathesis.toml");
     std::fs::write(
@@ -133,6 +136,9 @@ async fn test_schemathesis_finds_no_server_error_and_no_undocumented_response() 
             "[auth.openapi.x_auth_token]\napi_key = \"{token}\"\n\n\
              [parameters]\n\"path.project_id\" = \"{project}\"\n\n\
              [[operations]]\ninclude-path = \"/v2/{{project_id}}/tasks/{{task_id}}\"\n\
+             include-method = \"GET\"\n\
+             parameters = {{ \"path.project_id\" = \"{project}\", \"path.task_id\" = \"{task_id}\" }}\n\n\
+             [[operations]]\ninclude-path = \"/v2/{{project_id}}/tasks/{{task_id}}/runs\"\n\
              include-method = \"GET\"\n\
              parameters = {{ \"path.project_id\" = \"{project}\", \"path.task_id\" = \"{task_id}\" }}\n\n\
              [[operations]]\ninclude-path = \"/v2/{{project_id}}/taskgroups/{{group_id}}\"\n\

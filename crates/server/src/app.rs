@@ -31,6 +31,7 @@ pub(crate) fn authenticated_routes() -> OpenApiRouter<AppState> {
         .merge(routes::identity::router())
         .merge(routes::buckets::router())
         .merge(routes::failed_objects::router())
+        .merge(routes::task_runs::router())
         .merge(routes::url_lists::router())
 }
 

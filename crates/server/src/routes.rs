@@ -8,5 +8,6 @@ pub mod meta;
 pub mod operations;
 pub mod query;
 pub mod sync;
+pub mod task_runs;
 pub mod tasks;
 pub mod url_lists;

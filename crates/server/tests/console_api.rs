@@ -1,4 +1,5 @@
-//! The web console's static files and tern's paged failed-object route, in process.
+//! The web console's static files and tern's own task routes (paged failed objects, runs),
+//! in process.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -11,7 +12,10 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use common::{assert_oms_error, TestApp, OTHER_TOKEN, PROJECT};
 use serde_json::Value;
-use tern_core::{CopyPath, FailureCode, ObjectOutcome, Outcome, OutcomeBatch, Verification};
+use tern_core::{
+    CopyPath, FailureCode, LeaseTerms, NodeId, ObjectOutcome, Outcome, OutcomeBatch, RunEnding,
+    Verification,
+};
 
 async fn get(app: &TestApp, uri: &str, if_none_match: Option<&str>) -> common::Reply {
     let mut request = Request::get(uri);
@@ -169,6 +173,103 @@ async fn test_failed_objects_page_the_ledger_in_key_order() {
         .await;
     let body = assert_oms_error(&other, StatusCode::BAD_REQUEST, "other project");
     assert_eq!(body["error_code"], "OMS.1009");
+    let anonymous = app
+        .send_as(None, Method::GET, &base, None, Vec::new())
+        .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn test_task_runs_list_each_claim_with_its_node_in_order() {
+    let app = TestApp::new().await;
+    let id = app.create_task("src").await;
+    let base = format!("/v2/{PROJECT}/tasks/{}/runs", id.0);
+    let never = app.ok(Method::GET, &base, &Value::Null).await;
+    assert_eq!(never, serde_json::json!({"runs": [], "count": 0}));
+
+    // Node A claims with a short lease and dies; node B takes the task over once it expired.
+    let terms = |node: &str| LeaseTerms {
+        node: NodeId(node.to_owned()),
+        duration_ms: 1_000,
+    };
+    let t0 = 1_700_000_000_000;
+    let first = app
+        .store
+        .claim_next_runnable(&terms("node-a1"), t0)
+        .await
+        .unwrap()
+        .expect("waiting task claimed");
+    assert_eq!(first.task.id, id);
+    let held = app
+        .store
+        .claim_next_runnable(&terms("node-b2"), t0 + 500)
+        .await
+        .unwrap();
+    assert!(held.is_none(), "a live lease is not taken over: {held:?}");
+    let second = app
+        .store
+        .claim_next_runnable(&terms("node-b2"), t0 + 2_000)
+        .await
+        .unwrap()
+        .expect("expired lease taken over");
+    assert_eq!(second.task.id, id);
+    assert!(second.fence > first.fence);
+
+    let running = app.ok(Method::GET, &base, &Value::Null).await;
+    assert_eq!(running["count"], 2, "{running}");
+    let runs = running["runs"].as_array().unwrap();
+    let nodes: Vec<&str> = runs.iter().map(|r| r["node"].as_str().unwrap()).collect();
+    assert_eq!(nodes, ["node-a1", "node-b2"], "{running}");
+    assert_eq!(runs[0]["fence"], first.fence.0, "{running}");
+    assert_eq!(runs[1]["fence"], second.fence.0, "{running}");
+    assert_eq!(runs[0]["started_at"], t0, "{running}");
+    assert_eq!(runs[1]["started_at"], t0 + 2_000, "{running}");
+    // A's end was never written (it died); B's is still running.
+    assert!(runs[0]["ended_at"].is_null(), "{running}");
+    assert!(runs[1]["ended_at"].is_null(), "{running}");
+
+    // B finishes: only its own run gets an end, and the record matches the store's.
+    let ending = RunEnding::Completed {
+        failed_object_record: None,
+    };
+    app.store
+        .finish_run(id, Some(second.fence), &ending, 1_000, t0 + 3_000)
+        .await
+        .unwrap();
+    let finished = app.ok(Method::GET, &base, &Value::Null).await;
+    assert!(finished["runs"][0]["ended_at"].is_null(), "{finished}");
+    assert_eq!(finished["runs"][1]["ended_at"], t0 + 3_000, "{finished}");
+    let stored = app.store.task_runs(id).await.unwrap();
+    assert_eq!(finished["count"], stored.len(), "{finished}");
+
+    // Another project's token learns nothing, exactly as for a missing task.
+    let other = app
+        .call_as(
+            OTHER_TOKEN,
+            Method::GET,
+            &base.replace(PROJECT, "p2"),
+            &Value::Null,
+        )
+        .await;
+    let body = assert_oms_error(&other, StatusCode::BAD_REQUEST, "other project");
+    assert_eq!(body["error_code"], "OMS.1009");
+    let missing = app
+        .call(
+            Method::GET,
+            &format!("/v2/{PROJECT}/tasks/{}/runs", id.0 + 1),
+            &Value::Null,
+        )
+        .await;
+    let body = assert_oms_error(&missing, StatusCode::BAD_REQUEST, "missing task");
+    assert_eq!(body["error_code"], "OMS.1009");
+    let bad = app
+        .call(
+            Method::GET,
+            &format!("/v2/{PROJECT}/tasks/x1/runs"),
+            &Value::Null,
+        )
+        .await;
+    assert_oms_error(&bad, StatusCode::BAD_REQUEST, "bad task id");
     let anonymous = app
         .send_as(None, Method::GET, &base, None, Vec::new())
         .await;

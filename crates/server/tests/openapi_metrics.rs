@@ -107,10 +107,10 @@ async fn test_every_documented_operation_is_served() {
             operations += 1;
         }
     }
-    // 8 task operations + failed objects, 8 group operations, 9 sync operations, 3
+    // 8 task operations + failed objects + runs, 8 group operations, 9 sync operations, 3
     // object-storage lookups, 5 bucket helpers + the URL-list check, the privacy record,
     // 2 versions, 2 operations, whoami, 3 console paths.
-    assert_eq!(operations, 44, "{}", doc["paths"]);
+    assert_eq!(operations, 45, "{}", doc["paths"]);
 }
 
 /// The routers build their routes only with `routes!(handler)`, whose `#[utoipa::path]` is the

@@ -1,4 +1,4 @@
-//! `tern task list|show|create|stop|start|delete`.
+//! `tern task list|show|create|stop|start|delete|runs`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,6 +56,8 @@ pub enum TaskCommand {
     },
     /// Deletes a task that is not running (`delete_task`).
     Delete { id: i64 },
+    /// Lists the runs of a task: which node ran each and when (tern's own, not OMS).
+    Runs { id: i64 },
 }
 
 /// Runs one task verb against the server.
@@ -148,6 +150,17 @@ pub async fn run(command: TaskCommand, args: ClientArgs) -> Result<ExitCode> {
                 )
                 .await?;
             done(json, format!("task {id}: deleted"))
+        }
+        TaskCommand::Runs { id } => {
+            let value = client
+                .call(
+                    Method::GET,
+                    &client.project_path(&format!("/tasks/{id}/runs")),
+                    &[],
+                    None,
+                )
+                .await?;
+            print(json, &value, runs_table)
         }
     }
 }
@@ -242,4 +255,59 @@ fn show_fields(task: &Value) -> String {
         ),
         ("error", reason(task)),
     ])
+}
+
+/// A Unix-ms time as UTC to the second; `-` when absent (a run still going or whose node died).
+fn utc_ms(value: &Value) -> String {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]Z");
+    value
+        .as_i64()
+        .and_then(|ms| {
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+        })
+        .and_then(|at| at.format(format).ok())
+        .unwrap_or_else(|| "-".to_owned())
+}
+
+fn runs_table(value: &Value) -> String {
+    let rows: Vec<Vec<String>> = value["runs"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|run| {
+            vec![
+                text(&run["fence"]),
+                text(&run["node"]),
+                utc_ms(&run["started_at"]),
+                utc_ms(&run["ended_at"]),
+            ]
+        })
+        .collect();
+    let mut out = table::render(&["FENCE", "NODE", "STARTED", "ENDED"], &rows);
+    out.push_str(&format!("{} run(s)\n", text(&value["count"])));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn test_runs_table_shows_nodes_in_order_and_open_ends_as_dash() {
+        let value = json!({"runs": [
+            {"fence": 1, "node": "node-a1", "started_at": 1_700_000_000_000_i64, "ended_at": null},
+            {"fence": 2, "node": "node-b2", "started_at": 1_700_000_002_500_i64, "ended_at": 1_700_000_063_000_i64},
+        ], "count": 2});
+        assert_eq!(
+            runs_table(&value),
+            "FENCE  NODE     STARTED               ENDED\n\
+             1      node-a1  2023-11-14 22:13:20Z  -\n\
+             2      node-b2  2023-11-14 22:13:22Z  2023-11-14 22:14:23Z\n\
+             2 run(s)\n"
+        );
+    }
 }
