@@ -806,21 +806,6 @@ fn written_by_this_run(run_started_ms: Option<i64>, dst_modified_ms: Option<i64>
     }
 }
 
-#[cfg(test)]
-mod written_by_this_run_tests {
-    use super::written_by_this_run;
-
-    #[test]
-    fn only_objects_written_since_the_runs_second_count() {
-        let started = 1_700_000_000_500;
-        assert!(written_by_this_run(Some(started), Some(1_700_000_000_000)));
-        assert!(written_by_this_run(Some(started), Some(1_700_000_005_000)));
-        assert!(!written_by_this_run(Some(started), Some(1_699_999_999_000)));
-        assert!(!written_by_this_run(None, Some(1_700_000_005_000)));
-        assert!(!written_by_this_run(Some(started), None));
-    }
-}
-
 /// The step of an object that failed: its outcome, or the end of the run when every other object
 /// would fail the same way.
 fn failed(key: &str, size: u64, failure: CopyFailure) -> Step {
@@ -926,4 +911,19 @@ fn _assert_send(migration: &Migration) {
     fn is_send<T: Send>(_: T) {}
     is_send(migration.run(mpsc::channel(1).0, CancellationToken::new()));
     let _ = stream::empty::<()>();
+}
+
+#[cfg(test)]
+mod written_by_this_run_tests {
+    use super::written_by_this_run;
+
+    #[test]
+    fn only_objects_written_since_the_runs_second_count() {
+        let started = 1_700_000_000_500;
+        assert!(written_by_this_run(Some(started), Some(1_700_000_000_000)));
+        assert!(written_by_this_run(Some(started), Some(1_700_000_005_000)));
+        assert!(!written_by_this_run(Some(started), Some(1_699_999_999_000)));
+        assert!(!written_by_this_run(None, Some(1_700_000_005_000)));
+        assert!(!written_by_this_run(Some(started), None));
+    }
 }
