@@ -541,7 +541,12 @@ impl Copier {
             class_mapping: class_mapping.clone(),
             copy_slots: Arc::new(tokio::sync::Semaphore::new(options.transfers.max(1))),
             restore_places: Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_RESTORES)),
-            server_copy: ServerCopier::between(source, destination, options.server_side_copy),
+            // A per-object class (`SRC_STORAGE_MAPPING`) is written by the streaming path only.
+            server_copy: ServerCopier::between(
+                source,
+                destination,
+                options.server_side_copy && class_mapping.is_none(),
+            ),
         }
     }
 

@@ -218,7 +218,9 @@ impl TaskRun {
             transfers: self.config.transfers_per_task,
             part_size: self.config.part_size,
             server_side_copy: self.config.server_side_copy,
-            run_started_ms: self.task.start_time_ms,
+            // Only a run an earlier attempt already committed progress of (a resume after a
+            // crash or a takeover) can find its own lost copies at the destination.
+            run_started_ms: self.task.start_time_ms.filter(|_| self.task.listed_num > 0),
             ..MigrationOptions::default()
         };
         migration.throttle = Arc::clone(&self.throttle);
