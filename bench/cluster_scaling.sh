@@ -167,13 +167,15 @@ PG_DATA=$WORK/pg/data
 (cd "$WORK/pg" && as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U tern --auth=trust --no-sync \
     --no-instructions --encoding=UTF8 --locale=C.UTF-8 >"$WORK/pg/initdb.log" 2>&1) ||
     die "initdb failed: $(tail -n 5 "$WORK/pg/initdb.log")"
+# One line: pg_ctl hands -o to a shell command line, where a newline would end the command.
+PG_OPTS=(-c listen_addresses=127.0.0.1 -c unix_socket_directories= -c fsync=off
+    -c synchronous_commit=off -c full_page_writes=off -c max_connections=200
+    -c shared_buffers=64MB -c dynamic_shared_memory_type=mmap
+    -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.max=1000)
 for attempt in 1 2 3; do
     PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     if (cd "$WORK/pg" && as_pg timeout 60 "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$WORK/pg/server.log" -w -t 30 \
-        -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c fsync=off
-            -c synchronous_commit=off -c full_page_writes=off -c max_connections=200
-            -c shared_buffers=64MB -c dynamic_shared_memory_type=mmap
-            -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.max=1000" \
+        -o "-p $PG_PORT ${PG_OPTS[*]}" \
         start >/dev/null 2>&1); then
         break
     fi
