@@ -183,7 +183,8 @@ for attempt in 1 2 3; do
     ((attempt == 3)) && die "PostgreSQL did not start: $(tail -n 5 "$WORK/pg/server.log")"
 done
 PG_PM=$(head -n 1 "$PG_DATA/postmaster.pid")
-psql_q() { "$PSQL" -h 127.0.0.1 -p "$PG_PORT" -U tern -d postgres -XAtq -v ON_ERROR_STOP=1 -c "$1"; }
+psql_db() { "$PSQL" -h 127.0.0.1 -p "$PG_PORT" -U tern -d "$1" -XAtq -v ON_ERROR_STOP=1 -c "$2"; }
+psql_q() { psql_db postgres "$1"; }
 psql_q "CREATE EXTENSION pg_stat_statements" >/dev/null || die "pg_stat_statements unavailable"
 
 # cpu_ticks PID...: the processes' utime+stime in clock ticks (0 for a vanished one).
@@ -374,19 +375,21 @@ run_config() { # W
     for i in "${worker_pids[@]}"; do workers1+=("$(cpu_ticks "$i")"); done
     local stmt1 runs
     stmt1=$(psql_q "$stmt_sql")
-    runs=$(psql_q "SELECT string_agg(n::text, '/' ORDER BY n DESC) FROM (SELECT count(*) AS n FROM task_runs GROUP BY node) r" 2>/dev/null || true)
+    runs=$(psql_db "$db" "SELECT string_agg(n::text, '/' ORDER BY n DESC) FROM (SELECT count(*) AS n FROM task_runs GROUP BY node) r" 2>/dev/null || true)
     local runs_nodes
-    runs_nodes=$(psql_q "SELECT count(DISTINCT node) FROM task_runs" 2>/dev/null || echo 0)
+    runs_nodes=$(psql_db "$db" "SELECT count(DISTINCT node) FROM task_runs" 2>/dev/null || echo 0)
     stop_nodes
     sleep 1 # exited backends have flushed their statistics
     local xact1
     xact1=$(psql_q "$xact_sql")
 
-    local ok=1 total success tasks count
+    local ok=1 total success tasks count lists
     total=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("total_num"))' "$show" 2>/dev/null || echo "?")
     success=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("success_num"))' "$show" 2>/dev/null || echo "?")
     tasks=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("total_task_num"))' "$show" 2>/dev/null || echo "?")
-    count=$(dst_count "$bucket" || echo "?")
+    # Under obj/ only: like OMS, tern also writes each task's object lists under oms/.
+    count=$(dst_count "$bucket/obj" || echo "?")
+    lists=$(dst_count "$bucket/oms" || echo "?")
     if [[ $status != 6 || $total != "$N" || $success != "$N" || $count != "$N" ]]; then
         ok=0
         log "FAILED: status ${status:-none}, total $total, success $success, destination $count (expected 6, $N, $N, $N)"
@@ -397,7 +400,7 @@ run_config() { # W
         worker_cpu+="${worker_cpu:+/}$d"
     done
     record type=cluster workers="$w" ok="$ok" status="${status:-none}" total="$total" success="$success" \
-        dst_count="$count" tasks="$tasks" wall="$wall" \
+        dst_count="$count" lists="$lists" tasks="$tasks" wall="$wall" \
         serve_cpu="$(python3 -c "print(($serve1 - $serve0) / $TICK)")" worker_cpu="$worker_cpu" \
         workers_cpu="$(python3 -c "print(($(IFS=+; echo "${workers1[*]}") - ($(IFS=+; echo "${workers0[*]}"))) / $TICK)")" \
         pg_cpu="$(python3 -c "print(($pg1 - $pg0) / $TICK)")" \
@@ -415,7 +418,7 @@ log "rclone: the same objects between the same servers"
 new_bucket dst:rclone
 timed "$WORK/rclone" rclone copy src:bench dst:rclone --config "$RCLONE_CONF" --stats 0 -q \
     --s3-no-check-bucket --use-server-modtime --update --transfers "$RCLONE_T" --checkers "$RCLONE_T"
-rcount=$(dst_count rclone || echo "?")
+rcount=$(dst_count rclone/obj || echo "?")
 rok=1
 [[ $T_RC == 0 && $rcount == "$N" ]] || { rok=0; failed=1; log "rclone FAILED: rc $T_RC, destination $rcount"; }
 record type=rclone ok="$rok" wall="$T_WALL" cpu="$(python3 -c "print($T_USER + $T_SYS)")" dst_count="$rcount"
@@ -442,7 +445,9 @@ lines = [
     f"- each configuration: fresh database and destination bucket, one `tern serve` (max_running_tasks 1: "
     f"it runs tasks too) + W `tern worker` (max_running_tasks {wtasks}, transfers_per_task {transfers}); "
     f"rclone with --transfers {rt} --checkers {rt}",
-    "- verified per run: group status 6, total_num = success_num = N (API), destination listing = N",
+    "- verified per run: group status 6, total_num = success_num = N (API), N objects under obj/ at the "
+    "destination (tern also writes each task's object lists under oms/, as OMS does: "
+    + ", ".join(str(r.get("lists")) for r in rows if r["type"] == "cluster") + " list objects)",
     "",
     "| nodes | ok | tasks | runs per node | wall s | objects/s | ÷ rclone | CPU s serve | CPU s per worker "
     "| tern CPU ms/object | PG xact/object | PG statements/object | PG CPU ms/object |",
