@@ -499,3 +499,96 @@ async fn test_workers_go_on_while_serve_is_down() {
     assert_eq!(done["total_num"].as_u64(), Some(COUNT as u64), "{done}");
     assert_copied(&client, &dst, &objects).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_stop_and_start_on_the_api_node_reach_the_worker_running_the_task() {
+    const COUNT: usize = 40;
+    let postgres = PostgresServer::shared().await.unwrap();
+    let database = postgres.new_database("cluster_stop").await.unwrap();
+    let weed = S3Server::shared(S3Flavor::SeaweedFs).await.unwrap();
+    let client = weed.client();
+    let src = weed.new_bucket("stop-src").await.unwrap();
+    let dst = weed.new_bucket("stop-dst").await.unwrap();
+    let objects: Vec<(String, Vec<u8>)> = (0..COUNT)
+        .map(|i| {
+            let key = format!("s/obj-{i:03}");
+            let data = body(&key, 256 * 1024 + i);
+            (key, data)
+        })
+        .collect();
+    seed(&client, &src, &objects).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let serve_config = config(dir.path(), "serve", weed, "max_running_tasks = 0");
+    let worker_config = config(dir.path(), "worker", weed, "max_running_tasks = 1");
+    let server = start_serve(dir.path(), &database, serve_config);
+    let worker = Worker::start(dir.path(), "w", &database, &worker_config);
+    // 1 MiB/s over 10 MiB: the stop lands mid-run.
+    let task = json!({
+        "task_type": "prefix",
+        "src_node": {"cloud_type": "AWS", "region": SRC_REGION, "ak": weed.access_key(), "sk": weed.secret_key(),
+                     "bucket": src, "object_key": ["s/"]},
+        "dst_node": {"ak": weed.access_key(), "sk": weed.secret_key(), "bucket": dst, "region": DST_REGION},
+        "bandwidth_policy": [{"start": "00:00", "end": "12:00", "max_bandwidth": 1048576},
+                             {"start": "12:00", "end": "00:00", "max_bandwidth": 1048576}],
+    });
+    let id = post_json(&server, "tasks", &task).await["id"]
+        .as_i64()
+        .unwrap();
+    let task_path = format!("tasks/{id}");
+    let logs = [worker.log.as_path()];
+    wait_for(&server, &task_path, Duration::from_secs(60), &logs, |t| {
+        t["successful_num"].as_u64().unwrap_or(0) >= 3
+    })
+    .await;
+
+    // The API node runs nothing: the stop travels through the database to the worker, which
+    // sees it at its next lease renewal and ends the run in paused.
+    let stop = format!(
+        "{}/v2/{}/tasks/{id}/stop",
+        server.endpoint, server.project_id
+    );
+    let (status, response) = http("POST", &stop, Some(&server.token), Some("{}")).await;
+    assert_eq!(status, 200, "{response}");
+    let stopped_at = Instant::now();
+    let paused = wait_for(&server, &task_path, Duration::from_secs(10), &logs, |t| {
+        t["status"].as_i64() == Some(3)
+    })
+    .await;
+    assert!(
+        stopped_at.elapsed() < Duration::from_secs(2 * LEASE_SECS + 2),
+        "the stop took {:?}",
+        stopped_at.elapsed()
+    );
+    assert!(
+        paused["successful_num"].as_u64().unwrap() < COUNT as u64,
+        "finished before the stop: {paused}"
+    );
+    assert!(read(&worker.log).contains("stop received through the database"));
+
+    let start = json!({"src_ak": weed.access_key(), "src_sk": weed.secret_key(),
+                       "dst_ak": weed.access_key(), "dst_sk": weed.secret_key()});
+    let start_url = format!(
+        "{}/v2/{}/tasks/{id}/start",
+        server.endpoint, server.project_id
+    );
+    let (status, response) = http(
+        "POST",
+        &start_url,
+        Some(&server.token),
+        Some(&start.to_string()),
+    )
+    .await;
+    assert_eq!(status, 200, "{response}");
+    let done = wait_for(&server, &task_path, Duration::from_secs(60), &logs, |t| {
+        [4, 5].contains(&t["status"].as_i64().unwrap_or(0))
+    })
+    .await;
+    assert_eq!(done["status"], 5, "{done}");
+    assert_eq!(
+        done["successful_num"].as_u64(),
+        Some(COUNT as u64),
+        "{done}"
+    );
+    assert_copied(&client, &dst, &objects).await;
+}
