@@ -29,7 +29,7 @@ impl Scheduler {
         Duration::from_millis(u64::try_from(ms).unwrap_or(2_000))
     }
 
-    /// Renews every lease of this node until shutdown.
+    /// Renews every lease of this node, and winds down orphaned stops, until shutdown.
     pub(crate) async fn renew_loop(self: Arc<Self>) {
         let every = self.renew_every();
         loop {
@@ -39,6 +39,9 @@ impl Scheduler {
             }
             self.renew_runs().await;
             self.renew_splits().await;
+            // A dead node's stop can only be wound down after its lease expired, so once per
+            // renewal period is soon enough (and spares the claim loop a write every tick).
+            self.wind_down_orphans().await;
         }
     }
 

@@ -264,7 +264,6 @@ impl Scheduler {
                     }
                 }
             }
-            self.wind_down_orphans().await;
             self.tick_groups().await;
             tokio::select! {
                 _ = self.root.cancelled() => return,
