@@ -113,9 +113,58 @@ pub fn check_fence(
     }
 }
 
+/// Whether the run claimed with `fence` continues an earlier claim of the same start (a
+/// takeover or a restart after a crash), so objects it finds written at the destination since
+/// `started_ms` may be its predecessor's uncommitted copies. A start or retry stamps a new
+/// `started_ms`, so runs before it do not count.
+pub fn continues_earlier_claim(runs: &[RunRecord], fence: Fence, started_ms: Option<i64>) -> bool {
+    let Some(started_ms) = started_ms else {
+        return false;
+    };
+    runs.iter()
+        .any(|run| run.fence.0 < fence.0 && run.started_ms >= started_ms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn run(fence: i64, started_ms: i64) -> RunRecord {
+        RunRecord {
+            fence: Fence(fence),
+            node: NodeId("n".into()),
+            started_ms,
+            ended_ms: None,
+        }
+    }
+
+    #[test]
+    fn only_an_earlier_claim_since_the_start_is_continued() {
+        // First claim: its own record is the only one.
+        assert!(!continues_earlier_claim(
+            &[run(1, 100)],
+            Fence(1),
+            Some(100)
+        ));
+        // Takeover of a claim made at the start.
+        assert!(continues_earlier_claim(
+            &[run(1, 100), run(2, 150)],
+            Fence(2),
+            Some(100)
+        ));
+        // A retry restamped the start after the earlier runs.
+        assert!(!continues_earlier_claim(
+            &[run(1, 100), run(2, 300)],
+            Fence(2),
+            Some(300)
+        ));
+        // Never started.
+        assert!(!continues_earlier_claim(
+            &[run(1, 100), run(2, 150)],
+            Fence(2),
+            None
+        ));
+    }
 
     #[test]
     fn expiry_is_strictly_after_the_lease() {

@@ -27,8 +27,8 @@ pub use group::{
     TaskGroup,
 };
 pub use lease::{
-    check_fence, claimable, lease_expired, ClaimedRun, Fence, LeaseCheck, LeaseTerms, NodeId,
-    RunRecord, DEFAULT_LEASE_MS,
+    check_fence, claimable, continues_earlier_claim, lease_expired, ClaimedRun, Fence, LeaseCheck,
+    LeaseTerms, NodeId, RunRecord, DEFAULT_LEASE_MS,
 };
 pub use node::{CloudType, Credentials, NodeSpec};
 pub use notify::{DeliveryState, Notification, NotifySubject, TriggerCondition};

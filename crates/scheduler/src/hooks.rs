@@ -16,6 +16,8 @@ use tokio::sync::Semaphore;
 pub enum Breakpoint {
     /// A task was claimed in the store and is not yet registered as running on this node.
     AfterClaim,
+    /// A run is about to commit its first copied objects.
+    BeforeFirstCommit,
     /// The engine finished every object; the object lists are about to be written.
     BeforeObjectLists,
     /// The run's end is about to be written (`TaskStore::finish_run`).

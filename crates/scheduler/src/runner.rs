@@ -7,8 +7,9 @@ use std::time::Instant;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 use tern_core::{
-    FailedObjectRecord, FailureCode, FailureReason, Fence, NodeSpec, OutcomeBatch, OutcomeKind,
-    RegionTable, StoragePlan, Task, TaskId, TaskSecrets, TaskStore, TaskType,
+    continues_earlier_claim, FailedObjectRecord, FailureCode, FailureReason, Fence, NodeSpec,
+    OutcomeBatch, OutcomeKind, RegionTable, StoragePlan, Task, TaskId, TaskSecrets, TaskStore,
+    TaskType,
 };
 use tern_engine::objectlist::{failed_row, plain_row, write_lines};
 use tern_engine::{
@@ -70,11 +71,20 @@ impl TaskRun {
                 ))
             }
         };
-        let migration = match self.build_migration(&secrets).await {
+        let continues = match self.store.task_runs(self.task.id).await {
+            Ok(runs) => continues_earlier_claim(&runs, self.fence, self.task.start_time_ms),
+            Err(err) => {
+                return RunEnd::Fatal(FailureReason::new(
+                    FailureCode::Internal,
+                    format!("cannot read the task's runs: {err}"),
+                ))
+            }
+        };
+        let migration = match self.build_migration(&secrets, continues).await {
             Ok(migration) => migration,
             Err(reason) => return RunEnd::Fatal(reason),
         };
-        let end = self.drive(&migration).await;
+        let end = self.drive(&migration, hooks.as_deref()).await;
         if let RunEnd::Completed { .. } = end {
             if let Some(hooks) = &hooks {
                 hooks.reached(Breakpoint::BeforeObjectLists).await;
@@ -95,7 +105,12 @@ impl TaskRun {
         end
     }
 
-    async fn build_migration(&self, secrets: &TaskSecrets) -> Result<Migration, FailureReason> {
+    /// `continues` tells whether this run continues an earlier claim of the same start.
+    async fn build_migration(
+        &self,
+        secrets: &TaskSecrets,
+        continues: bool,
+    ) -> Result<Migration, FailureReason> {
         let spec = &self.task.spec;
         let regions: &RegionTable = &self.config.regions;
         let invalid = |err: tern_engine::Error| {
@@ -218,9 +233,13 @@ impl TaskRun {
             transfers: self.config.transfers_per_task,
             part_size: self.config.part_size,
             server_side_copy: self.config.server_side_copy,
-            // Only a run an earlier attempt already committed progress of (a resume after a
-            // crash or a takeover) can find its own lost copies at the destination.
-            run_started_ms: self.task.start_time_ms.filter(|_| self.task.listed_num > 0),
+            // Only a run that continues an earlier attempt (a resume after a crash or a
+            // takeover) can find its own lost copies at the destination. The attempt may have
+            // died before committing anything, so its claim record is what tells.
+            run_started_ms: self
+                .task
+                .start_time_ms
+                .filter(|_| self.task.listed_num > 0 || continues),
             ..MigrationOptions::default()
         };
         migration.throttle = Arc::clone(&self.throttle);
@@ -275,7 +294,7 @@ impl TaskRun {
     }
 
     /// Runs the engine and commits its events in batches.
-    async fn drive(&self, migration: &Migration) -> RunEnd {
+    async fn drive(&self, migration: &Migration, hooks: Option<&TestHooks>) -> RunEnd {
         let (sender, mut events) = mpsc::channel::<Event>(4096);
         let ordered = matches!(migration.selection, Selection::Prefixes(_));
         let engine_cancel = self.cancel.child_token();
@@ -291,6 +310,7 @@ impl TaskRun {
         let mut last_bytes = 0u64;
         let mut listed_size_total = 0u64;
         let mut done_size_total = 0u64;
+        let mut committed_copies = false;
         loop {
             let event = tokio::time::timeout(self.config.batch_interval, events.recv()).await;
             match event {
@@ -329,6 +349,7 @@ impl TaskRun {
                 };
                 last_bytes = bytes;
                 batch.checkpoint = tracker.take_checkpoint();
+                hold_first_commit(hooks, &batch, &mut committed_copies).await;
                 if let Err(err) = self.store.record_batch(self.task.id, &batch).await {
                     tracing::error!(task_id = %self.task.id, error = %err, "committing outcomes failed; stopping the run");
                     engine_cancel.cancel();
@@ -355,6 +376,7 @@ impl TaskRun {
         batch.is_query_over = finished_cleanly;
         batch.migrate_speed = 0;
         batch.left_time_ms = 0;
+        hold_first_commit(hooks, &batch, &mut committed_copies).await;
         if let Err(err) = self.store.record_batch(self.task.id, &batch).await {
             tracing::error!(task_id = %self.task.id, error = %err, "committing the last outcomes failed");
             if matches!(err, tern_core::Error::LeaseLost(_)) {
@@ -463,4 +485,15 @@ fn ledger_rows(
         Err(err) => stream::once(async move { Err(err) }).boxed(),
     })
     .flatten()
+}
+
+/// Holds a test's run before it commits its first copied objects (`Breakpoint::BeforeFirstCommit`).
+async fn hold_first_commit(hooks: Option<&TestHooks>, batch: &OutcomeBatch, committed: &mut bool) {
+    if *committed || batch.outcomes.is_empty() {
+        return;
+    }
+    *committed = true;
+    if let Some(hooks) = hooks {
+        hooks.reached(Breakpoint::BeforeFirstCommit).await;
+    }
 }

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use tern_core::{
     BandwidthPolicy, CloudType, ConsistencyCheck, DestinationSpec, FailureCode, GroupType,
-    OverwriteMode, RegionEntry, RegionTable, SourceSpec, Task, TaskId, TaskPriority, TaskSecrets,
-    TaskSpec, TaskStatus, TaskStore, TaskType,
+    LeaseTerms, NodeId, OverwriteMode, RegionEntry, RegionTable, SourceSpec, Task, TaskId,
+    TaskPriority, TaskSecrets, TaskSpec, TaskStatus, TaskStore, TaskType,
 };
 use tern_scheduler::hooks::{Breakpoint, FailurePoint, TestHooks};
 use tern_scheduler::{Scheduler, SchedulerConfig};
@@ -26,10 +26,16 @@ struct Harness {
     store: Arc<dyn TaskStore>,
     scheduler: Arc<Scheduler>,
     hooks: Arc<TestHooks>,
+    config: SchedulerConfig,
 }
 
 /// A started scheduler over a fresh store, with `objects` files in the source directory.
 async fn harness(objects: usize) -> Harness {
+    harness_with(objects, |_| {}).await
+}
+
+/// [`harness`] with the scheduler's configuration adjusted by `adjust`.
+async fn harness_with(objects: usize, adjust: impl FnOnce(&mut SchedulerConfig)) -> Harness {
     let dir = tempfile::tempdir().expect("temp dir");
     let src = dir.path().join("src");
     let dst = dir.path().join("dst");
@@ -53,14 +59,15 @@ async fn harness(objects: usize) -> Harness {
         endpoint: dir.path().to_string_lossy().into_owned(),
         protocol: None,
     });
-    let config = SchedulerConfig {
+    let mut config = SchedulerConfig {
         regions,
         max_running_tasks: 1,
         batch_interval: Duration::from_millis(50),
         ..SchedulerConfig::default()
     };
+    adjust(&mut config);
     let hooks = TestHooks::new();
-    let scheduler = Scheduler::for_test(Arc::clone(&store), config, Arc::clone(&hooks));
+    let scheduler = Scheduler::for_test(Arc::clone(&store), config.clone(), Arc::clone(&hooks));
     scheduler.start().await.expect("scheduler starts");
     Harness {
         _dir: dir,
@@ -69,6 +76,7 @@ async fn harness(objects: usize) -> Harness {
         store,
         scheduler,
         hooks,
+        config,
     }
 }
 
@@ -286,4 +294,84 @@ async fn test_a_run_whose_end_cannot_be_written_stays_migrating() {
         "the outcomes are committed"
     );
     assert!(h.store.secrets(id).await.expect("reads").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_a_takeover_counts_copies_a_node_died_before_committing_as_copied() {
+    // The first commit waits for the whole run (a long batch interval), and a short lease lets
+    // a second node take the task over soon after the first goes silent.
+    let h = harness_with(20, |config| {
+        config.batch_interval = Duration::from_secs(30);
+        config.lease = LeaseTerms {
+            node: NodeId("node-a".into()),
+            duration_ms: 600,
+        };
+    })
+    .await;
+    h.hooks.pause_at(Breakpoint::BeforeFirstCommit);
+    let id = h.create(TaskType::Prefix, &[""]).await;
+    assert!(
+        h.hooks
+            .wait_reached(Breakpoint::BeforeFirstCommit, WAIT)
+            .await,
+        "the run never copied an object"
+    );
+    let copied = walk(&h.dst).len();
+    assert!(
+        copied > 0,
+        "held after copying, so objects are at the destination"
+    );
+    assert_eq!(
+        h.task(id).await.listed_num,
+        0,
+        "nothing of the run is committed"
+    );
+    // Node A goes silent: it stops renewing, and its held run never commits.
+    h.scheduler.shutdown(Duration::ZERO).await;
+
+    let mut config = h.config.clone();
+    config.lease.node = NodeId("node-b".into());
+    let b = Scheduler::for_test(Arc::clone(&h.store), config, TestHooks::new());
+    b.start().await.expect("node b starts");
+    // Node A's held run stays registered there, so only node B's view can tell the end.
+    let deadline = Instant::now() + WAIT;
+    let task = loop {
+        let task = h.task(id).await;
+        if task.status == TaskStatus::Succeeded && !b.is_running(id) {
+            break task;
+        }
+        assert!(Instant::now() < deadline, "task stuck in {:?}", task.status);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(task.status, TaskStatus::Succeeded);
+    let runs = h.store.task_runs(id).await.expect("runs read");
+    assert_eq!(
+        runs.iter()
+            .map(|run| run.node.0.as_str())
+            .collect::<Vec<_>>(),
+        ["node-a", "node-b"]
+    );
+    let sources = h.source_objects().len() as u64;
+    assert_eq!(task.counters.total_num, sources);
+    assert_eq!(
+        (task.counters.successful_num, task.counters.skipped_num),
+        (sources, 0),
+        "node a's {copied} uncommitted copies count as copied, not as found"
+    );
+    h.assert_destination_matches_source();
+    b.shutdown(Duration::from_secs(5)).await;
+}
+
+/// Every file under `dir`, recursively.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
