@@ -5,11 +5,13 @@
 //! region have no OpenDAL operation, so they are single requests of each protocol's own API:
 //! S3 `ListBuckets` / `GetBucketLocation` signed by `reqsign`'s SigV4 (the signer OpenDAL itself
 //! uses), Azure `List Containers` / `Get Container Properties` ([`azure`]), the GCS JSON API's
-//! buckets list and bucket metadata ([`gcs`]); local regions read the root directory. Other
-//! protocols are refused by name rather than answered wrongly.
+//! buckets list and bucket metadata ([`gcs`]), native OSS, OBS and COS GetService and
+//! GetBucketLocation with each vendor's signature ([`vendor`]); local regions read the root
+//! directory. Other protocols are refused by name rather than answered wrongly.
 
 mod azure;
 mod gcs;
+mod vendor;
 
 use futures::{StreamExt, TryStreamExt};
 use opendal::EntryMode;
@@ -22,6 +24,8 @@ use crate::storage::Storage;
 
 /// Longest answer body read from a store for a bucket list or location (bounded memory).
 const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+/// Pages of a vendor's bucket list followed at most: a bounded answer.
+const MAX_LIST_PAGES: usize = 100;
 
 /// One entry of a folder page: an object with its size, or a sub-folder (`size: None`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +66,7 @@ impl Account<'_> {
         Error::invalid(
             "cloud_type",
             format!(
-                "{what} is supported for S3-compatible, Azure, Google and local regions; {} region {} speaks {:?}",
+                "{what} is supported for S3-compatible, Azure, Google, OSS, OBS, COS and local regions; {} region {} speaks {:?}",
                 self.entry.cloud_type.as_str(),
                 self.entry.region,
                 self.entry.protocol()
@@ -127,12 +131,15 @@ async fn buckets_at(entry: &RegionEntry, credentials: &Credentials) -> Result<Ve
         }
         Protocol::Azblob => azure::container_names(entry, credentials).await,
         Protocol::Gcs => gcs::bucket_names(entry, credentials).await,
+        Protocol::Oss | Protocol::Obs | Protocol::Cos => {
+            vendor::bucket_names(entry, credentials).await
+        }
         _ => Err(account.refuse_unsupported("listing buckets")),
     }
 }
 
 /// Finds which region of `cloud` in the table holds `bucket`: the region the store names
-/// (S3 `LocationConstraint`, GCS `location`) when the table has it, else the first region whose
+/// (S3 `LocationConstraint`, GCS `location`, OSS/COS `LocationConstraint`, OBS `Location`) when the table has it, else the first region whose
 /// endpoint knows the bucket. Azure containers have no region of their own (the storage account
 /// has one, readable only through Azure Resource Manager): the region whose endpoint is the
 /// account's endpoint counts as named, see [`azure::region_holding`].
@@ -213,6 +220,9 @@ async fn ask_region(
         }
         Protocol::Azblob => azure::region_holding(entry, bucket, credentials).await,
         Protocol::Gcs => gcs::bucket_location(entry, bucket, credentials).await,
+        Protocol::Oss | Protocol::Obs | Protocol::Cos => {
+            vendor::bucket_location(entry, bucket, credentials).await
+        }
         _ => Err(account.refuse_unsupported("finding a bucket's region")),
     }
 }
@@ -456,7 +466,15 @@ async fn s3_get(account: &Account<'_>, path: &str, query: &str) -> Result<String
 /// A non-2xx answer is a storage error naming the endpoint, the status and the store's own error
 /// code (S3 and Azure XML `Code`, GCS JSON `error.message`); 401/403 read as refused credentials.
 async fn send(parts: http::request::Parts, endpoint: &str) -> Result<String> {
-    let client = http_client()?;
+    send_with(&http_client()?, parts, endpoint).await
+}
+
+/// [`send`] through `client`.
+async fn send_with(
+    client: &reqwest::Client,
+    parts: http::request::Parts,
+    endpoint: &str,
+) -> Result<String> {
     let request = reqwest::Request::try_from(http::Request::from_parts(parts, Vec::<u8>::new()))
         .map_err(|err| Error::invalid("endpoint", format!("{endpoint}: {err}")))?;
     let response = client

@@ -77,6 +77,30 @@ pub(crate) fn parse_uploads_page(xml: &str) -> Result<UploadsPage> {
     })
 }
 
+/// The bucket names of an S3 `ListAllMyBucketsResult` answer, in answer order.
+pub(crate) fn parse_bucket_names(xml: &str) -> Result<Vec<String>> {
+    if !xml.contains("<ListAllMyBucketsResult") {
+        bail!("not a ListAllMyBucketsResult document");
+    }
+    let mut names = Vec::new();
+    let mut rest = xml;
+    while let Some(start) = rest.find("<Bucket>") {
+        let after = &rest[start + "<Bucket>".len()..];
+        let end = after.find("</Bucket>").context("unterminated <Bucket>")?;
+        let name = element_text(&after[..end], "Name").context("<Bucket> without <Name>")?;
+        names.push(xml_unescape(name)?);
+        rest = &after[end..];
+    }
+    Ok(names)
+}
+
+/// `text` with the XML special characters escaped.
+pub(crate) fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 /// The raw (still escaped) text of the first `<name>…</name>` element in `xml`.
 fn element_text<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
     let open = format!("<{name}>");
@@ -180,6 +204,20 @@ mod tests {
                 next_markers: None
             })
         );
+    }
+
+    #[test]
+    fn test_parse_bucket_names() {
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ListAllMyBucketsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Owner><ID>x</ID></Owner>
+<Buckets><Bucket><Name>a&amp;b</Name><CreationDate>2025-01-01T00:00:00Z</CreationDate></Bucket>
+<Bucket><Name>c</Name></Bucket></Buckets></ListAllMyBucketsResult>"#;
+        assert_eq!(
+            parse_bucket_names(xml).ok(),
+            Some(vec!["a&b".to_string(), "c".to_string()])
+        );
+        assert!(parse_bucket_names("<Error><Code>AccessDenied</Code></Error>").is_err());
+        assert_eq!(xml_escape("a&<b>"), "a&amp;&lt;b&gt;");
     }
 
     #[test]

@@ -5,6 +5,13 @@
 //! fails), and forwards the request path-style to SeaweedFS, re-signed with SigV4, translating
 //! the vendor's `x-{oss,obs,cos}-meta-*` and `x-…-copy-source` headers to S3's and back.
 //!
+//! Service-level requests (`Host: domain:port`, no bucket) are ListBuckets (GetService) only:
+//! the bucket names come from SeaweedFS and the answer is written in the vendor's own XML, each
+//! bucket located in the region the domain names, as the vendor's endpoint would
+//! ([`VendorProxy::region`]); OSS and COS page it with `marker` / `max-keys` (OSS's default page
+//! is 100). GetBucketLocation (`GET /?location` on a bucket) is checked against SeaweedFS (the
+//! bucket must exist there) and answered in the vendor's XML with that region.
+//!
 //! Clients reach it under its virtual-host names in two ways, neither touching `/etc/hosts`: a
 //! resolver override in the client (`reqwest::ClientBuilder::resolve`, see [`VendorProxy::resolve`])
 //! or, for a `tern` child process, as its HTTP proxy (`HTTP_PROXY`, see
@@ -42,6 +49,19 @@ pub enum Vendor {
 }
 
 impl Vendor {
+    /// The region an endpoint domain of this vendor names, as the vendor spells region ids:
+    /// OSS `oss-cn-hangzhou.aliyuncs.com` → `oss-cn-hangzhou`; OBS
+    /// `obs.cn-north-4.myhuaweicloud.com` → `cn-north-4`; COS `cos.ap-beijing.myqcloud.com` →
+    /// `ap-beijing`.
+    pub fn region_of(self, domain: &str) -> String {
+        let mut labels = domain.split('.');
+        let first = labels.next().unwrap_or_default();
+        match self {
+            Vendor::Oss => first.to_owned(),
+            Vendor::Obs | Vendor::Cos => labels.next().unwrap_or(first).to_owned(),
+        }
+    }
+
     /// The prefix of the vendor's own headers, `x-oss-`, `x-obs-` or `x-cos-`.
     pub fn header_prefix(self) -> &'static str {
         match self {
@@ -134,6 +154,11 @@ impl VendorProxy {
         (format!("{bucket}.{}", self.domain(vendor)), self.address)
     }
 
+    /// The region the proxy locates every bucket of `vendor` in ([`Vendor::region_of`] its domain).
+    pub fn region(&self, vendor: Vendor) -> String {
+        vendor.region_of(self.domain(vendor))
+    }
+
     /// `http://127.0.0.1:{port}`: the proxy as a child process's `HTTP_PROXY`.
     pub fn proxy_url(&self) -> String {
         format!("http://{}", self.address)
@@ -208,17 +233,25 @@ async fn serve(state: &ProxyState, request: Request) -> Result<Response> {
         .unwrap_or("")
         .to_owned();
     // The port must be in the Host header: a client that drops it reaches another server.
+    // `domain:port` alone is the service host: a request naming no bucket (empty `bucket`).
     let found = state.domains.iter().find_map(|(vendor, domain)| {
-        host.strip_suffix(&format!(".{domain}:{}", state.port))
+        let service_host = format!("{domain}:{}", state.port);
+        if host == service_host {
+            return Some((*vendor, domain.clone(), String::new()));
+        }
+        host.strip_suffix(&format!(".{service_host}"))
             .filter(|bucket| !bucket.is_empty())
-            .map(|bucket| (*vendor, bucket.to_owned()))
+            .map(|bucket| (*vendor, domain.clone(), bucket.to_owned()))
     });
-    let Some((vendor, bucket)) = found else {
+    let Some((vendor, domain, bucket)) = found else {
         return Ok(refuse(
             state,
             StatusCode::BAD_REQUEST,
             "InvalidHost",
-            format!("host {host:?} is not bucket.domain:{}", state.port),
+            format!(
+                "host {host:?} is neither domain:{port} nor bucket.domain:{port}",
+                port = state.port
+            ),
         ));
     };
     let raw_path = parts.uri.path().to_owned();
@@ -272,7 +305,26 @@ async fn serve(state: &ProxyState, request: Request) -> Result<Response> {
     }
     state.verified.fetch_add(1, Ordering::Relaxed);
     let body = to_bytes(body, usize::MAX).await?;
-    forward(
+    let region = vendor.region_of(&domain);
+    if bucket.is_empty() {
+        if parts.method != axum::http::Method::GET || raw_path != "/" {
+            return Ok(refuse(
+                state,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                format!(
+                    "{} {raw_path} on the service host: only GET / (ListBuckets)",
+                    parts.method
+                ),
+            ));
+        }
+        return list_buckets(state, vendor, &region, &query, &headers).await;
+    }
+    let is_location = parts.method == axum::http::Method::GET
+        && raw_path == "/"
+        && query.len() == 1
+        && query[0].0 == "location";
+    let response = forward(
         state,
         vendor,
         &parts.method,
@@ -282,7 +334,177 @@ async fn serve(state: &ProxyState, request: Request) -> Result<Response> {
         &headers,
         body,
     )
-    .await
+    .await?;
+    if is_location && response.status().is_success() {
+        return Ok(xml_answer(location_xml(vendor, &region)));
+    }
+    Ok(response)
+}
+
+fn xml_answer(body: String) -> Response {
+    let mut response = Response::new(Body::from(body));
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
+    response
+}
+
+/// ListBuckets: SeaweedFS's bucket names in the vendor's `ListAllMyBucketsResult`, paged as
+/// the vendor pages it (OSS: `marker`, `max-keys` 1–1000, default 100; COS: `marker`,
+/// `max-keys` 1–2000, default 2000; OBS: unpaged).
+async fn list_buckets(
+    state: &ProxyState,
+    vendor: Vendor,
+    region: &str,
+    query: &[(String, String)],
+    headers: &[(String, String)],
+) -> Result<Response> {
+    let upstream = forward(
+        state,
+        vendor,
+        &axum::http::Method::GET,
+        "",
+        "/",
+        &[],
+        headers,
+        bytes::Bytes::new(),
+    )
+    .await?;
+    if !upstream.status().is_success() {
+        return Ok(upstream);
+    }
+    let text = to_bytes(upstream.into_body(), usize::MAX).await?;
+    let mut names = crate::listxml::parse_bucket_names(&String::from_utf8_lossy(&text))?;
+    names.sort();
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let (default_keys, most_keys) = match vendor {
+        Vendor::Oss => (100, 1000),
+        Vendor::Cos => (2000, 2000),
+        Vendor::Obs => (usize::MAX, usize::MAX),
+    };
+    let max_keys = match param("max-keys") {
+        Some(value) => match value.parse::<usize>() {
+            Ok(n) if (1..=most_keys).contains(&n) => n,
+            _ => {
+                return Ok(refuse(
+                    state,
+                    StatusCode::BAD_REQUEST,
+                    "InvalidArgument",
+                    format!("max-keys {value:?} is not 1..={most_keys}"),
+                ))
+            }
+        },
+        None => default_keys,
+    };
+    let marker = param("marker").unwrap_or_default().to_owned();
+    let after: Vec<&String> = names
+        .iter()
+        .filter(|name| vendor == Vendor::Obs || name.as_str() > marker.as_str())
+        .collect();
+    let truncated = after.len() > max_keys;
+    let page = &after[..after.len().min(max_keys)];
+    let next_marker = if truncated {
+        page.last().map(|name| name.as_str()).unwrap_or_default()
+    } else {
+        ""
+    };
+    Ok(xml_answer(bucket_list_xml(
+        vendor,
+        region,
+        page,
+        &marker,
+        truncated.then_some(next_marker),
+    )))
+}
+
+/// A `ListAllMyBucketsResult` as `vendor` writes it (the vendors' documented answers).
+fn bucket_list_xml(
+    vendor: Vendor,
+    region: &str,
+    names: &[&String],
+    marker: &str,
+    next_marker: Option<&str>,
+) -> String {
+    use crate::listxml::xml_escape;
+    const CREATED: &str = "2025-01-01T00:00:00.000Z";
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    match vendor {
+        Vendor::Oss => {
+            out.push_str("<ListAllMyBucketsResult>");
+            if let Some(next) = next_marker {
+                out.push_str(&format!(
+                    "<Prefix></Prefix><Marker>{}</Marker><MaxKeys>{}</MaxKeys>\
+                     <IsTruncated>true</IsTruncated><NextMarker>{}</NextMarker>",
+                    xml_escape(marker),
+                    names.len(),
+                    xml_escape(next)
+                ));
+            }
+            out.push_str("<Owner><ID>51264</ID><DisplayName>51264</DisplayName></Owner><Buckets>");
+            for name in names {
+                out.push_str(&format!(
+                    "<Bucket><CreationDate>{CREATED}</CreationDate>\
+                     <ExtranetEndpoint>{region}.aliyuncs.com</ExtranetEndpoint>\
+                     <Location>{region}</Location><Name>{}</Name>\
+                     <Region>{}</Region><StorageClass>Standard</StorageClass></Bucket>",
+                    xml_escape(name),
+                    region.trim_start_matches("oss-")
+                ));
+            }
+        }
+        Vendor::Obs => {
+            out.push_str(&format!(
+                "<ListAllMyBucketsResult xmlns=\"http://obs.{region}.myhuaweicloud.com/doc/2015-06-30/\">\
+                 <Owner><ID>783fc6652cf246c096ea836694f71855</ID></Owner><Buckets>"
+            ));
+            for name in names {
+                out.push_str(&format!(
+                    "<Bucket><Name>{}</Name><CreationDate>{CREATED}</CreationDate>\
+                     <Location>{region}</Location><BucketType>OBJECT</BucketType></Bucket>",
+                    xml_escape(name)
+                ));
+            }
+        }
+        Vendor::Cos => {
+            out.push_str(&format!(
+                "<ListAllMyBucketsResult><Owner><ID>qcs::cam::uin/100000000001:uin/100000000001</ID>\
+                 <DisplayName>100000000001</DisplayName></Owner><Marker>{}</Marker>\
+                 <NextMarker>{}</NextMarker><IsTruncated>{}</IsTruncated><Buckets>",
+                xml_escape(marker),
+                xml_escape(next_marker.unwrap_or_default()),
+                next_marker.is_some()
+            ));
+            for name in names {
+                out.push_str(&format!(
+                    "<Bucket><Name>{}</Name><Location>{region}</Location>\
+                     <CreationDate>{CREATED}</CreationDate><BucketType>cos</BucketType></Bucket>",
+                    xml_escape(name)
+                ));
+            }
+        }
+    }
+    out.push_str("</Buckets></ListAllMyBucketsResult>");
+    out
+}
+
+/// A GetBucketLocation answer as `vendor` writes it: OSS and COS `LocationConstraint`, OBS
+/// `Location`.
+fn location_xml(vendor: Vendor, region: &str) -> String {
+    let head = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+    match vendor {
+        Vendor::Oss | Vendor::Cos => {
+            format!("{head}<LocationConstraint>{region}</LocationConstraint>")
+        }
+        Vendor::Obs => format!(
+            "{head}<Location xmlns=\"http://obs.{region}.myhuaweicloud.com/doc/2015-06-30/\">{region}</Location>"
+        ),
+    }
 }
 
 /// Request headers SeaweedFS gets as they are; the vendor's own are translated or dropped.

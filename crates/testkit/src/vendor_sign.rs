@@ -155,16 +155,18 @@ fn oss_sub_resource(name: &str) -> bool {
 }
 
 /// The OSS V1 `StringToSign`: verb, Content-MD5, Content-Type, Date, the `x-oss-*` headers and
-/// `/bucket/key` with the key decoded, then the signed sub-resources.
+/// `/bucket/key` with the key decoded, then the signed sub-resources. A request naming no bucket
+/// (`bucket` empty, GetService) signs the path alone, `/`, as OSS documents.
 pub(crate) fn oss_string_to_sign(parts: &SignedParts<'_>, bucket: &str) -> String {
     let key = crate::percent_decode(parts.raw_path);
     format!(
-        "{}\n{}\n{}\n{}\n{}/{bucket}{key}{}",
+        "{}\n{}\n{}\n{}\n{}{}{key}{}",
         parts.method,
         parts.header("content-md5"),
         parts.header("content-type"),
         parts.header("date"),
         parts.canonical_prefixed_headers("x-oss-"),
+        bucket_resource(bucket),
         parts.sub_resources(oss_sub_resource),
     )
 }
@@ -228,7 +230,7 @@ fn obs_sub_resource(name: &str) -> bool {
 
 /// The OBS `StringToSign`: verb, Content-MD5, Content-Type, Date (empty when `x-obs-date` is
 /// sent), the `x-obs-*` headers and `/bucket/key` with the key as sent on the wire, then the
-/// signed sub-resources.
+/// signed sub-resources. A request naming no bucket (ListBuckets) signs the path alone, `/`.
 pub(crate) fn obs_string_to_sign(parts: &SignedParts<'_>, bucket: &str) -> String {
     let date = if parts.headers.iter().any(|(name, _)| name == "x-obs-date") {
         ""
@@ -236,14 +238,24 @@ pub(crate) fn obs_string_to_sign(parts: &SignedParts<'_>, bucket: &str) -> Strin
         parts.header("date")
     };
     format!(
-        "{}\n{}\n{}\n{date}\n{}/{bucket}{}{}",
+        "{}\n{}\n{}\n{date}\n{}{}{}{}",
         parts.method,
         parts.header("content-md5"),
         parts.header("content-type"),
         parts.canonical_prefixed_headers("x-obs-"),
+        bucket_resource(bucket),
         parts.raw_path,
         parts.sub_resources(obs_sub_resource),
     )
+}
+
+/// `/bucket`, the start of a signed resource; empty for a request that names no bucket.
+fn bucket_resource(bucket: &str) -> String {
+    if bucket.is_empty() {
+        String::new()
+    } else {
+        format!("/{bucket}")
+    }
 }
 
 /// The pieces of a COS signature, each checkable against the documented example.
@@ -487,6 +499,38 @@ mod tests {
         assert_eq!(
             oss_string_to_sign(&parts, "bkt"),
             "PUT\n\n\nD\n/bkt/a b/日?partNumber=2&uploadId=0004B9895DBBB6EC98E36"
+        );
+    }
+
+    /// A request naming no bucket (ListBuckets / GetService) signs `/` on both vendors: OSS
+    /// "if the request does not specify a bucket, CanonicalizedResource is /", and OBS the same.
+    #[test]
+    fn test_service_level_requests_sign_the_root() {
+        let date = headers(&[("date", "D")]);
+        let query = vec![("max-keys".to_owned(), "1000".to_owned())];
+        let parts = SignedParts {
+            method: "GET",
+            raw_path: "/",
+            query: &query,
+            headers: &date,
+        };
+        assert_eq!(oss_string_to_sign(&parts, ""), "GET\n\n\nD\n/");
+        assert_eq!(obs_string_to_sign(&parts, ""), "GET\n\n\nD\n/");
+        // A bucket-level location request keeps `/bucket/` and its sub-resource.
+        let location = vec![("location".to_owned(), String::new())];
+        let parts = SignedParts {
+            method: "GET",
+            raw_path: "/",
+            query: &location,
+            headers: &date,
+        };
+        assert_eq!(
+            oss_string_to_sign(&parts, "bkt"),
+            "GET\n\n\nD\n/bkt/?location"
+        );
+        assert_eq!(
+            obs_string_to_sign(&parts, "bkt"),
+            "GET\n\n\nD\n/bkt/?location"
         );
     }
 

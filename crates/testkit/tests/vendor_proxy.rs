@@ -1,5 +1,6 @@
 //! The verifying vendor proxy refuses what a vendor would: unsigned or wrongly signed requests
-//! (403) and a Host without the endpoint's port (400), and forwards none of them.
+//! (403, bucket and service hosts alike) and a Host without the endpoint's port (400), and
+//! forwards none of them.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -65,7 +66,28 @@ async fn test_proxy_refuses_bad_signatures_and_hosts_without_port() {
             .await
             .unwrap();
         assert_eq!(response.status().as_u16(), 400, "{vendor:?}");
+        // An unsigned ListBuckets at the service host (no bucket in it) is refused too.
+        let endpoint = proxy.endpoint(vendor);
+        let service_host = endpoint
+            .trim_start_matches("http://")
+            .split(':')
+            .next()
+            .unwrap()
+            .to_owned();
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .resolve(&service_host, address)
+            .build()
+            .unwrap();
+        let response = client
+            .get(format!("{endpoint}/"))
+            .header("date", date)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 403, "{vendor:?} ListBuckets");
+        assert!(!response.text().await.unwrap().contains(&bucket));
     }
     assert_eq!(proxy.verified(), 0);
-    assert_eq!(proxy.refusals().len(), 9, "{:?}", proxy.refusals());
+    assert_eq!(proxy.refusals().len(), 12, "{:?}", proxy.refusals());
 }
