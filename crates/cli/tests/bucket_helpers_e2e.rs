@@ -1,5 +1,6 @@
 //! The bucket helpers through the official OMS Python SDK against `tern serve` and SeaweedFS,
-//! Azurite and fake-gcs-server, with local "CDN"s (HTTP servers on 127.0.0.1, one checking
+//! Azurite, fake-gcs-server and native OSS, OBS and COS (the test kit's signature-checking
+//! proxy in front of SeaweedFS), with local "CDN"s (HTTP servers on 127.0.0.1, one checking
 //! Aliyun type A signatures) for `show_cdn_info`.
 #![allow(
     clippy::unwrap_used,
@@ -20,9 +21,12 @@ use axum::Router;
 use serve_harness::{TernServer, SRC_REGION};
 use tern_testkit::cdn_check::aliyun_type_a;
 use tern_testkit::{
-    AzuriteServer, FakeGcsServer, HttpFileServer, S3Flavor, S3Server, TokenServer, AZURITE_KEY,
-    TEST_ACCESS_TOKEN,
+    AzuriteServer, FakeGcsServer, HttpFileServer, S3Flavor, S3Server, TokenServer, Vendor,
+    VendorProxy, AZURITE_KEY, TEST_ACCESS_TOKEN, VENDOR_ACCESS_KEY, VENDOR_SECRET_KEY,
 };
+
+/// The Tencent APPID the COS buckets of the native-vendor test end in.
+const APP_ID: &str = "1250000000";
 
 /// The signed CDN's key: it must reach no response and no log.
 const CDN_KEY: &str = "cdn-helper-key-Do-Not-Log-0815";
@@ -290,6 +294,111 @@ async fn test_official_sdk_drives_the_bucket_helpers_on_azure_and_gcs() {
     assert!(other_tokens.refused() > 0);
     let log = server.log_text();
     for secret in ["PRIVATE KEY", AZURITE_KEY, TEST_ACCESS_TOKEN] {
+        assert!(!log.contains(secret), "{secret} reached the log");
+    }
+}
+
+/// Native OSS, OBS and COS (the cloud types' own protocols: no `protocol` in the region table)
+/// through the test kit's proxy, which checks each vendor's signature and answers ListBuckets
+/// and GetBucketLocation in the vendor's XML: the SDK lists the buckets, finds the region the
+/// vendor names (a decoy region at the same endpoint, earlier in the table, also holds the
+/// bucket), pages a folder and checks prefixes; a wrong secret is OMS's 400, never a 500; no
+/// secret reaches the trace-level log.
+#[tokio::test(flavor = "multi_thread")]
+async fn test_official_sdk_drives_the_bucket_helpers_on_native_oss_obs_cos() {
+    let s3 = S3Server::shared(S3Flavor::SeaweedFs).await.unwrap();
+    let domains = [
+        (Vendor::Oss, "oss-helpers-1.aliyuncs.tern.test"),
+        (Vendor::Obs, "obs.helpers-2.myhuaweicloud.tern.test"),
+        (Vendor::Cos, "cos.helpers-3.myqcloud.tern.test"),
+    ];
+    let proxy = VendorProxy::start(s3, &domains).await.unwrap();
+    let keys = ["dir/a b+é.txt", "dir/b.txt", "top.txt", "zz/c.txt"];
+    let top_level = serde_json::to_string(&["dir/", "top.txt", "zz/"]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = "version = 1\n".to_owned();
+    let mut accounts = Vec::new();
+    for (vendor, cloud) in [
+        (Vendor::Oss, "Aliyun"),
+        (Vendor::Obs, "HuaweiCloud"),
+        (Vendor::Cos, "Tencent"),
+    ] {
+        let mut buckets = [
+            s3.new_bucket("helpers-nv").await.unwrap(),
+            s3.new_bucket("helpers-nv2").await.unwrap(),
+        ];
+        // COS bucket names end in the APPID; the SDK names the folder bucket without it and
+        // passes `app_id`, which tern appends as it does for tasks.
+        let mut folder_bucket = buckets[0].clone();
+        if vendor == Vendor::Cos {
+            for bucket in &mut buckets {
+                *bucket = format!("{bucket}-{APP_ID}");
+                s3.create_bucket(bucket).await.unwrap();
+            }
+            folder_bucket = buckets[0]
+                .trim_end_matches(&format!("-{APP_ID}"))
+                .to_owned();
+        }
+        for key in keys {
+            s3.client()
+                .put_object(&buckets[0], key, key.repeat(2).into_bytes(), None, &[])
+                .await
+                .unwrap();
+        }
+        let region = proxy.region(vendor);
+        for name in [format!("{region}-decoy"), region.clone()] {
+            config.push_str(&format!(
+                "[[regions]]\ncloud_type = \"{cloud}\"\nregion = \"{name}\"\nendpoint = \"{}\"\n",
+                proxy.endpoint(vendor)
+            ));
+        }
+        accounts.push((cloud, buckets, folder_bucket, region));
+    }
+    let config_path = dir.path().join("tern.toml");
+    std::fs::write(&config_path, config).unwrap();
+    // The vendor hosts resolve nowhere: tern reaches them with the proxy as its HTTP proxy.
+    let proxy_url = proxy.proxy_url();
+    let env = [
+        ("HTTP_PROXY", proxy_url.as_str()),
+        ("NO_PROXY", "127.0.0.1,localhost"),
+    ];
+    let server = TernServer::start_with_env_and_log_filter(dir.path(), config_path, &env, "trace");
+    let bad_secret = "wrongVendorSecret-Do-Not-Log-4711";
+    for (cloud, buckets, folder_bucket, region) in &accounts {
+        let app_id = if *cloud == "Tencent" { APP_ID } else { "" };
+        run_sdk_script(
+            "oms_sdk_buckets_cloud.py",
+            &server,
+            &[
+                ("CLOUD_TYPE", (*cloud).to_owned()),
+                ("APP_ID", app_id.to_owned()),
+                ("CRED_FIELD", "sk".to_owned()),
+                ("CRED_AK", VENDOR_ACCESS_KEY.to_owned()),
+                ("CRED_VALUE", VENDOR_SECRET_KEY.to_owned()),
+                ("BAD_CRED_VALUE", bad_secret.to_owned()),
+                ("BAD_FIELD", "refused".to_owned()),
+                ("BUCKETS", serde_json::to_string(buckets).unwrap()),
+                ("FOLDER_BUCKET", folder_bucket.clone()),
+                ("FOLDER_NAMES", top_level.clone()),
+                ("REGION", region.clone()),
+                ("MISSING_BUCKET", "no-such-native-bucket".to_owned()),
+            ],
+        )
+        .await;
+    }
+    // Every request carried the vendor's valid signature except the wrong secret's ListBuckets,
+    // one per vendor, refused by the proxy's own signature check.
+    let refusals = proxy.refusals();
+    assert!(
+        proxy.verified() > 0
+            && refusals.len() == 3
+            && refusals.iter().all(|r| r.starts_with("GET /:")),
+        "verified {}, refused {refusals:?}\nlog:\n{}",
+        proxy.verified(),
+        server.log_text()
+    );
+    let log = server.log_text();
+    for secret in [VENDOR_SECRET_KEY, bad_secret] {
         assert!(!log.contains(secret), "{secret} reached the log");
     }
 }

@@ -89,6 +89,16 @@ impl TernServer {
 
     /// Starts `tern serve` with a config file and extra environment variables of the caller's.
     pub fn start_with_env(dir: &Path, config: PathBuf, env: &[(&str, &str)]) -> TernServer {
+        Self::start_with_env_and_log_filter(dir, config, env, "info")
+    }
+
+    /// [`TernServer::start_with_env`] with a `TERN_LOG` filter of the caller's.
+    pub fn start_with_env_and_log_filter(
+        dir: &Path,
+        config: PathBuf,
+        env: &[(&str, &str)],
+        log_filter: &str,
+    ) -> TernServer {
         let mut server = TernServer {
             child: None,
             endpoint: String::new(),
@@ -99,7 +109,7 @@ impl TernServer {
             data_dir: dir.join("data"),
             config,
             log: dir.join("serve.log"),
-            log_filter: "info".to_owned(),
+            log_filter: log_filter.to_owned(),
             env: env
                 .iter()
                 .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))

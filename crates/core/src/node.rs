@@ -189,9 +189,39 @@ pub struct NodeSpec {
     pub app_id: Option<String>,
 }
 
+impl NodeSpec {
+    /// The bucket as the store names it: COS bucket names carry the APPID (`name-APPID`),
+    /// which OMS lets callers give apart in `app_id`, so it is appended when missing.
+    pub fn store_bucket(&self) -> String {
+        match (self.cloud_type, &self.app_id) {
+            (CloudType::Tencent, Some(app_id)) if !self.bucket.ends_with(&format!("-{app_id}")) => {
+                format!("{}-{app_id}", self.bucket)
+            }
+            _ => self.bucket.clone(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_store_bucket_appends_the_cos_app_id_once() {
+        let mut node = NodeSpec {
+            cloud_type: CloudType::Tencent,
+            region: "ap-beijing".into(),
+            bucket: "photos".into(),
+            credentials: Credentials::default(),
+            app_id: Some("1250000000".into()),
+        };
+        assert_eq!(node.store_bucket(), "photos-1250000000");
+        node.bucket = "photos-1250000000".into();
+        assert_eq!(node.store_bucket(), "photos-1250000000");
+        node.cloud_type = CloudType::Aliyun;
+        node.bucket = "photos".into();
+        assert_eq!(node.store_bucket(), "photos");
+    }
 
     #[test]
     fn test_cloud_type_round_trips_every_oms_spelling() {

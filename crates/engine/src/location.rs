@@ -1,6 +1,6 @@
 //! Where objects live: a node spec or a URL resolved into a protocol, bucket, endpoint and root.
 
-use tern_core::{CloudType, Credentials, NodeSpec, Protocol, RegionTable};
+use tern_core::{Credentials, NodeSpec, Protocol, RegionTable};
 use url::Url;
 
 use crate::error::{Error, Result};
@@ -38,16 +38,10 @@ impl Location {
                 credentials: Credentials::default(),
             });
         }
-        let mut bucket = node.bucket.clone();
-        if bucket.is_empty() {
+        if node.bucket.is_empty() {
             return Err(Error::invalid("bucket", "a bucket is required"));
         }
-        // COS bucket names carry the APPID; OMS lets users give it separately.
-        if let (CloudType::Tencent, Some(app_id)) = (node.cloud_type, &node.app_id) {
-            if !bucket.ends_with(&format!("-{app_id}")) {
-                bucket = format!("{bucket}-{app_id}");
-            }
-        }
+        let bucket = node.store_bucket();
         Ok(Location {
             protocol: entry.protocol(),
             bucket,
@@ -185,7 +179,7 @@ fn dir_root(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tern_core::RegionEntry;
+    use tern_core::{CloudType, RegionEntry};
 
     #[test]
     fn test_parse_s3_url_with_endpoint_and_region() {

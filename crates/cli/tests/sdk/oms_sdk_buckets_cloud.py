@@ -1,10 +1,12 @@
-"""Drives the bucket helpers of a running `tern serve` for one Azure or Google account through
-the official OMS Python SDK: show_bucket_list, show_bucket_region, show_bucket_objects and
-check_prefix, with the account's secret as OMS passes it (connection_string, json_auth_file).
+"""Drives the bucket helpers of a running `tern serve` for one Azure, Google, Aliyun, HuaweiCloud
+or Tencent account through the official OMS Python SDK: show_bucket_list, show_bucket_region,
+show_bucket_objects and check_prefix, with the account's secret as OMS passes it
+(connection_string, json_auth_file, or ak + sk).
 
 Environment (set by crates/cli/tests/bucket_helpers_e2e.rs): TERN_ENDPOINT, TERN_PROJECT_ID,
-TERN_AK, TERN_SK, CLOUD_TYPE (Azure or Google), CRED_FIELD (connection_string or
-json_auth_file), CRED_VALUE, BAD_CRED_VALUE (refused by the store or by tern), BAD_FIELD (the
+TERN_AK, TERN_SK, CLOUD_TYPE, CRED_FIELD (connection_string, json_auth_file or sk), CRED_AK
+(the access key going with an sk; optional), APP_ID (Tencent's; optional), CRED_VALUE, BAD_CRED_VALUE (refused by the store
+or by tern), BAD_FIELD (the
 field the refusal names), BUCKETS (JSON list the answer must hold), FOLDER_BUCKET, FOLDER_NAMES
 (JSON list, sorted), REGION (the expected show_bucket_region id), MISSING_BUCKET.
 Exit code 0 only if every check passed.
@@ -36,7 +38,10 @@ def check(condition, message):
 
 
 def creds(secret=SECRET):
-    return {"cloud_type": CLOUD, "ak": "", "sk": "", FIELD: secret}
+    fields = {"cloud_type": CLOUD, "ak": ENV.get("CRED_AK", ""), "sk": "", FIELD: secret}
+    if ENV.get("APP_ID"):
+        fields["app_id"] = ENV["APP_ID"]
+    return fields
 
 
 def no_secret(response, what):

@@ -110,6 +110,8 @@ async fn show_bucket_region(
     OmsJson(body): OmsJson<ShowBucketRegionReq>,
 ) -> Result<Json<ShowBucketRegionResponse>> {
     let (account, bucket) = body.into_domain()?;
+    // The name the store knows (COS: `name-APPID`), as a task or the other helpers use it.
+    let bucket = account.node(String::new(), bucket).store_bucket();
     let found = inspect::bucket_region(
         &state.regions,
         account.cloud_type,
