@@ -54,12 +54,21 @@ pub trait PartJournal: Send + Sync + 'static {
     async fn load_upload(&self, task: TaskId, key: &str) -> Result<Option<UploadCheckpoint>>;
     /// Records a new upload of `key`, replacing any earlier checkpoint of it and its parts
     /// (`checkpoint.parts` is ignored).
-    async fn begin_upload(&self, task: TaskId, key: &str, checkpoint: &UploadCheckpoint)
-        -> Result<()>;
+    async fn begin_upload(
+        &self,
+        task: TaskId,
+        key: &str,
+        checkpoint: &UploadCheckpoint,
+    ) -> Result<()>;
     /// Records one finished part of upload `upload_id` of `key`; a no-op when the key's
     /// checkpoint is another upload's (a late part of an upload already replaced).
-    async fn record_part(&self, task: TaskId, key: &str, upload_id: &str, part: &DonePart)
-        -> Result<()>;
+    async fn record_part(
+        &self,
+        task: TaskId,
+        key: &str,
+        upload_id: &str,
+        part: &DonePart,
+    ) -> Result<()>;
     /// Forgets the checkpoint of `key` and its parts.
     async fn forget_upload(&self, task: TaskId, key: &str) -> Result<()>;
     /// Every checkpoint of a task as `(source key, checkpoint without parts)`, in key order.

@@ -147,20 +147,29 @@ impl PartJournal for PgTaskStore {
     }
 
     async fn task_uploads(&self, task: TaskId) -> Result<Vec<(String, UploadCheckpoint)>> {
-        let rows: Vec<(String, String, String, i64, Option<String>, i64, Option<i64>)> =
-            sqlx::query_as(
-                "SELECT key, upload_id, dst_key, part_size, source_etag, source_size, \
+        let rows: Vec<(
+            String,
+            String,
+            String,
+            i64,
+            Option<String>,
+            i64,
+            Option<i64>,
+        )> = sqlx::query_as(
+            "SELECT key, upload_id, dst_key, part_size, source_etag, source_size, \
                  source_modified_ms FROM multipart_uploads WHERE task_id = $1 ORDER BY key",
-            )
-            .bind(task.0)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_error)?;
+        )
+        .bind(task.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
         rows.into_iter()
-            .map(|(key, upload_id, dst_key, part_size, etag, size, modified_ms)| {
-                let row = (upload_id, dst_key, part_size, etag, size, modified_ms);
-                Ok((key, checkpoint(row, Vec::new())?))
-            })
+            .map(
+                |(key, upload_id, dst_key, part_size, etag, size, modified_ms)| {
+                    let row = (upload_id, dst_key, part_size, etag, size, modified_ms);
+                    Ok((key, checkpoint(row, Vec::new())?))
+                },
+            )
             .collect()
     }
 }

@@ -55,7 +55,10 @@ pub async fn test_part_journal_records_and_reloads_an_upload(store: Arc<dyn Task
     // Another key of the same task and the same key of another task are their own.
     let other_task = task_in(&store, TaskStatus::Migrating).await;
     assert_eq!(store.load_upload(task, "other.bin").await.unwrap(), None);
-    assert_eq!(store.load_upload(other_task, "big.bin").await.unwrap(), None);
+    assert_eq!(
+        store.load_upload(other_task, "big.bin").await.unwrap(),
+        None
+    );
     let listed = store.task_uploads(task).await.unwrap();
     assert_eq!(listed, vec![("big.bin".to_owned(), upload("u-1"))]);
 
@@ -76,14 +79,20 @@ pub async fn test_part_journal_a_new_upload_replaces_the_old_and_its_late_parts(
     store.begin_upload(task, "k", &changed).await.unwrap();
     // A part of the replaced upload finishing late must not join the new one.
     store.record_part(task, "k", "old", &part(2)).await.unwrap();
-    assert_eq!(store.load_upload(task, "k").await.unwrap(), Some(changed.clone()));
+    assert_eq!(
+        store.load_upload(task, "k").await.unwrap(),
+        Some(changed.clone())
+    );
     store.record_part(task, "k", "new", &part(3)).await.unwrap();
     assert_eq!(
         store.load_upload(task, "k").await.unwrap().unwrap().parts,
         vec![part(3)]
     );
     // A part of a key with no upload at all is dropped too.
-    store.record_part(task, "none", "new", &part(1)).await.unwrap();
+    store
+        .record_part(task, "none", "new", &part(1))
+        .await
+        .unwrap();
     assert_eq!(store.load_upload(task, "none").await.unwrap(), None);
 }
 
