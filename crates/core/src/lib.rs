@@ -12,6 +12,7 @@ pub mod lease;
 pub mod node;
 pub mod notify;
 pub mod outcome;
+pub mod part_journal;
 pub mod policy;
 pub mod region;
 pub mod secret;
@@ -36,6 +37,7 @@ pub use outcome::{
     CopyPath, Counters, FailureCode, FailureReason, ObjectOutcome, Outcome, SkipReason,
     Verification,
 };
+pub use part_journal::{DonePart, PartJournal, SourceVersion, UploadCheckpoint};
 pub use policy::{BandwidthPolicy, BandwidthWindow, ConsistencyCheck, OverwriteMode};
 pub use region::{check_local_bucket, Protocol, RegionEntry, RegionTable};
 pub use secret::Secret;

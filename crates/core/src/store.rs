@@ -15,6 +15,7 @@ use crate::group::{
 };
 use crate::lease::{ClaimedRun, Fence, LeaseCheck, LeaseTerms, NodeId, RunRecord};
 use crate::notify::{DeliveryState, Notification, NotifySubject};
+use crate::part_journal::PartJournal;
 use crate::task::{
     RunEnding, Task, TaskEvent, TaskId, TaskPriority, TaskSecrets, TaskSpec, TaskStatus,
 };
@@ -115,9 +116,11 @@ pub struct GroupChange {
     pub tasks: Vec<TaskId>,
 }
 
-/// Persistence of projects' identities, tasks and the per-object ledger.
+/// Persistence of projects' identities, tasks and the per-object ledger; also the checkpoint
+/// of multipart uploads in progress ([`PartJournal`]), which `delete_task` and `delete_group`
+/// forget with the task.
 #[async_trait]
-pub trait TaskStore: Send + Sync + 'static {
+pub trait TaskStore: PartJournal + Send + Sync + 'static {
     /// Stores a token (already hashed by the caller) for a project.
     async fn put_token(&self, project_id: &str, token_sha256: &str) -> Result<()>;
     /// The project a hashed token belongs to.

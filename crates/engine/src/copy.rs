@@ -36,6 +36,7 @@ use crate::listing::object_meta;
 use crate::metadata_names::fit_metadata_names;
 use crate::multipart::{MultipartUpload, MAX_PARTS};
 use crate::rawpath::{needs_raw_path, read_exact, stat_exact, write_exact};
+use crate::resumable::PartResumer;
 use crate::source_md5::{
     read_again_raw, read_again_streamed, settle_source_md5, DeclaredMd5, SourceCheck,
     WholeReadBuilder,
@@ -128,6 +129,9 @@ pub struct CopyContext<'a> {
     pub stop: &'a CancellationToken,
     /// Where aborts of multipart uploads whose copy was dropped run; the run waits for it.
     pub cleanup: &'a TaskTracker,
+    /// Checkpoints multipart uploads so a later run resumes them (`resumable`); `None` streams
+    /// through OpenDAL's writer.
+    pub resume: Option<&'a PartResumer>,
 }
 
 /// Copies `key` from the source to `dst_key` at the destination.
@@ -145,9 +149,16 @@ pub async fn copy_object(
         progress,
         stop,
         cleanup,
+        resume,
     } = ctx;
     if needs_raw_path(key) || needs_raw_path(dst_key) {
         return copy_raw_key(ctx, key, dst_key, listed_size).await;
+    }
+    if let Some(resumer) = resume.filter(|r| r.takes(listed_size, options.part_size)) {
+        // `None`: the object shrank to one part since it was listed; it goes in one PUT below.
+        if let Some(copied) = resumer.copy(ctx, key, dst_key).await? {
+            return Ok(copied);
+        }
     }
     let multipart = listed_size > options.part_size as u64;
     let part_size = part_size_for(listed_size, options.part_size);
@@ -453,6 +464,7 @@ async fn copy_raw_key(
         progress,
         stop: _,
         cleanup: _,
+        resume: _,
     } = ctx;
     if listed_size > options.part_size as u64 {
         return Err(CopyFailure {

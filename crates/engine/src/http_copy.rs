@@ -49,6 +49,8 @@ pub(crate) async fn copy_url_object(
         stop,
         cleanup,
         source: _,
+        // Objects fetched by URL stream through OpenDAL's writer (RFC 0012 scope).
+        resume: _,
     } = ctx;
     let url = &origin.url;
     let part_size = options.part_size.max(1);

@@ -24,6 +24,7 @@ use crate::http_copy::copy_url_object;
 use crate::listing::{list_selection, object_meta, Listed, Selection, SourceObject};
 use crate::march::{can_march, list_destination, merge, DstState};
 use crate::restore::Restorer;
+use crate::resumable::{PartCheckpoints, PartResumer};
 use crate::server_copy::{Delivered, ServerCopier};
 use crate::storage::Storage;
 use crate::storage_class::ClassMapping;
@@ -165,6 +166,9 @@ pub struct Migration {
     /// Writes each object in the class its source object's class maps to
     /// (`SRC_STORAGE_MAPPING`); without it every object goes through `destination`.
     pub class_mapping: Option<Arc<ClassMapping>>,
+    /// Checkpoints the multipart uploads of an S3 destination so that a later run of the task
+    /// resumes them part by part (`resumable`, RFC 0012); `None` keeps no checkpoint.
+    pub part_checkpoints: Option<PartCheckpoints>,
 }
 
 /// What one pipeline slot produced.
@@ -207,6 +211,7 @@ impl Migration {
             http: None,
             restore: None,
             class_mapping: None,
+            part_checkpoints: None,
         }
     }
 
@@ -259,6 +264,12 @@ impl Migration {
                 Err(Error::Cancelled)
             }
         };
+        // Every object settled: a checkpointed upload still in the journal is stale.
+        if let (Ok(_), Some(resumer)) = (&result, &copier.resumer) {
+            if !self.options.dry_run {
+                resumer.sweep().await;
+            }
+        }
         // The pipeline is no longer polled: copy tasks still running end on `stop`.
         copier.stop.cancel();
         let cleanup = &copier.cleanup;
@@ -509,6 +520,8 @@ struct Copier {
     restore_places: Arc<tokio::sync::Semaphore>,
     /// Copies inside the service when both ends are one S3 endpoint.
     server_copy: Option<ServerCopier>,
+    /// Checkpoints and resumes the multipart uploads of an S3 destination.
+    resumer: Option<PartResumer>,
 }
 
 impl Copier {
@@ -526,6 +539,7 @@ impl Copier {
             http,
             restore,
             class_mapping,
+            part_checkpoints,
         } = migration;
         Copier {
             source: source.clone(),
@@ -547,6 +561,11 @@ impl Copier {
                 destination,
                 options.server_side_copy && class_mapping.is_none(),
             ),
+            // A per-object destination (`SRC_STORAGE_MAPPING`) is not the run's endpoint.
+            resumer: part_checkpoints
+                .as_ref()
+                .filter(|_| class_mapping.is_none())
+                .and_then(|checkpoints| PartResumer::for_run(Some(checkpoints), destination)),
         }
     }
 
@@ -643,6 +662,7 @@ impl Copier {
             progress: &self.progress_bytes,
             stop: &self.stop,
             cleanup: &self.cleanup,
+            resume: self.resumer.as_ref(),
         };
         match (&object.origin, &self.http) {
             (Some(origin), Some(http)) => {

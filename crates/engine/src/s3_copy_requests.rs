@@ -1,7 +1,9 @@
 //! The S3 requests of a server-side copy that OpenDAL has no operation for: CopyObject and
 //! UploadPartCopy across buckets, and the CreateMultipartUpload / CompleteMultipartUpload /
 //! AbortMultipartUpload around the part copies (OpenDAL's multipart writer uploads bytes only, so
-//! `multipart::MultipartUpload` cannot carry part copies). Requests are signed by the SigV4 signer
+//! `multipart::MultipartUpload` cannot carry part copies); and UploadPart / ListParts for uploads
+//! that survive a restart (`resumable`, RFC 0012: OpenDAL's writer hides the upload id). Requests
+//! are signed by the SigV4 signer
 //! OpenDAL uses, through `inspect::sign_s3_request`, and sent by reqwest.
 //!
 //! S3 may answer CopyObject, UploadPartCopy and CompleteMultipartUpload with `200 OK` and an
@@ -13,6 +15,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use tern_core::{Credentials, Protocol};
 use tokio_util::task::TaskTracker;
@@ -27,8 +30,11 @@ const ATTEMPTS: u32 = 4;
 /// Longest a single copy request may take: the service copies up to one part (or one whole
 /// object up to the part size) while the request is open.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
-/// Longest answer body read (copy results and errors are a few hundred bytes).
-const MAX_ANSWER_BYTES: usize = 64 * 1024;
+/// Longest answer body read (copy results and errors are a few hundred bytes; a ListParts page
+/// of 1,000 parts about 200 KB).
+const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+/// Parts per ListParts page (S3's most).
+const LIST_PARTS_PAGE: u32 = 1000;
 
 /// What a server-side copy needs to know of an S3 storage, kept by `Storage` when it speaks S3.
 /// `Debug` names the endpoint and bucket only (the credentials stay secret).
@@ -142,6 +148,11 @@ pub(crate) enum Refusal {
 }
 
 impl Refusal {
+    /// Whether the upload named in the request does not exist (aborted, completed or expired).
+    pub(crate) fn is_no_such_upload(&self) -> bool {
+        matches!(self, Refusal::Status { code, .. } if code == "NoSuchUpload")
+    }
+
     /// Whether every other object of the run would meet the same refusal: the credentials may
     /// not read the source bucket (403), the service does not implement the operation (501,
     /// 405), or refuses it as asked (400, e.g. across accounts or regions). Those turn
@@ -235,7 +246,7 @@ impl S3CopyClient {
             HeaderValue::from_static("REPLACE"),
         );
         let url = self.destination.object_url(dst_key, "");
-        let body = self.send(Method::PUT, &url, &headers, Vec::new()).await?;
+        let body = self.send(Method::PUT, &url, &headers, Bytes::new()).await?;
         parse_etag(&body)
     }
 
@@ -248,7 +259,9 @@ impl S3CopyClient {
         let mut headers = write_headers.clone();
         self.payer_header(&mut headers);
         let url = self.destination.object_url(dst_key, "uploads");
-        let body = self.send(Method::POST, &url, &headers, Vec::new()).await?;
+        let body = self
+            .send(Method::POST, &url, &headers, Bytes::new())
+            .await?;
         let answer: InitiateAnswer = quick_xml::de::from_str(&body)
             .map_err(|err| Refusal::BadAnswer(format!("CreateMultipartUpload: {err}")))?;
         if answer.upload_id.is_empty() {
@@ -275,8 +288,48 @@ impl S3CopyClient {
             header_value(&format!("bytes={first}-{last}"))?,
         );
         let url = self.upload_url(upload, &format!("partNumber={number}&"));
-        let body = self.send(Method::PUT, &url, &headers, Vec::new()).await?;
+        let body = self.send(Method::PUT, &url, &headers, Bytes::new()).await?;
         parse_etag(&body)
+    }
+
+    /// UploadPart: `body` as part `number`; returns the part's ETag as the server spelled it.
+    pub(crate) async fn upload_part(
+        &self,
+        upload: &UploadRef,
+        number: u32,
+        body: Bytes,
+    ) -> Result<String, Refusal> {
+        let mut headers = HeaderMap::new();
+        self.payer_header(&mut headers);
+        let url = self.upload_url(upload, &format!("partNumber={number}&"));
+        let (etag, _) = self.send_answer(Method::PUT, &url, &headers, body).await?;
+        etag.filter(|etag| !etag.is_empty())
+            .ok_or_else(|| Refusal::BadAnswer("UploadPart returned no ETag".to_owned()))
+    }
+
+    /// ListParts: every part the server holds for the upload, in part order (all pages).
+    pub(crate) async fn list_parts(&self, upload: &UploadRef) -> Result<Vec<ListedPart>, Refusal> {
+        let mut headers = HeaderMap::new();
+        self.payer_header(&mut headers);
+        let mut parts = Vec::new();
+        let mut marker = 0u32;
+        loop {
+            let url = self.upload_url(
+                upload,
+                &format!("max-parts={LIST_PARTS_PAGE}&part-number-marker={marker}&"),
+            );
+            let body = self.send(Method::GET, &url, &headers, Bytes::new()).await?;
+            let page: ListPartsAnswer = quick_xml::de::from_str(&body)
+                .map_err(|err| Refusal::BadAnswer(format!("ListParts: {err}")))?;
+            let last = page.parts.last().map(|part| part.number);
+            parts.extend(page.parts);
+            match (page.is_truncated, page.next_part_number_marker.or(last)) {
+                (true, Some(next)) if next > marker => marker = next,
+                _ => break,
+            }
+        }
+        parts.sort_by_key(|part| part.number);
+        Ok(parts)
     }
 
     /// CompleteMultipartUpload with the parts' ETags in part order; returns the object's ETag.
@@ -302,7 +355,7 @@ impl S3CopyClient {
         );
         let url = self.upload_url(upload, "");
         let body = self
-            .send(Method::POST, &url, &headers, xml.into_bytes())
+            .send(Method::POST, &url, &headers, Bytes::from(xml))
             .await?;
         parse_etag(&body)
     }
@@ -310,16 +363,29 @@ impl S3CopyClient {
     /// AbortMultipartUpload; failures are logged (the upload then stays until a lifecycle rule
     /// removes it, as for streamed uploads).
     pub(crate) async fn abort_upload(&self, upload: &UploadRef) {
-        let mut headers = HeaderMap::new();
-        self.payer_header(&mut headers);
-        let url = self.upload_url(upload, "");
-        match self.send(Method::DELETE, &url, &headers, Vec::new()).await {
-            Ok(_) => tracing::debug!(key = %upload.key, "server-side multipart copy aborted"),
+        match self.try_abort_upload(upload).await {
+            Ok(()) => tracing::debug!(key = %upload.key, "multipart upload aborted"),
             Err(refusal) => tracing::warn!(
                 key = %upload.key,
                 error = %refusal,
-                "aborting a server-side multipart copy failed; it stays open at the destination"
+                "aborting a multipart upload failed; it stays open at the destination"
             ),
+        }
+    }
+
+    /// AbortMultipartUpload, telling how it went; an upload already gone (NoSuchUpload) counts
+    /// as aborted.
+    pub(crate) async fn try_abort_upload(&self, upload: &UploadRef) -> Result<(), Refusal> {
+        let mut headers = HeaderMap::new();
+        self.payer_header(&mut headers);
+        let url = self.upload_url(upload, "");
+        match self
+            .send(Method::DELETE, &url, &headers, Bytes::new())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(refusal) if refusal.is_no_such_upload() => Ok(()),
+            Err(refusal) => Err(refusal),
         }
     }
 
@@ -370,8 +436,21 @@ impl S3CopyClient {
         method: Method,
         url: &str,
         headers: &HeaderMap,
-        body: Vec<u8>,
+        body: Bytes,
     ) -> Result<String, Refusal> {
+        self.send_answer(method, url, headers, body)
+            .await
+            .map(|(_, body)| body)
+    }
+
+    /// As `send`, with the answer's `ETag` header (UploadPart answers with it alone).
+    async fn send_answer(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<(Option<String>, String), Refusal> {
         let mut attempt = 1;
         loop {
             let answer = self
@@ -400,8 +479,8 @@ impl S3CopyClient {
         method: Method,
         url: &str,
         headers: &HeaderMap,
-        body: Vec<u8>,
-    ) -> Result<String, Refusal> {
+        body: Bytes,
+    ) -> Result<(Option<String>, String), Refusal> {
         let mut builder = http::Request::builder().method(method).uri(url);
         for (name, value) in headers {
             builder = builder.header(name, value);
@@ -426,6 +505,11 @@ impl S3CopyClient {
             .await
             .map_err(|err| Refusal::Transport(err.to_string()))?;
         let status = response.status().as_u16();
+        let etag = response
+            .headers()
+            .get(http::header::ETAG)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
         let text = read_bounded(response).await?;
         let error_code = error_code(&text);
         match error_code {
@@ -434,7 +518,7 @@ impl S3CopyClient {
                 status: if status == 200 { 500 } else { status },
                 code,
             }),
-            None if (200..300).contains(&status) => Ok(text),
+            None if (200..300).contains(&status) => Ok((etag, text)),
             None => Err(Refusal::Status {
                 status,
                 code: String::new(),
@@ -552,6 +636,27 @@ struct InitiateAnswer {
     upload_id: String,
 }
 
+/// One part as ListParts names it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub(crate) struct ListedPart {
+    #[serde(rename = "PartNumber")]
+    pub(crate) number: u32,
+    #[serde(rename = "ETag", default)]
+    pub(crate) etag: String,
+    #[serde(rename = "Size", default)]
+    pub(crate) size: u64,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct ListPartsAnswer {
+    #[serde(rename = "Part", default)]
+    parts: Vec<ListedPart>,
+    #[serde(rename = "IsTruncated", default)]
+    is_truncated: bool,
+    #[serde(rename = "NextPartNumberMarker", default)]
+    next_part_number_marker: Option<u32>,
+}
+
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct ErrorAnswer {
@@ -661,6 +766,37 @@ mod tests {
             Ok("\"5eb63bbbe01eeed093cb22bb8f5acdc3\"".to_owned())
         );
         assert!(parse_etag("<CopyObjectResult/>").is_err());
+    }
+
+    #[test]
+    fn test_list_parts_answers_are_read_with_their_marker() {
+        let page: ListPartsAnswer = quick_xml::de::from_str(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<ListPartsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>b</Bucket><Key>k</Key><UploadId>u</UploadId><PartNumberMarker>0</PartNumberMarker><NextPartNumberMarker>2</NextPartNumberMarker><MaxParts>2</MaxParts><IsTruncated>true</IsTruncated><Part><PartNumber>1</PartNumber><LastModified>2024-01-01T00:00:00.000Z</LastModified><ETag>"a"</ETag><Size>5242880</Size></Part><Part><PartNumber>2</PartNumber><ETag>"b"</ETag><Size>7</Size></Part></ListPartsResult>"#,
+        )
+        .unwrap();
+        assert!(page.is_truncated);
+        assert_eq!(page.next_part_number_marker, Some(2));
+        assert_eq!(
+            page.parts,
+            vec![
+                ListedPart {
+                    number: 1,
+                    etag: "\"a\"".into(),
+                    size: 5_242_880
+                },
+                ListedPart {
+                    number: 2,
+                    etag: "\"b\"".into(),
+                    size: 7
+                },
+            ]
+        );
+        let empty: ListPartsAnswer = quick_xml::de::from_str(
+            "<ListPartsResult><IsTruncated>false</IsTruncated></ListPartsResult>",
+        )
+        .unwrap();
+        assert!(empty.parts.is_empty() && !empty.is_truncated);
     }
 
     #[test]

@@ -295,7 +295,7 @@ async fn stream(
 }
 
 /// `(part number, (first byte, last byte))` of each part, numbered from 1.
-fn part_ranges(size: u64, part_size: u64) -> Vec<(u32, (u64, u64))> {
+pub(crate) fn part_ranges(size: u64, part_size: u64) -> Vec<(u32, (u64, u64))> {
     let mut ranges = Vec::new();
     let mut first = 0;
     let mut number = 1;

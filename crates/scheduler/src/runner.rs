@@ -13,7 +13,8 @@ use tern_core::{
 };
 use tern_engine::objectlist::{failed_row, plain_row, write_lines};
 use tern_engine::{
-    Event, KeySource, Location, Migration, MigrationOptions, Selection, Storage, Throttle, Tuning,
+    Event, KeySource, Location, Migration, MigrationOptions, PartCheckpoints, Selection, Storage,
+    Throttle, Tuning,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -246,6 +247,13 @@ impl TaskRun {
         migration.http = http;
         migration.restore = restore;
         migration.class_mapping = class_mapping;
+        // Large objects into an S3 destination checkpoint their parts in the store, so a crash
+        // or stop costs the parts in flight, not the object (RFC 0012).
+        let journal: Arc<dyn tern_core::PartJournal> = Arc::clone(&self.store) as _;
+        migration.part_checkpoints = Some(PartCheckpoints {
+            journal,
+            task: self.task.id,
+        });
         if !self.task.failed_only && spec.task_type == TaskType::Prefix {
             // A group's slice starts after its range start; a resumed run after its checkpoint,
             // which always lies further on.

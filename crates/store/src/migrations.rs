@@ -50,6 +50,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "leases",
         include_str!("../migrations/sqlite/0007_leases.sql"),
     ),
+    (
+        8,
+        "part journal",
+        include_str!("../migrations/sqlite/0008_part_journal.sql"),
+    ),
 ];
 
 /// PostgreSQL migrations, numbered on their own: 0001 is SQLite's 0001..0006 in one step.
@@ -63,6 +68,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         2,
         "leases",
         include_str!("../migrations/postgres/0002_leases.sql"),
+    ),
+    (
+        3,
+        "part journal",
+        include_str!("../migrations/postgres/0003_part_journal.sql"),
     ),
 ];
 

@@ -1,4 +1,6 @@
-//! A fault-injecting HTTP proxy in front of a real server, for retry and failure tests.
+//! A fault-injecting HTTP proxy in front of a real server, for retry and failure tests; with
+//! [`Fault::Nothing`] a plain relay that counts the object bytes it serves
+//! ([`FaultProxy::object_bytes_served`]), for tests of how much a client reads.
 //!
 //! It forwards every request unchanged (Host header included, so SigV4 signatures made for the
 //! proxy's address still verify upstream) except those its rule picks, which get the error an
@@ -26,6 +28,8 @@ pub enum FlippedReads {
 /// Which requests fail, and how.
 #[derive(Debug, Clone)]
 pub enum Fault {
+    /// None: every request is relayed unchanged (the proxy only counts).
+    Nothing,
     /// Every `every`-th request (1-based, counted over all requests) gets 503 SlowDown, but
     /// one request (same method and URI: a retry) at most `max_per_request` times. Without
     /// that bound a request retried while others interleave can be refused on every attempt
@@ -90,6 +94,8 @@ struct ProxyState {
     client: reqwest::Client,
     requests: AtomicU64,
     injected: AtomicU64,
+    /// Body bytes of successful object GET answers relayed.
+    object_bytes: AtomicU64,
     /// `METHOD uri` → SlowDown answers sent to it so far.
     refusals: std::sync::Mutex<std::collections::HashMap<String, u64>>,
     /// Object path → GETs of it so far, with its number in order of first GET.
@@ -123,6 +129,7 @@ impl FaultProxy {
             client: reqwest::Client::new(),
             requests: AtomicU64::new(0),
             injected: AtomicU64::new(0),
+            object_bytes: AtomicU64::new(0),
             refusals: std::sync::Mutex::new(std::collections::HashMap::new()),
             object_gets: std::sync::Mutex::new(std::collections::HashMap::new()),
             corrupted: std::sync::Mutex::new(Vec::new()),
@@ -160,6 +167,12 @@ impl FaultProxy {
     /// Requests seen so far.
     pub fn requests(&self) -> u64 {
         self.state.requests.load(Ordering::Relaxed)
+    }
+
+    /// Body bytes of successful object GETs (`/bucket/key`, not listings) relayed so far: what
+    /// a client read from the server behind the proxy.
+    pub fn object_bytes_served(&self) -> u64 {
+        self.state.object_bytes.load(Ordering::Relaxed)
     }
 
     /// Requests answered with an injected error (or a corrupted body) so far.
@@ -213,6 +226,7 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
     let path = request.uri().path().to_owned();
     let request_key = format!("{} {}", request.method(), request.uri());
     let inject = match &state.fault {
+        Fault::Nothing => false,
         Fault::SlowDownEvery {
             every,
             max_per_request,
@@ -248,7 +262,8 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
             Fault::DenyPathContaining(_) | Fault::DenyRangedGetFrom { .. } => {
                 s3_error(StatusCode::FORBIDDEN, "AccessDenied", "Access Denied")
             }
-            Fault::FlipBitInObjectGets { .. }
+            Fault::Nothing
+            | Fault::FlipBitInObjectGets { .. }
             | Fault::EtagNotMd5ForPathContaining(_)
             | Fault::EtagNotMd5OnPuts { .. }
             | Fault::RestoreOngoingForHeads(_) => unreachable!("decided on the response"),
@@ -272,7 +287,7 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
                 flip_bit_in_body: true
             }
         );
-    let response = match relay(&state, request, corrupt_body).await {
+    let response = match relay(&state, request, corrupt_body, object_get).await {
         Ok(response) => response,
         Err(err) => return s3_error(StatusCode::BAD_GATEWAY, "ProxyError", &err.to_string()),
     };
@@ -415,8 +430,14 @@ async fn maybe_flip_bit(
 }
 
 /// Relays `request` upstream; with `corrupt_body`, a non-empty request body goes with the lowest
-/// bit of its middle byte flipped (recorded in [`FaultProxy::corrupted_paths`]).
-async fn relay(state: &ProxyState, request: Request, corrupt_body: bool) -> Result<Response> {
+/// bit of its middle byte flipped (recorded in [`FaultProxy::corrupted_paths`]). The body of a
+/// successful `object_get` answer is counted in [`FaultProxy::object_bytes_served`].
+async fn relay(
+    state: &ProxyState,
+    request: Request,
+    corrupt_body: bool,
+    object_get: bool,
+) -> Result<Response> {
     let path = request.uri().path().to_owned();
     let path_and_query = request
         .uri()
@@ -450,6 +471,11 @@ async fn relay(state: &ProxyState, request: Request, corrupt_body: bool) -> Resu
     let status = StatusCode::from_u16(upstream.status().as_u16())?;
     let headers = upstream.headers().clone();
     let bytes = upstream.bytes().await?;
+    if object_get && status.is_success() {
+        state
+            .object_bytes
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    }
     let mut response = Response::new(Body::from(bytes));
     *response.status_mut() = status;
     for (name, value) in &headers {

@@ -351,6 +351,8 @@ impl PgTaskStore {
             "DELETE FROM ledger WHERE task_id IN (SELECT id FROM tasks WHERE group_id = $1)",
             "DELETE FROM task_secrets WHERE task_id IN (SELECT id FROM tasks WHERE group_id = $1)",
             "DELETE FROM task_runs WHERE task_id IN (SELECT id FROM tasks WHERE group_id = $1)",
+            "DELETE FROM multipart_parts WHERE task_id IN (SELECT id FROM tasks WHERE group_id = $1)",
+            "DELETE FROM multipart_uploads WHERE task_id IN (SELECT id FROM tasks WHERE group_id = $1)",
             "DELETE FROM tasks WHERE group_id = $1",
             "DELETE FROM group_secrets WHERE group_id = $1",
             "DELETE FROM task_groups WHERE id = $1",

@@ -16,6 +16,7 @@ mod identity;
 mod leases;
 mod ledger;
 mod notify;
+mod part_journal;
 mod read;
 mod runs;
 mod sync;

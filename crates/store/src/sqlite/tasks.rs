@@ -135,6 +135,9 @@ impl SqliteTaskStore {
             "DELETE FROM ledger WHERE task_id = $1",
             "DELETE FROM task_secrets WHERE task_id = $1",
             "DELETE FROM task_runs WHERE task_id = $1",
+            // The uploads stay at the destination for its lifecycle rule (RFC 0012).
+            "DELETE FROM multipart_parts WHERE task_id = $1",
+            "DELETE FROM multipart_uploads WHERE task_id = $1",
             "DELETE FROM tasks WHERE id = $1",
         ] {
             sqlx::query(statement)

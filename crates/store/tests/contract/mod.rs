@@ -10,6 +10,7 @@ mod leases;
 mod ledger;
 mod lifecycle;
 mod notify;
+mod part_journal;
 mod records;
 #[macro_use]
 pub mod sync;
@@ -22,6 +23,7 @@ pub use leases::*;
 pub use ledger::*;
 pub use lifecycle::*;
 pub use notify::*;
+pub use part_journal::*;
 pub use records::*;
 
 /// Expands to one test per contract function, each on a fresh store from `$factory`.
@@ -62,6 +64,9 @@ macro_rules! contract_tests {
             test_renewal_keeps_the_task_and_carries_stops,
             test_orphaned_stops_and_own_runs_come_back,
             test_one_node_splits_a_group_at_a_time,
+            test_part_journal_records_and_reloads_an_upload,
+            test_part_journal_a_new_upload_replaces_the_old_and_its_late_parts,
+            test_part_journal_rows_go_with_the_deleted_task,
         );
     };
     (@each $factory:path; $($name:ident),* $(,)?) => {
