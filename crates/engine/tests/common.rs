@@ -77,6 +77,7 @@ pub fn copy_context<'a>(
         progress,
         stop,
         cleanup,
+        memory: &run.options.memory,
     }
 }
 
