@@ -5,11 +5,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
 use tern_core::{CloudType, Protocol, RegionEntry, RegionTable, Secret};
+use tern_engine::MemoryBudget;
 use tern_scheduler::notify::{NotifyConfig, NotifyTopic};
 
 /// The only config format version this binary reads.
@@ -41,6 +43,9 @@ pub struct ConfigFile {
     /// Multipart part size in MiB (at least 5, S3's smallest part); objects up to it are
     /// copied with one PUT.
     pub part_size_mib: Option<usize>,
+    /// Memory for copy buffers in MiB, shared by every task the process runs [default: 1/32
+    /// of the machine's memory, between 64 and 256 MiB].
+    pub memory_budget_mib: Option<u64>,
     /// Seconds between reconciliation passes of each synchronizing sync task (list both
     /// buckets, queue what events missed); absent or 0 turns them off (the default).
     pub sync_reconcile_interval_secs: Option<u64>,
@@ -259,6 +264,8 @@ pub struct ServeSettings {
     pub part_size: usize,
     /// Copy server-side between buckets of one S3 endpoint.
     pub server_side_copy: bool,
+    /// The budget every task's and sync task's copy buffers come out of.
+    pub memory: Arc<MemoryBudget>,
     /// Period of sync tasks' reconciliation passes; `None`: off.
     pub sync_reconcile_interval: Option<std::time::Duration>,
     /// Lease length, ms.
@@ -289,6 +296,12 @@ impl ServeSettings {
                 "part_size_mib = {mib}: must be between {MIN_PART_SIZE_MIB} and {MAX_PART_SIZE_MIB}"
             ),
         };
+        let memory = match file.memory_budget_mib {
+            None => MemoryBudget::for_this_machine(),
+            Some(mib) => {
+                MemoryBudget::from_mib(mib).map_err(|err| anyhow!("memory_budget_mib: {err}"))?
+            }
+        };
         let lease_ms = match file.lease_secs {
             None => tern_core::DEFAULT_LEASE_MS,
             Some(secs @ 1..=3600) => i64::try_from(secs * 1000).unwrap_or(i64::MAX),
@@ -301,6 +314,7 @@ impl ServeSettings {
         Ok(ServeSettings {
             notify,
             part_size,
+            memory: Arc::new(memory),
             lease_ms,
             node_id: file.node_id,
             server_side_copy: file.server_side_copy.unwrap_or(true),
@@ -410,6 +424,23 @@ mod tests {
             notify.request_timeout,
             tern_scheduler::notify::DEFAULT_REQUEST_TIMEOUT
         );
+    }
+
+    #[test]
+    fn test_memory_budget_mib_is_bounded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("tern.toml");
+        let settings = |text: &str| {
+            std::fs::write(&path, text).expect("write");
+            ServeSettings::resolve(Some(&path), None, None, None).map(|s| s.memory.capacity())
+        };
+        assert_eq!(settings("memory_budget_mib = 300").unwrap(), 300 << 20);
+        let default = settings("").unwrap();
+        assert!((64 << 20..=256 << 20).contains(&default), "{default}");
+        for bad in ["memory_budget_mib = 0", "memory_budget_mib = 2000000"] {
+            let err = settings(bad).unwrap_err().to_string();
+            assert!(err.contains("memory_budget_mib"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use tern_core::{
 };
 use tern_engine::run::{DEFAULT_CHECKERS, DEFAULT_PART_CONCURRENCY, DEFAULT_TRANSFERS};
 use tern_engine::{
-    ClassMapping, Decision, EngineMetrics, Event, HttpSource, Location, Migration,
+    ClassMapping, Decision, EngineMetrics, Event, HttpSource, Location, MemoryBudget, Migration,
     MigrationOptions, RestoreOptions, Restorer, Selection, Storage, Throttle, Tuning,
 };
 use tokio::sync::mpsc;
@@ -61,6 +61,10 @@ pub struct CopyArgs {
     /// Parts of one large object uploaded at once.
     #[arg(long, default_value_t = DEFAULT_PART_CONCURRENCY)]
     part_concurrency: usize,
+    /// Memory for copy buffers in MiB, shared by all transfers [default: 1/32 of the machine's
+    /// memory, between 64 and 256 MiB].
+    #[arg(long, value_name = "MIB")]
+    memory_budget_mib: Option<u64>,
     /// Bandwidth limit in bytes per second (e.g. 10M); none by default.
     #[arg(long)]
     bwlimit: Option<String>,
@@ -201,6 +205,12 @@ fn build_migration(args: &CopyArgs) -> Result<Migration> {
             args.part_size
         ));
     }
+    let memory = match args.memory_budget_mib {
+        None => MemoryBudget::process_default(),
+        Some(mib) => Arc::new(
+            MemoryBudget::from_mib(mib).map_err(|err| anyhow!("--memory-budget-mib {err}"))?,
+        ),
+    };
     let plain_limit = match &args.bwlimit {
         Some(text) => Some(parse_size(text).context("--bwlimit")?),
         None => None,
@@ -223,6 +233,7 @@ fn build_migration(args: &CopyArgs) -> Result<Migration> {
         dry_run: args.dry_run,
         server_side_copy: !args.no_server_side_copy,
         run_started_ms: None,
+        memory,
     };
     let mut migration = Migration::new(source, destination, selection);
     migration.http = http;

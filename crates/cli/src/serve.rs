@@ -69,6 +69,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
             regions: regions.clone(),
             reconcile_interval: settings.sync_reconcile_interval,
             server_side_copy: settings.server_side_copy,
+            memory: Arc::clone(&settings.memory),
             ..SyncConfig::default()
         },
     );
@@ -98,6 +99,7 @@ pub(crate) fn scheduler_config(settings: &ServeSettings, node_id: &str) -> Sched
         group_task_max_objects: settings.group_task_max_objects,
         notify: settings.notify.clone(),
         part_size: settings.part_size,
+        memory: Arc::clone(&settings.memory),
         server_side_copy: settings.server_side_copy,
         lease: LeaseTerms {
             node: tern_core::NodeId(node_id.to_owned()),

@@ -33,6 +33,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::error::{Explained, Place, Side};
 use crate::listing::object_meta;
+use crate::memory::{MemoryBudget, Pipeline, Reservation};
 use crate::metadata_names::fit_metadata_names;
 use crate::multipart::{MultipartUpload, MAX_PARTS};
 use crate::rawpath::{needs_raw_path, read_exact, stat_exact, write_exact};
@@ -132,6 +133,8 @@ pub struct CopyContext<'a> {
     /// Checkpoints multipart uploads so a later run resumes them (`resumable`); `None` streams
     /// through OpenDAL's writer.
     pub resume: Option<&'a PartResumer>,
+    /// The process's budget for copy buffers; a copy reserves its buffers here before reading.
+    pub memory: &'a MemoryBudget,
 }
 
 /// Copies `key` from the source to `dst_key` at the destination.
@@ -150,6 +153,7 @@ pub async fn copy_object(
         stop,
         cleanup,
         resume,
+        memory,
     } = ctx;
     if needs_raw_path(key) || needs_raw_path(dst_key) {
         return copy_raw_key(ctx, key, dst_key, listed_size).await;
@@ -162,14 +166,16 @@ pub async fn copy_object(
     }
     let multipart = listed_size > options.part_size as u64;
     let part_size = part_size_for(listed_size, options.part_size);
+    // The buffers are reserved before they exist and held until the copy ends (memory.rs).
+    let (_buffers, pipeline) = tokio::select! {
+        biased;
+        _ = stop.cancelled() => return Err(CopyFailure::stopped()),
+        reserved = reserve_buffers(memory, multipart, listed_size, part_size, options.part_concurrency) => reserved,
+    };
     let mut reader = source.operator().reader_with(key);
     if multipart {
-        // Ranged reads ahead of the writer: half the upload concurrency keeps the uploads fed
-        // (local reads outrun writes) while holding fewer parts, so one object holds about
-        // 1.5 × part_concurrency parts instead of 2 × (measured in bench/ workload c).
-        reader = reader
-            .chunk(part_size)
-            .concurrent(options.part_concurrency.div_ceil(2));
+        // Ranged reads ahead of the writer, as many as the reservation holds (`Pipeline`).
+        reader = reader.chunk(part_size).concurrent(pipeline.reads_ahead);
     }
     let reader = reader
         .await
@@ -231,7 +237,7 @@ pub async fn copy_object(
             .operator()
             .writer_with(dst_key)
             .chunk(part_size)
-            .concurrent(options.part_concurrency);
+            .concurrent(pipeline.uploads);
         if let Some(content_type) = &plan.content_type {
             writer = writer.content_type(content_type);
         }
@@ -441,6 +447,22 @@ pub(crate) async fn put_whole(
     }
 }
 
+/// Reserves a copy's buffers: a multipart copy's pipeline of `part_size` parts (up to
+/// `part_concurrency` uploads), or a whole object's size.
+pub(crate) async fn reserve_buffers(
+    memory: &MemoryBudget,
+    multipart: bool,
+    size: u64,
+    part_size: usize,
+    part_concurrency: usize,
+) -> (Reservation, Pipeline) {
+    if multipart {
+        memory.reserve_pipeline(part_size, part_concurrency).await
+    } else {
+        (memory.reserve(size).await, Pipeline::SMALLEST)
+    }
+}
+
 /// The part size for an object: the configured one, grown (in whole MiB) when the object would
 /// otherwise need more than [`MAX_PARTS`] parts.
 pub(crate) fn part_size_for(size: u64, configured: usize) -> usize {
@@ -465,6 +487,7 @@ async fn copy_raw_key(
         stop: _,
         cleanup: _,
         resume: _,
+        memory,
     } = ctx;
     if listed_size > options.part_size as u64 {
         return Err(CopyFailure {
@@ -476,6 +499,7 @@ async fn copy_raw_key(
             run_fatal: false,
         });
     }
+    let _buffer = memory.reserve(listed_size).await;
     let source_meta = stat_exact(source.operator(), key)
         .await
         .map_err(|err| CopyFailure::storage(source.place(Side::Source, Some(key)), &err))?;

@@ -14,7 +14,7 @@ use reqwest::header::CONTENT_TYPE;
 use tern_core::{ConsistencyCheck, FailureCode};
 use url::Url;
 
-use crate::copy::{put_whole, Copied, CopyContext, CopyFailure};
+use crate::copy::{put_whole, reserve_buffers, Copied, CopyContext, CopyFailure};
 use crate::error::Side;
 use crate::http_source::{error_cause, shown_url, FetchFailure, HttpSource};
 use crate::multipart::MultipartUpload;
@@ -51,6 +51,7 @@ pub(crate) async fn copy_url_object(
         source: _,
         // Objects fetched by URL stream through OpenDAL's writer (RFC 0012 scope).
         resume: _,
+        memory,
     } = ctx;
     let url = &origin.url;
     let part_size = options.part_size.max(1);
@@ -61,7 +62,13 @@ pub(crate) async fn copy_url_object(
         ConsistencyCheck::NoCheck
     };
     let capability = destination.operator().info().capability();
-    if origin.size_known && size <= part_size as u64 {
+    let whole = origin.size_known && size <= part_size as u64;
+    let (_buffers, pipeline) = tokio::select! {
+        biased;
+        _ = stop.cancelled() => return Err(CopyFailure::stopped()),
+        reserved = reserve_buffers(memory, !whole, size, part_size, options.part_concurrency) => reserved,
+    };
+    if whole {
         let response = http.get(url, None).await.map_err(fetch_failed)?;
         let content_type =
             content_type_of(&response).filter(|_| capability.write_with_content_type);
@@ -154,7 +161,7 @@ pub(crate) async fn copy_url_object(
                     let url = url.clone();
                     async move { fetch_range(&http, &url, first, last).await }
                 })
-                .buffered(options.part_concurrency.div_ceil(2).max(1))
+                .buffered(pipeline.reads_ahead.max(1))
                 .boxed();
             (body, None)
         } else {
@@ -171,7 +178,7 @@ pub(crate) async fn copy_url_object(
         .operator()
         .writer_with(dst_key)
         .chunk(part_size)
-        .concurrent(options.part_concurrency.max(1));
+        .concurrent(pipeline.uploads.max(1));
     if let Some(content_type) = content_type.filter(|_| capability.write_with_content_type) {
         writer = writer.content_type(&content_type);
     }

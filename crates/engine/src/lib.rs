@@ -8,6 +8,7 @@
 //! each object with the destination's copy (merged listings, or a HEAD when listings cannot
 //! answer) → [`compare::decide`] applies the overwrite policy → [`copy`] streams the bytes with a
 //! CRC64 on the way and verifies by the consistency check → [`run`] bounds the objects in flight.
+//! Every copy's buffers come out of one process-wide [`memory::MemoryBudget`].
 //! Retries of temporary storage errors happen in OpenDAL's retry layer ([`storage`]). Objects that
 //! come by URL (URL lists, CDN sources) are listed by [`urllist`] and fetched by [`http_source`]
 //! with reqwest, their URLs signed by [`cdn`]: OpenDAL's http service cannot send them.
@@ -27,6 +28,7 @@ pub mod inspect;
 pub mod listing;
 pub mod location;
 pub mod march;
+pub mod memory;
 pub mod metadata_names;
 pub mod metrics;
 mod multipart;
@@ -51,6 +53,7 @@ pub use error::{Error, Result};
 pub use http_source::HttpSource;
 pub use listing::{KeySource, Selection};
 pub use location::Location;
+pub use memory::MemoryBudget;
 pub use metrics::EngineMetrics;
 pub use restore::{RestoreOptions, Restorer};
 pub use resumable::PartCheckpoints;

@@ -271,7 +271,8 @@ impl PartResumer {
         })
     }
 
-    /// Uploads the missing parts (`part_concurrency` at once), each recorded when it is done,
+    /// Uploads the missing parts (as many at once as the memory budget grants, at most
+    /// `part_concurrency`), each recorded when it is done,
     /// then completes the upload; returns the object's CRC64.
     async fn fill_and_complete(
         &self,
@@ -290,6 +291,15 @@ impl PartResumer {
             .filter(|(number, _)| !done.contains_key(number))
             .collect();
         let upload_ref = &upload;
+        // Each part in flight holds its bytes whole: the process's budget says how many may.
+        let (_buffers, pipeline) = tokio::select! {
+            biased;
+            _ = ctx.stop.cancelled() => return Err(CopyFailure::stopped()),
+            reserved = ctx.memory.reserve_pipeline(
+                usize::try_from(part_size).unwrap_or(usize::MAX),
+                ctx.options.part_concurrency,
+            ) => reserved,
+        };
         let uploaded: Vec<DonePart> = futures::stream::iter(missing)
             .map(|(number, range)| async move {
                 tokio::select! {
@@ -298,7 +308,7 @@ impl PartResumer {
                     part = self.copy_part(ctx, key, upload_ref, number, range, source_etag) => part,
                 }
             })
-            .buffer_unordered(ctx.options.part_concurrency.max(1))
+            .buffer_unordered(pipeline.uploads.max(1))
             .try_collect()
             .await?;
         for part in uploaded {

@@ -23,6 +23,7 @@ use crate::error::{Error, Explained, Result, Side};
 use crate::http_copy::copy_url_object;
 use crate::listing::{list_selection, object_meta, Listed, Selection, SourceObject};
 use crate::march::{can_march, list_destination, merge, DstState};
+use crate::memory::MemoryBudget;
 use crate::restore::Restorer;
 use crate::resumable::{PartCheckpoints, PartResumer};
 use crate::server_copy::{Delivered, ServerCopier};
@@ -76,6 +77,9 @@ pub struct MigrationOptions {
     /// was written since then was copied by that attempt, whose outcome the crash lost, and
     /// counts as copied rather than skipped.
     pub run_started_ms: Option<i64>,
+    /// The budget copy buffers come out of: one per process, shared by every run
+    /// ([`MemoryBudget::process_default`] unless the caller configures one).
+    pub memory: Arc<MemoryBudget>,
 }
 
 impl Default for MigrationOptions {
@@ -92,6 +96,7 @@ impl Default for MigrationOptions {
             dry_run: false,
             server_side_copy: true,
             run_started_ms: None,
+            memory: MemoryBudget::process_default(),
         }
     }
 }
@@ -663,6 +668,7 @@ impl Copier {
             stop: &self.stop,
             cleanup: &self.cleanup,
             resume: self.resumer.as_ref(),
+            memory: &self.options.memory,
         };
         match (&object.origin, &self.http) {
             (Some(origin), Some(http)) => {

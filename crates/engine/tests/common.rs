@@ -78,6 +78,7 @@ pub fn copy_context<'a>(
         stop,
         cleanup,
         resume: None,
+        memory: &run.options.memory,
     }
 }
 

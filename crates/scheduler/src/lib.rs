@@ -45,7 +45,7 @@ use tern_core::{
     BandwidthPolicy, ClaimedRun, FailureCode, FailureReason, Fence, GroupId, LeaseTerms,
     RegionTable, RunEnding, Task, TaskEvent, TaskId, TaskSecrets, TaskStatus, TaskStore,
 };
-use tern_engine::Throttle;
+use tern_engine::{MemoryBudget, Throttle};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -80,6 +80,8 @@ pub struct SchedulerConfig {
     pub transfers_per_task: usize,
     /// Multipart part size.
     pub part_size: usize,
+    /// The process's budget for copy buffers, shared by every task it runs.
+    pub memory: Arc<MemoryBudget>,
     /// Copy server-side between buckets of one S3 endpoint (`MigrationOptions::server_side_copy`).
     pub server_side_copy: bool,
     /// Outcomes per committed batch.
@@ -103,6 +105,7 @@ impl Default for SchedulerConfig {
             max_running_tasks: DEFAULT_MAX_RUNNING_TASKS,
             transfers_per_task: tern_engine::run::DEFAULT_TRANSFERS,
             part_size: tern_engine::run::DEFAULT_PART_SIZE,
+            memory: MemoryBudget::process_default(),
             server_side_copy: true,
             batch_outcomes: DEFAULT_BATCH_OUTCOMES,
             batch_interval: DEFAULT_BATCH_INTERVAL,

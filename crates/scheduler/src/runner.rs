@@ -233,6 +233,7 @@ impl TaskRun {
             metadata: spec.enable_metadata_migration,
             transfers: self.config.transfers_per_task,
             part_size: self.config.part_size,
+            memory: Arc::clone(&self.config.memory),
             server_side_copy: self.config.server_side_copy,
             // Only a run that continues an earlier attempt (a resume after a crash or a
             // takeover) can find its own lost copies at the destination. The attempt may have

@@ -24,7 +24,9 @@ use tern_core::{
     ClaimedEvent, EventResolution, FailureCode, NodeSpec, Outcome, OutcomeKind, RegionTable,
     SyncSpec, SyncStatus, SyncStore, SyncTask, SyncTaskId, TaskSecrets,
 };
-use tern_engine::{Event, KeySource, Location, Migration, MigrationOptions, Selection, Storage};
+use tern_engine::{
+    Event, KeySource, Location, MemoryBudget, Migration, MigrationOptions, Selection, Storage,
+};
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -56,6 +58,8 @@ pub struct SyncConfig {
     pub transfers: usize,
     /// Multipart part size.
     pub part_size: usize,
+    /// The process's budget for copy buffers, shared with the scheduler's tasks.
+    pub memory: Arc<MemoryBudget>,
     /// Copy server-side between buckets of one S3 endpoint (`MigrationOptions::server_side_copy`).
     pub server_side_copy: bool,
     /// Tries of a transiently failing event before it counts as failed.
@@ -74,6 +78,7 @@ impl Default for SyncConfig {
             batch_events: DEFAULT_SYNC_BATCH_EVENTS,
             transfers: tern_engine::run::DEFAULT_TRANSFERS,
             part_size: tern_engine::run::DEFAULT_PART_SIZE,
+            memory: MemoryBudget::process_default(),
             server_side_copy: true,
             max_attempts: DEFAULT_SYNC_MAX_ATTEMPTS,
             retry_backoff: DEFAULT_SYNC_RETRY_BACKOFF,
@@ -387,6 +392,7 @@ impl Work {
             metadata: spec.enable_metadata_migration,
             transfers: self.config.transfers,
             part_size: self.config.part_size,
+            memory: Arc::clone(&self.config.memory),
             dry_run,
             server_side_copy: self.config.server_side_copy,
             ..MigrationOptions::default()
