@@ -54,13 +54,11 @@ async fn test_copies_under_a_budget_below_one_pipeline_complete_byte_identical()
     run.options.transfers = 3;
     run.options.part_concurrency = 4;
     run.options.memory = Arc::clone(&budget);
-    let (summary, outcomes) = tokio::time::timeout(
-        std::time::Duration::from_secs(120),
-        run_collecting(&run),
-    )
-    .await
-    .expect("copies under a small budget must not deadlock")
-    .unwrap();
+    let (summary, outcomes) =
+        tokio::time::timeout(std::time::Duration::from_secs(120), run_collecting(&run))
+            .await
+            .expect("copies under a small budget must not deadlock")
+            .unwrap();
     let outcomes = by_key(outcomes);
     assert_eq!(summary.counters.total_num, expected.len() as u64);
     assert_eq!(
