@@ -457,7 +457,11 @@ pub(crate) async fn reserve_buffers(
     part_concurrency: usize,
 ) -> (Reservation, Pipeline) {
     if multipart {
-        memory.reserve_pipeline(part_size, part_concurrency).await
+        // An object of few parts never has more of them in flight.
+        let parts = usize::try_from(size.div_ceil(part_size.max(1) as u64)).unwrap_or(usize::MAX);
+        memory
+            .reserve_pipeline(part_size, part_concurrency.min(parts).max(1))
+            .await
     } else {
         (memory.reserve(size).await, Pipeline::SMALLEST)
     }

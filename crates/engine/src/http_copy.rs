@@ -63,10 +63,12 @@ pub(crate) async fn copy_url_object(
     };
     let capability = destination.operator().info().capability();
     let whole = origin.size_known && size <= part_size as u64;
+    // An object of unknown size may need every part in flight.
+    let reserve_for = if origin.size_known { size } else { u64::MAX };
     let (_buffers, pipeline) = tokio::select! {
         biased;
         _ = stop.cancelled() => return Err(CopyFailure::stopped()),
-        reserved = reserve_buffers(memory, !whole, size, part_size, options.part_concurrency) => reserved,
+        reserved = reserve_buffers(memory, !whole, reserve_for, part_size, options.part_concurrency) => reserved,
     };
     if whole {
         let response = http.get(url, None).await.map_err(fetch_failed)?;
