@@ -5,6 +5,14 @@
 //! row moves from `failed` to its new kind, an ignored outcome changes nothing. Every ledger
 //! row is counted once, so `total = succeeded + skipped + failed` holds by construction (see
 //! `rows.rs`), and [`aggregate`] recounts with `GROUP BY` for tests and checks.
+//!
+//! A row costs little more than its key (migration 0009): the primary key is
+//! `(task_id, kind, key)`, so one kind's page is a range of the table and no index copies the
+//! key; the kind is a small integer; the detail is an id into `ledger_words`. Nothing but this
+//! module's writer keeps a key to one row: it looks the key up under every kind in the write
+//! transaction before inserting it.
+
+use std::collections::HashMap;
 
 use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 use tern_core::{Counters, LedgerEntry, ObjectOutcome, OutcomeBatch, OutcomeKind, Result, TaskId};
@@ -12,7 +20,22 @@ use tern_core::{Counters, LedgerEntry, ObjectOutcome, OutcomeBatch, OutcomeKind,
 use super::tasks::current_status;
 use super::SqliteTaskStore;
 use crate::error::{db_error, from_db, to_db};
-use crate::rows::{kind_from_str, ledger_entry, LedgerFields};
+use crate::rows::{kind_code, kind_from_code, ledger_entry, LedgerFields};
+
+/// Ids of `ledger_words` looked up by one batch.
+type Words = HashMap<String, i64>;
+
+/// Prepends the entry column list (the detail resolved through `ledger_words`) to the rest of
+/// a `SELECT`. CROSS JOIN keeps `ledger` the outer loop, so a page stays a range scan.
+macro_rules! select_entries {
+    ($rest:literal) => {
+        concat!(
+            "SELECT l.key, l.size, l.kind, w.word, l.message, l.crc64 FROM ledger l \
+             CROSS JOIN ledger_words w ON w.id = l.detail_id ",
+            $rest
+        )
+    };
+}
 
 /// Signed changes to the six stored counters made by one batch.
 #[derive(Default)]
@@ -50,8 +73,9 @@ impl SqliteTaskStore {
         current_status(tx.conn(), id).await?;
         super::leases::check_task_fence(tx.conn(), id, batch.fence).await?;
         let mut delta = CounterDelta::default();
+        let mut words = Words::new();
         for outcome in &batch.outcomes {
-            write_outcome(tx.conn(), id, outcome, &mut delta).await?;
+            write_outcome(tx.conn(), id, outcome, &mut delta, &mut words).await?;
         }
         sqlx::query(
             "UPDATE tasks SET listed_num = listed_num + $1, listed_size = listed_size + $2, \
@@ -89,55 +113,82 @@ async fn write_outcome(
     id: TaskId,
     outcome: &ObjectOutcome,
     delta: &mut CounterDelta,
+    words: &mut Words,
 ) -> Result<()> {
     let size = to_db(outcome.size, "size")?;
     let fields = LedgerFields::of(outcome);
-    let existing: Option<(String, i64)> =
-        sqlx::query_as("SELECT kind, size FROM ledger WHERE task_id = $1 AND key = $2")
-            .bind(id.0)
-            .bind(&outcome.key)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db_error)?;
-    let statement = match existing {
-        None => {
-            "INSERT INTO ledger (task_id, key, size, kind, detail, message, crc64) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        }
-        Some((old_kind, old_size)) if kind_from_str(&old_kind)? == OutcomeKind::Failed => {
+    // `kind IN (...)` makes three seeks of the primary key instead of a scan of the task.
+    let existing: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT kind, size FROM ledger WHERE task_id = $1 AND kind IN (0, 1, 2) AND key = $2",
+    )
+    .bind(id.0)
+    .bind(&outcome.key)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    match existing {
+        None => {}
+        Some((old_kind, old_size)) if kind_from_code(old_kind)? == OutcomeKind::Failed => {
+            sqlx::query("DELETE FROM ledger WHERE task_id = $1 AND kind = $2 AND key = $3")
+                .bind(id.0)
+                .bind(old_kind)
+                .bind(&outcome.key)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_error)?;
             delta.remove(OutcomeKind::Failed, old_size);
-            "UPDATE ledger SET size = $3, kind = $4, detail = $5, message = $6, crc64 = $7 \
-             WHERE task_id = $1 AND key = $2"
         }
         Some(_) => return Ok(()),
-    };
-    sqlx::query::<Sqlite>(statement)
-        .bind(id.0)
-        .bind(&outcome.key)
-        .bind(size)
-        .bind(fields.kind.as_str())
-        .bind(fields.detail)
-        .bind(&fields.message)
-        .bind(fields.crc64)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
+    }
+    let detail_id = word_id(conn, words, &fields.detail).await?;
+    sqlx::query::<Sqlite>(
+        "INSERT INTO ledger (task_id, kind, key, size, detail_id, message, crc64) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(id.0)
+    .bind(kind_code(fields.kind))
+    .bind(&outcome.key)
+    .bind(size)
+    .bind(detail_id)
+    .bind(&fields.message)
+    .bind(fields.crc64)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error)?;
     delta.add(fields.kind, size);
     Ok(())
 }
 
-type LedgerRow = (String, i64, String, String, String, Option<i64>);
+/// The id of `word` in `ledger_words`, adding it the first time any batch uses it.
+async fn word_id(conn: &mut SqliteConnection, words: &mut Words, word: &str) -> Result<i64> {
+    if let Some(id) = words.get(word) {
+        return Ok(*id);
+    }
+    sqlx::query("INSERT INTO ledger_words (word) VALUES ($1) ON CONFLICT (word) DO NOTHING")
+        .bind(word)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    let id: i64 = sqlx::query_scalar("SELECT id FROM ledger_words WHERE word = $1")
+        .bind(word)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    words.insert(word.to_owned(), id);
+    Ok(id)
+}
+
+type LedgerRow = (String, i64, i64, String, String, Option<i64>);
 
 fn entry_from_row((key, size, kind, detail, message, crc64): LedgerRow) -> Result<LedgerEntry> {
-    ledger_entry(key, size, &kind, detail, message, crc64)
+    ledger_entry(key, size, kind_from_code(kind)?, detail, message, crc64)
 }
 
 /// One key's ledger row.
 pub(super) async fn entry(pool: &SqlitePool, id: TaskId, key: &str) -> Result<Option<LedgerEntry>> {
-    let row: Option<LedgerRow> = sqlx::query_as(
-        "SELECT key, size, kind, detail, message, crc64 FROM ledger \
-         WHERE task_id = $1 AND key = $2",
-    )
+    let row: Option<LedgerRow> = sqlx::query_as(select_entries!(
+        "WHERE l.task_id = $1 AND l.kind IN (0, 1, 2) AND l.key = $2"
+    ))
     .bind(id.0)
     .bind(key)
     .fetch_optional(pool)
@@ -146,7 +197,7 @@ pub(super) async fn entry(pool: &SqlitePool, id: TaskId, key: &str) -> Result<Op
     row.map(entry_from_row).transpose()
 }
 
-/// Rows of one kind in key order after `after_key`, at most `limit`; walks `ledger_by_kind`.
+/// Rows of one kind in key order after `after_key`, at most `limit`; a range of the primary key.
 pub(super) async fn page(
     pool: &SqlitePool,
     id: TaskId,
@@ -158,19 +209,17 @@ pub(super) async fn page(
     // Two statements rather than `$3 IS NULL OR key > $3`, which would hide the range from
     // the planner.
     let query = match after_key {
-        None => sqlx::query_as::<Sqlite, LedgerRow>(
-            "SELECT key, size, kind, detail, message, crc64 FROM ledger \
-             WHERE task_id = $1 AND kind = $2 ORDER BY key LIMIT $3",
-        )
+        None => sqlx::query_as::<Sqlite, LedgerRow>(select_entries!(
+            "WHERE l.task_id = $1 AND l.kind = $2 ORDER BY l.key LIMIT $3"
+        ))
         .bind(id.0)
-        .bind(kind.as_str())
+        .bind(kind_code(kind))
         .bind(limit),
-        Some(after_key) => sqlx::query_as::<Sqlite, LedgerRow>(
-            "SELECT key, size, kind, detail, message, crc64 FROM ledger \
-             WHERE task_id = $1 AND kind = $2 AND key > $4 ORDER BY key LIMIT $3",
-        )
+        Some(after_key) => sqlx::query_as::<Sqlite, LedgerRow>(select_entries!(
+            "WHERE l.task_id = $1 AND l.kind = $2 AND l.key > $4 ORDER BY l.key LIMIT $3"
+        ))
         .bind(id.0)
-        .bind(kind.as_str())
+        .bind(kind_code(kind))
         .bind(limit)
         .bind(after_key),
     };
@@ -180,7 +229,7 @@ pub(super) async fn page(
 
 /// Recounts a task's ledger per kind.
 pub(super) async fn aggregate(pool: &SqlitePool, id: TaskId) -> Result<Counters> {
-    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
         "SELECT kind, COUNT(*), COALESCE(SUM(size), 0) FROM ledger WHERE task_id = $1 \
          GROUP BY kind",
     )
@@ -194,7 +243,7 @@ pub(super) async fn aggregate(pool: &SqlitePool, id: TaskId) -> Result<Counters>
         let size = from_db(size, "ledger size")?;
         counters.total_num += num;
         counters.total_size += size;
-        match kind_from_str(&kind)? {
+        match kind_from_code(kind)? {
             OutcomeKind::Succeeded => {
                 counters.successful_num = num;
                 counters.successful_size = size;
