@@ -9,13 +9,15 @@
 //! A row costs little more than its key (migration 0009): the primary key is
 //! `(task_id, kind, key)`, so one kind's page is a range of the table and no index copies the
 //! key; the kind is a small integer; the detail is an id into `ledger_words`. Nothing but this
-//! module's writer keeps a key to one row: it looks the key up under every kind in the write
-//! transaction before inserting it.
+//! module's writer keeps a key to one row: it looks the batch's keys up under every kind in the
+//! write transaction before inserting them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::{Sqlite, SqliteConnection, SqlitePool};
-use tern_core::{Counters, LedgerEntry, ObjectOutcome, OutcomeBatch, OutcomeKind, Result, TaskId};
+use tern_core::{
+    Counters, Error, LedgerEntry, ObjectOutcome, OutcomeBatch, OutcomeKind, Result, TaskId,
+};
 
 use super::tasks::current_status;
 use super::SqliteTaskStore;
@@ -73,10 +75,7 @@ impl SqliteTaskStore {
         current_status(tx.conn(), id).await?;
         super::leases::check_task_fence(tx.conn(), id, batch.fence).await?;
         let mut delta = CounterDelta::default();
-        let mut words = Words::new();
-        for outcome in &batch.outcomes {
-            write_outcome(tx.conn(), id, outcome, &mut delta, &mut words).await?;
-        }
+        write_outcomes(tx.conn(), id, &batch.outcomes, &mut delta).await?;
         sqlx::query(
             "UPDATE tasks SET listed_num = listed_num + $1, listed_size = listed_size + $2, \
              checkpoint = COALESCE($3, checkpoint), is_query_over = (is_query_over OR $4), \
@@ -106,56 +105,111 @@ impl SqliteTaskStore {
     }
 }
 
-/// Applies the ledger rule to one outcome: insert a new key; replace a `failed` row; keep any
-/// other existing row. Records the counter change in `delta`.
-async fn write_outcome(
+/// A row to insert: kind code, key, size, detail word, message, CRC64.
+type NewRow<'a> = (i16, &'a str, i64, String, String, Option<i64>);
+
+/// Applies the ledger rule to a batch, in order: insert a new key; replace a `failed` row; keep
+/// any other existing row. Records the counter changes in `delta`. A few statements a batch,
+/// not two a key: one reads every key the batch names (whatever its kind), one inserts the new
+/// rows; only replaced failed rows are deleted one by one.
+async fn write_outcomes(
     conn: &mut SqliteConnection,
     id: TaskId,
-    outcome: &ObjectOutcome,
+    outcomes: &[ObjectOutcome],
     delta: &mut CounterDelta,
-    words: &mut Words,
 ) -> Result<()> {
-    let size = to_db(outcome.size, "size")?;
-    let fields = LedgerFields::of(outcome);
-    // `kind IN (...)` makes three seeks of the primary key instead of a scan of the task.
-    let existing: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT kind, size FROM ledger WHERE task_id = $1 AND kind IN (0, 1, 2) AND key = $2",
+    if outcomes.is_empty() {
+        return Ok(());
+    }
+    let keys = serde_json::to_string(&outcomes.iter().map(|o| &o.key).collect::<Vec<_>>())
+        .map_err(|err| Error::Internal(format!("encoding ledger keys: {err}")))?;
+    // json_each (SQLite only) drives three seeks of the primary key per key, as `kind IN`
+    // would for one key.
+    let stored: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT l.key, l.kind, l.size FROM json_each($2) j \
+         CROSS JOIN ledger l ON l.task_id = $1 AND l.kind IN (0, 1, 2) AND l.key = j.value",
     )
     .bind(id.0)
-    .bind(&outcome.key)
-    .fetch_optional(&mut *conn)
+    .bind(&keys)
+    .fetch_all(&mut *conn)
     .await
     .map_err(db_error)?;
-    match existing {
-        None => {}
-        Some((old_kind, old_size)) if kind_from_code(old_kind)? == OutcomeKind::Failed => {
-            sqlx::query("DELETE FROM ledger WHERE task_id = $1 AND kind = $2 AND key = $3")
-                .bind(id.0)
-                .bind(old_kind)
-                .bind(&outcome.key)
-                .execute(&mut *conn)
-                .await
-                .map_err(db_error)?;
-            delta.remove(OutcomeKind::Failed, old_size);
-        }
-        Some(_) => return Ok(()),
+    // What each key holds as the batch goes, and whether that row is already in the table.
+    let asked: HashSet<&str> = outcomes.iter().map(|o| o.key.as_str()).collect();
+    let mut state: HashMap<&str, (OutcomeKind, i64, bool)> = HashMap::new();
+    for (key, kind, size) in &stored {
+        let key = asked
+            .get(key.as_str())
+            .ok_or_else(|| Error::Internal(format!("the ledger answered unasked key {key:?}")))?;
+        state.insert(key, (kind_from_code(*kind)?, *size, true));
     }
-    let detail_id = word_id(conn, words, &fields.detail).await?;
-    sqlx::query::<Sqlite>(
+    let mut rows: Vec<NewRow> = Vec::with_capacity(outcomes.len());
+    let mut pending: HashMap<&str, usize> = HashMap::new();
+    let mut deleted: Vec<&str> = Vec::new();
+    for outcome in outcomes {
+        let size = to_db(outcome.size, "size")?;
+        let key = outcome.key.as_str();
+        match state.get(key) {
+            None => {}
+            Some(&(OutcomeKind::Failed, old_size, in_table)) => {
+                delta.remove(OutcomeKind::Failed, old_size);
+                if in_table {
+                    deleted.push(key);
+                }
+            }
+            Some(_) => continue,
+        }
+        let fields = LedgerFields::of(outcome);
+        let row = (
+            kind_code(fields.kind),
+            key,
+            size,
+            fields.detail,
+            fields.message,
+            fields.crc64,
+        );
+        match pending.get(key) {
+            Some(&at) => rows[at] = row,
+            None => {
+                pending.insert(key, rows.len());
+                rows.push(row);
+            }
+        }
+        state.insert(key, (fields.kind, size, false));
+        delta.add(fields.kind, size);
+    }
+    for key in deleted {
+        sqlx::query("DELETE FROM ledger WHERE task_id = $1 AND kind = $2 AND key = $3")
+            .bind(id.0)
+            .bind(kind_code(OutcomeKind::Failed))
+            .bind(key)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
+    }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut words = Words::new();
+    let mut encoded = Vec::with_capacity(rows.len());
+    for (kind, key, size, detail, message, crc64) in &rows {
+        let detail_id = word_id(conn, &mut words, detail).await?;
+        encoded.push(serde_json::json!([
+            kind, key, size, detail_id, message, crc64
+        ]));
+    }
+    let encoded = serde_json::to_string(&encoded)
+        .map_err(|err| Error::Internal(format!("encoding ledger rows: {err}")))?;
+    sqlx::query(
         "INSERT INTO ledger (task_id, kind, key, size, detail_id, message, crc64) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+         SELECT $1, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
+         value ->> 5 FROM json_each($2)",
     )
     .bind(id.0)
-    .bind(kind_code(fields.kind))
-    .bind(&outcome.key)
-    .bind(size)
-    .bind(detail_id)
-    .bind(&fields.message)
-    .bind(fields.crc64)
+    .bind(&encoded)
     .execute(&mut *conn)
     .await
     .map_err(db_error)?;
-    delta.add(fields.kind, size);
     Ok(())
 }
 
