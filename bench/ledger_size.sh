@@ -95,11 +95,15 @@ TOML
         python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
     log "task $TASK: list and compare $n keys"
     samples=""
+    # Peak RSS while keys are still being listed and compared (before the run writes its
+    # object lists and ends).
+    compare_peak=0
     while true; do
         rss=$(awk '/^VmRSS/ {print $2}' "/proc/$SERVE_PID/status")
         samples="$samples $rss"
         show=$(curl -sf "$API/v2/$PROJECT/tasks/$TASK" -H "X-Auth-Token: $TOKEN")
-        status=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["status"])' "$show")
+        read -r status compared < <(python3 -c 'import json,sys; t = json.loads(sys.argv[1]); print(t["status"], t["successful_num"] + t["skipped_num"] + t["failed_num"])' "$show")
+        ((compared < n && rss > compare_peak)) && compare_peak=$rss
         [[ $status == 4 || $status == 5 ]] && break
         sleep 1
     done
@@ -129,8 +133,8 @@ PY
     )
     # The median of the sampled RSS shows the steady state; VmHWM is the peak.
     median=$(echo "$samples" | tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-    log "$n keys: $counts; wall ${wall}s; peak RSS $((hwm / 1024)) MiB, median $((median / 1024)) MiB; $db database bytes/key"
-    rows="$rows| $n | $wall | $((hwm / 1024)) | $((median / 1024)) | $db | $counts |
+    log "$n keys: $counts; wall ${wall}s; peak RSS $((hwm / 1024)) MiB, while comparing $((compare_peak / 1024)) MiB, median $((median / 1024)) MiB; $db database bytes/key"
+    rows="$rows| $n | $wall | $((compare_peak / 1024)) | $((hwm / 1024)) | $((median / 1024)) | $db | $counts |
 "
     rm -rf "$root"
 done
@@ -148,8 +152,8 @@ $ledger
 
 ## List-and-compare through tern serve ($TERN_BIN), local files, every key skipped
 
-| keys | wall s | peak RSS MiB | median RSS MiB | database bytes/key | task |
-|---:|---:|---:|---:|---:|---|
+| keys | wall s | peak RSS while comparing, MiB | peak RSS (VmHWM), MiB | median RSS MiB | database bytes/key | task |
+|---:|---:|---:|---:|---:|---:|---|
 $rows
 MD
 cat "$OUT"
