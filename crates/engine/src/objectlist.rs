@@ -8,8 +8,13 @@ use crate::storage::Storage;
 /// Buffer size per upload part for object lists.
 const LIST_CHUNK: usize = 8 * 1024 * 1024;
 
+/// Lines are handed to the writer in blocks of about this size. One write per line would queue
+/// ~100,000 buffers per part, and the writer's queue sums their lengths on every write: a
+/// million-line list took hours (bench/ledger_size.sh).
+const LIST_BLOCK: usize = 256 * 1024;
+
 /// Writes `lines` (each without its newline) to `key` at `storage`, never holding more than one
-/// part in memory.
+/// part and one block in memory.
 pub async fn write_lines(
     storage: &Storage,
     key: &str,
@@ -26,15 +31,33 @@ pub async fn write_lines(
         .await
         .map_err(storage_error)?;
     let mut count = 0u64;
+    let mut block: Vec<u8> = Vec::with_capacity(LIST_BLOCK);
     let mut lines = std::pin::pin!(lines);
-    while let Some(line) = lines.next().await {
-        let mut line = line?;
-        line.push('\n');
-        if let Err(err) = writer.write(line.into_bytes()).await {
-            let _ = writer.abort().await;
-            return Err(storage_error(err));
+    loop {
+        let line = match lines.next().await {
+            Some(Ok(line)) => Some(line),
+            Some(Err(err)) => {
+                let _ = writer.abort().await;
+                return Err(err);
+            }
+            None => None,
+        };
+        let last = line.is_none();
+        if let Some(line) = line {
+            block.extend_from_slice(line.as_bytes());
+            block.push(b'\n');
+            count += 1;
         }
-        count += 1;
+        if (last && !block.is_empty()) || block.len() >= LIST_BLOCK {
+            let full = std::mem::replace(&mut block, Vec::with_capacity(LIST_BLOCK));
+            if let Err(err) = writer.write(full).await {
+                let _ = writer.abort().await;
+                return Err(storage_error(err));
+            }
+        }
+        if last {
+            break;
+        }
     }
     writer.close().await.map_err(storage_error)?;
     Ok(count)
@@ -80,6 +103,47 @@ fn one_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Location;
+    use tern_core::Credentials;
+
+    /// A list longer than one block and one part arrives whole, in order, once per line; a
+    /// failure to read the rows is the call's error.
+    #[tokio::test]
+    async fn test_write_lines_streams_every_line_in_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", dir.path().display());
+        let storage =
+            Storage::open(&Location::parse_url(&url, Credentials::default()).unwrap()).unwrap();
+        let count = 200_000u64;
+        let lines = futures::stream::iter((0..count).map(|i| {
+            Ok(format!(
+                "data/tenant-7/2026-11-25/object-{i:010}.parquet\t{i}"
+            ))
+        }));
+        assert_eq!(
+            write_lines(&storage, "oms/list.txt", lines).await.unwrap(),
+            count
+        );
+        let written = std::fs::read_to_string(dir.path().join("oms/list.txt")).unwrap();
+        let expected: String = (0..count)
+            .map(|i| format!("data/tenant-7/2026-11-25/object-{i:010}.parquet\t{i}\n"))
+            .collect();
+        assert!(
+            written.len() > LIST_CHUNK,
+            "the list spans more than one part"
+        );
+        assert_eq!(written, expected);
+
+        let failing = futures::stream::iter(vec![
+            Ok("first".to_owned()),
+            Err(Error::Core(tern_core::Error::Internal(
+                "ledger read failed".into(),
+            ))),
+        ]);
+        assert!(write_lines(&storage, "oms/broken.txt", failing)
+            .await
+            .is_err());
+    }
 
     #[test]
     fn test_rows_stay_on_one_line_and_keys_round_trip() {

@@ -5,6 +5,10 @@
 //! row moves from `failed` to its new kind, an ignored outcome changes nothing. Every ledger
 //! row is counted once, so `total = succeeded + skipped + failed` holds by construction (see
 //! `rows.rs`), and [`aggregate`] recounts with `GROUP BY` for tests and checks.
+//!
+//! The primary key is `(task_id, kind, key)` (migration 0004), so one kind's page is a range
+//! of it and no second index copies every key; this module's writer keeps a key to one row,
+//! looking it up under every kind while it holds the task's row lock.
 
 use sqlx::{PgConnection, PgPool, Postgres};
 use tern_core::{Counters, LedgerEntry, ObjectOutcome, OutcomeBatch, OutcomeKind, Result, TaskId};
@@ -12,7 +16,7 @@ use tern_core::{Counters, LedgerEntry, ObjectOutcome, OutcomeBatch, OutcomeKind,
 use super::tasks::current_status;
 use super::PgTaskStore;
 use crate::error::{db_error, from_db, to_db};
-use crate::rows::{kind_from_str, ledger_entry, LedgerFields};
+use crate::rows::{kind_code, kind_from_code, ledger_entry, LedgerFields};
 
 /// Signed changes to the six stored counters made by one batch.
 #[derive(Default)]
@@ -94,51 +98,65 @@ async fn write_outcome(
 ) -> Result<()> {
     let size = to_db(outcome.size, "size")?;
     let fields = LedgerFields::of(outcome);
-    let existing: Option<(String, i64)> =
-        sqlx::query_as("SELECT kind, size FROM ledger WHERE task_id = $1 AND key = $2")
-            .bind(id.0)
-            .bind(&outcome.key)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db_error)?;
-    let statement = match existing {
-        None => {
-            "INSERT INTO ledger (task_id, key, size, kind, detail, message, crc64) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        }
-        Some((old_kind, old_size)) if kind_from_str(&old_kind)? == OutcomeKind::Failed => {
+    // `kind IN (...)` makes three probes of the primary key instead of a scan of the task.
+    let existing: Option<(i16, i64)> = sqlx::query_as(
+        "SELECT kind, size FROM ledger WHERE task_id = $1 AND kind IN (0, 1, 2) AND key = $2",
+    )
+    .bind(id.0)
+    .bind(&outcome.key)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    match existing {
+        None => {}
+        Some((old_kind, old_size)) if kind_from_code(old_kind.into())? == OutcomeKind::Failed => {
+            sqlx::query("DELETE FROM ledger WHERE task_id = $1 AND kind = $2 AND key = $3")
+                .bind(id.0)
+                .bind(old_kind)
+                .bind(&outcome.key)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_error)?;
             delta.remove(OutcomeKind::Failed, old_size);
-            "UPDATE ledger SET size = $3, kind = $4, detail = $5, message = $6, crc64 = $7 \
-             WHERE task_id = $1 AND key = $2"
         }
         Some(_) => return Ok(()),
-    };
-    sqlx::query::<Postgres>(statement)
-        .bind(id.0)
-        .bind(&outcome.key)
-        .bind(size)
-        .bind(fields.kind.as_str())
-        .bind(fields.detail)
-        .bind(&fields.message)
-        .bind(fields.crc64)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
+    }
+    sqlx::query::<Postgres>(
+        "INSERT INTO ledger (task_id, kind, key, size, detail, message, crc64) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(id.0)
+    .bind(kind_code(fields.kind))
+    .bind(&outcome.key)
+    .bind(size)
+    .bind(fields.detail)
+    .bind(&fields.message)
+    .bind(fields.crc64)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error)?;
     delta.add(fields.kind, size);
     Ok(())
 }
 
-type LedgerRow = (String, i64, String, String, String, Option<i64>);
+type LedgerRow = (String, i64, i16, String, String, Option<i64>);
 
 fn entry_from_row((key, size, kind, detail, message, crc64): LedgerRow) -> Result<LedgerEntry> {
-    ledger_entry(key, size, &kind, detail, message, crc64)
+    ledger_entry(
+        key,
+        size,
+        kind_from_code(kind.into())?,
+        detail,
+        message,
+        crc64,
+    )
 }
 
 /// One key's ledger row.
 pub(super) async fn entry(pool: &PgPool, id: TaskId, key: &str) -> Result<Option<LedgerEntry>> {
     let row: Option<LedgerRow> = sqlx::query_as(
         "SELECT key, size, kind, detail, message, crc64 FROM ledger \
-         WHERE task_id = $1 AND key = $2",
+         WHERE task_id = $1 AND kind IN (0, 1, 2) AND key = $2",
     )
     .bind(id.0)
     .bind(key)
@@ -148,7 +166,7 @@ pub(super) async fn entry(pool: &PgPool, id: TaskId, key: &str) -> Result<Option
     row.map(entry_from_row).transpose()
 }
 
-/// Rows of one kind in key order after `after_key`, at most `limit`; walks `ledger_by_kind`.
+/// Rows of one kind in key order after `after_key`, at most `limit`; a range of the primary key.
 pub(super) async fn page(
     pool: &PgPool,
     id: TaskId,
@@ -165,14 +183,14 @@ pub(super) async fn page(
              WHERE task_id = $1 AND kind = $2 ORDER BY key LIMIT $3",
         )
         .bind(id.0)
-        .bind(kind.as_str())
+        .bind(kind_code(kind))
         .bind(limit),
         Some(after_key) => sqlx::query_as::<Postgres, LedgerRow>(
             "SELECT key, size, kind, detail, message, crc64 FROM ledger \
              WHERE task_id = $1 AND kind = $2 AND key > $4 ORDER BY key LIMIT $3",
         )
         .bind(id.0)
-        .bind(kind.as_str())
+        .bind(kind_code(kind))
         .bind(limit)
         .bind(after_key),
     };
@@ -182,7 +200,7 @@ pub(super) async fn page(
 
 /// Recounts a task's ledger per kind.
 pub(super) async fn aggregate(pool: &PgPool, id: TaskId) -> Result<Counters> {
-    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+    let rows: Vec<(i16, i64, i64)> = sqlx::query_as(
         "SELECT kind, COUNT(*), COALESCE(SUM(size), 0) FROM ledger WHERE task_id = $1 \
          GROUP BY kind",
     )
@@ -196,7 +214,7 @@ pub(super) async fn aggregate(pool: &PgPool, id: TaskId) -> Result<Counters> {
         let size = from_db(size, "ledger size")?;
         counters.total_num += num;
         counters.total_size += size;
-        match kind_from_str(&kind)? {
+        match kind_from_code(kind.into())? {
             OutcomeKind::Succeeded => {
                 counters.successful_num = num;
                 counters.successful_size = size;

@@ -43,14 +43,24 @@ impl LedgerFields {
     }
 }
 
-/// Parses a stored outcome kind.
-pub(crate) fn kind_from_str(kind: &str) -> Result<OutcomeKind, Error> {
+/// The stored code of an outcome kind (migrations SQLite 0009, PostgreSQL 0004). The most
+/// common kinds get 0 and 1, which SQLite stores in no byte at all.
+pub(crate) fn kind_code(kind: OutcomeKind) -> i16 {
     match kind {
-        "succeeded" => Ok(OutcomeKind::Succeeded),
-        "skipped" => Ok(OutcomeKind::Skipped),
-        "failed" => Ok(OutcomeKind::Failed),
+        OutcomeKind::Succeeded => 0,
+        OutcomeKind::Skipped => 1,
+        OutcomeKind::Failed => 2,
+    }
+}
+
+/// Parses a stored outcome kind code.
+pub(crate) fn kind_from_code(code: i64) -> Result<OutcomeKind, Error> {
+    match code {
+        0 => Ok(OutcomeKind::Succeeded),
+        1 => Ok(OutcomeKind::Skipped),
+        2 => Ok(OutcomeKind::Failed),
         other => Err(Error::Internal(format!(
-            "stored outcome kind {other:?} is unknown"
+            "stored outcome kind code {other} is unknown"
         ))),
     }
 }
@@ -59,7 +69,7 @@ pub(crate) fn kind_from_str(kind: &str) -> Result<OutcomeKind, Error> {
 pub(crate) fn ledger_entry(
     key: String,
     size: i64,
-    kind: &str,
+    kind: OutcomeKind,
     detail: String,
     message: String,
     crc64: Option<i64>,
@@ -67,7 +77,7 @@ pub(crate) fn ledger_entry(
     Ok(LedgerEntry {
         key,
         size: from_db(size, "ledger size")?,
-        kind: kind_from_str(kind)?,
+        kind,
         detail,
         message,
         crc64: crc64.map(i64::cast_unsigned),

@@ -17,7 +17,7 @@ mod secrets;
 mod sync;
 
 pub(crate) use group::{group_spec_json, split_columns, GroupRow, SplitColumns};
-pub(crate) use ledger::{kind_from_str, ledger_entry, LedgerFields};
+pub(crate) use ledger::{kind_code, kind_from_code, ledger_entry, LedgerFields};
 pub(crate) use secrets::{secrets_from_json, secrets_json};
 pub(crate) use sync::{sync_spec_from_json, sync_spec_json};
 

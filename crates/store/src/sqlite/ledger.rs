@@ -5,14 +5,39 @@
 //! row moves from `failed` to its new kind, an ignored outcome changes nothing. Every ledger
 //! row is counted once, so `total = succeeded + skipped + failed` holds by construction (see
 //! `rows.rs`), and [`aggregate`] recounts with `GROUP BY` for tests and checks.
+//!
+//! A row costs little more than its key (migration 0009): the primary key is
+//! `(task_id, kind, key)`, so one kind's page is a range of the table and no index copies the
+//! key; the kind is a small integer; the detail is an id into `ledger_words`. Nothing but this
+//! module's writer keeps a key to one row: it looks the batch's keys up under every kind in the
+//! write transaction before inserting them.
+
+use std::collections::{HashMap, HashSet};
 
 use sqlx::{Sqlite, SqliteConnection, SqlitePool};
-use tern_core::{Counters, LedgerEntry, ObjectOutcome, OutcomeBatch, OutcomeKind, Result, TaskId};
+use tern_core::{
+    Counters, Error, LedgerEntry, ObjectOutcome, OutcomeBatch, OutcomeKind, Result, TaskId,
+};
 
 use super::tasks::current_status;
 use super::SqliteTaskStore;
 use crate::error::{db_error, from_db, to_db};
-use crate::rows::{kind_from_str, ledger_entry, LedgerFields};
+use crate::rows::{kind_code, kind_from_code, ledger_entry, LedgerFields};
+
+/// Ids of `ledger_words` looked up by one batch.
+type Words = HashMap<String, i64>;
+
+/// Prepends the entry column list (the detail resolved through `ledger_words`) to the rest of
+/// a `SELECT`. CROSS JOIN keeps `ledger` the outer loop, so a page stays a range scan.
+macro_rules! select_entries {
+    ($rest:literal) => {
+        concat!(
+            "SELECT l.key, l.size, l.kind, w.word, l.message, l.crc64 FROM ledger l \
+             CROSS JOIN ledger_words w ON w.id = l.detail_id ",
+            $rest
+        )
+    };
+}
 
 /// Signed changes to the six stored counters made by one batch.
 #[derive(Default)]
@@ -50,9 +75,7 @@ impl SqliteTaskStore {
         current_status(tx.conn(), id).await?;
         super::leases::check_task_fence(tx.conn(), id, batch.fence).await?;
         let mut delta = CounterDelta::default();
-        for outcome in &batch.outcomes {
-            write_outcome(tx.conn(), id, outcome, &mut delta).await?;
-        }
+        write_outcomes(tx.conn(), id, &batch.outcomes, &mut delta).await?;
         sqlx::query(
             "UPDATE tasks SET listed_num = listed_num + $1, listed_size = listed_size + $2, \
              checkpoint = COALESCE($3, checkpoint), is_query_over = (is_query_over OR $4), \
@@ -82,62 +105,144 @@ impl SqliteTaskStore {
     }
 }
 
-/// Applies the ledger rule to one outcome: insert a new key; replace a `failed` row; keep any
-/// other existing row. Records the counter change in `delta`.
-async fn write_outcome(
+/// A row to insert: kind code, key, size, detail word, message, CRC64.
+type NewRow<'a> = (i16, &'a str, i64, String, String, Option<i64>);
+
+/// Applies the ledger rule to a batch, in order: insert a new key; replace a `failed` row; keep
+/// any other existing row. Records the counter changes in `delta`. A few statements a batch,
+/// not two a key: one reads every key the batch names (whatever its kind), one inserts the new
+/// rows; only replaced failed rows are deleted one by one.
+async fn write_outcomes(
     conn: &mut SqliteConnection,
     id: TaskId,
-    outcome: &ObjectOutcome,
+    outcomes: &[ObjectOutcome],
     delta: &mut CounterDelta,
 ) -> Result<()> {
-    let size = to_db(outcome.size, "size")?;
-    let fields = LedgerFields::of(outcome);
-    let existing: Option<(String, i64)> =
-        sqlx::query_as("SELECT kind, size FROM ledger WHERE task_id = $1 AND key = $2")
+    if outcomes.is_empty() {
+        return Ok(());
+    }
+    let keys = serde_json::to_string(&outcomes.iter().map(|o| &o.key).collect::<Vec<_>>())
+        .map_err(|err| Error::Internal(format!("encoding ledger keys: {err}")))?;
+    // json_each (SQLite only) drives three seeks of the primary key per key, as `kind IN`
+    // would for one key.
+    let stored: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT l.key, l.kind, l.size FROM json_each($2) j \
+         CROSS JOIN ledger l ON l.task_id = $1 AND l.kind IN (0, 1, 2) AND l.key = j.value",
+    )
+    .bind(id.0)
+    .bind(&keys)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    // What each key holds as the batch goes, and whether that row is already in the table.
+    let asked: HashSet<&str> = outcomes.iter().map(|o| o.key.as_str()).collect();
+    let mut state: HashMap<&str, (OutcomeKind, i64, bool)> = HashMap::new();
+    for (key, kind, size) in &stored {
+        let key = asked
+            .get(key.as_str())
+            .ok_or_else(|| Error::Internal(format!("the ledger answered unasked key {key:?}")))?;
+        state.insert(key, (kind_from_code(*kind)?, *size, true));
+    }
+    let mut rows: Vec<NewRow> = Vec::with_capacity(outcomes.len());
+    let mut pending: HashMap<&str, usize> = HashMap::new();
+    let mut deleted: Vec<&str> = Vec::new();
+    for outcome in outcomes {
+        let size = to_db(outcome.size, "size")?;
+        let key = outcome.key.as_str();
+        match state.get(key) {
+            None => {}
+            Some(&(OutcomeKind::Failed, old_size, in_table)) => {
+                delta.remove(OutcomeKind::Failed, old_size);
+                if in_table {
+                    deleted.push(key);
+                }
+            }
+            Some(_) => continue,
+        }
+        let fields = LedgerFields::of(outcome);
+        let row = (
+            kind_code(fields.kind),
+            key,
+            size,
+            fields.detail,
+            fields.message,
+            fields.crc64,
+        );
+        match pending.get(key) {
+            Some(&at) => rows[at] = row,
+            None => {
+                pending.insert(key, rows.len());
+                rows.push(row);
+            }
+        }
+        state.insert(key, (fields.kind, size, false));
+        delta.add(fields.kind, size);
+    }
+    for key in deleted {
+        sqlx::query("DELETE FROM ledger WHERE task_id = $1 AND kind = $2 AND key = $3")
             .bind(id.0)
-            .bind(&outcome.key)
-            .fetch_optional(&mut *conn)
+            .bind(kind_code(OutcomeKind::Failed))
+            .bind(key)
+            .execute(&mut *conn)
             .await
             .map_err(db_error)?;
-    let statement = match existing {
-        None => {
-            "INSERT INTO ledger (task_id, key, size, kind, detail, message, crc64) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        }
-        Some((old_kind, old_size)) if kind_from_str(&old_kind)? == OutcomeKind::Failed => {
-            delta.remove(OutcomeKind::Failed, old_size);
-            "UPDATE ledger SET size = $3, kind = $4, detail = $5, message = $6, crc64 = $7 \
-             WHERE task_id = $1 AND key = $2"
-        }
-        Some(_) => return Ok(()),
-    };
-    sqlx::query::<Sqlite>(statement)
-        .bind(id.0)
-        .bind(&outcome.key)
-        .bind(size)
-        .bind(fields.kind.as_str())
-        .bind(fields.detail)
-        .bind(&fields.message)
-        .bind(fields.crc64)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
-    delta.add(fields.kind, size);
+    }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut words = Words::new();
+    let mut encoded = Vec::with_capacity(rows.len());
+    for (kind, key, size, detail, message, crc64) in &rows {
+        let detail_id = word_id(conn, &mut words, detail).await?;
+        encoded.push(serde_json::json!([
+            kind, key, size, detail_id, message, crc64
+        ]));
+    }
+    let encoded = serde_json::to_string(&encoded)
+        .map_err(|err| Error::Internal(format!("encoding ledger rows: {err}")))?;
+    sqlx::query(
+        "INSERT INTO ledger (task_id, kind, key, size, detail_id, message, crc64) \
+         SELECT $1, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
+         value ->> 5 FROM json_each($2)",
+    )
+    .bind(id.0)
+    .bind(&encoded)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error)?;
     Ok(())
 }
 
-type LedgerRow = (String, i64, String, String, String, Option<i64>);
+/// The id of `word` in `ledger_words`, adding it the first time any batch uses it.
+async fn word_id(conn: &mut SqliteConnection, words: &mut Words, word: &str) -> Result<i64> {
+    if let Some(id) = words.get(word) {
+        return Ok(*id);
+    }
+    sqlx::query("INSERT INTO ledger_words (word) VALUES ($1) ON CONFLICT (word) DO NOTHING")
+        .bind(word)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    let id: i64 = sqlx::query_scalar("SELECT id FROM ledger_words WHERE word = $1")
+        .bind(word)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    words.insert(word.to_owned(), id);
+    Ok(id)
+}
+
+type LedgerRow = (String, i64, i64, String, String, Option<i64>);
 
 fn entry_from_row((key, size, kind, detail, message, crc64): LedgerRow) -> Result<LedgerEntry> {
-    ledger_entry(key, size, &kind, detail, message, crc64)
+    ledger_entry(key, size, kind_from_code(kind)?, detail, message, crc64)
 }
 
 /// One key's ledger row.
 pub(super) async fn entry(pool: &SqlitePool, id: TaskId, key: &str) -> Result<Option<LedgerEntry>> {
-    let row: Option<LedgerRow> = sqlx::query_as(
-        "SELECT key, size, kind, detail, message, crc64 FROM ledger \
-         WHERE task_id = $1 AND key = $2",
-    )
+    let row: Option<LedgerRow> = sqlx::query_as(select_entries!(
+        "WHERE l.task_id = $1 AND l.kind IN (0, 1, 2) AND l.key = $2"
+    ))
     .bind(id.0)
     .bind(key)
     .fetch_optional(pool)
@@ -146,7 +251,7 @@ pub(super) async fn entry(pool: &SqlitePool, id: TaskId, key: &str) -> Result<Op
     row.map(entry_from_row).transpose()
 }
 
-/// Rows of one kind in key order after `after_key`, at most `limit`; walks `ledger_by_kind`.
+/// Rows of one kind in key order after `after_key`, at most `limit`; a range of the primary key.
 pub(super) async fn page(
     pool: &SqlitePool,
     id: TaskId,
@@ -158,19 +263,17 @@ pub(super) async fn page(
     // Two statements rather than `$3 IS NULL OR key > $3`, which would hide the range from
     // the planner.
     let query = match after_key {
-        None => sqlx::query_as::<Sqlite, LedgerRow>(
-            "SELECT key, size, kind, detail, message, crc64 FROM ledger \
-             WHERE task_id = $1 AND kind = $2 ORDER BY key LIMIT $3",
-        )
+        None => sqlx::query_as::<Sqlite, LedgerRow>(select_entries!(
+            "WHERE l.task_id = $1 AND l.kind = $2 ORDER BY l.key LIMIT $3"
+        ))
         .bind(id.0)
-        .bind(kind.as_str())
+        .bind(kind_code(kind))
         .bind(limit),
-        Some(after_key) => sqlx::query_as::<Sqlite, LedgerRow>(
-            "SELECT key, size, kind, detail, message, crc64 FROM ledger \
-             WHERE task_id = $1 AND kind = $2 AND key > $4 ORDER BY key LIMIT $3",
-        )
+        Some(after_key) => sqlx::query_as::<Sqlite, LedgerRow>(select_entries!(
+            "WHERE l.task_id = $1 AND l.kind = $2 AND l.key > $4 ORDER BY l.key LIMIT $3"
+        ))
         .bind(id.0)
-        .bind(kind.as_str())
+        .bind(kind_code(kind))
         .bind(limit)
         .bind(after_key),
     };
@@ -180,7 +283,7 @@ pub(super) async fn page(
 
 /// Recounts a task's ledger per kind.
 pub(super) async fn aggregate(pool: &SqlitePool, id: TaskId) -> Result<Counters> {
-    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
         "SELECT kind, COUNT(*), COALESCE(SUM(size), 0) FROM ledger WHERE task_id = $1 \
          GROUP BY kind",
     )
@@ -194,7 +297,7 @@ pub(super) async fn aggregate(pool: &SqlitePool, id: TaskId) -> Result<Counters>
         let size = from_db(size, "ledger size")?;
         counters.total_num += num;
         counters.total_size += size;
-        match kind_from_str(&kind)? {
+        match kind_from_code(kind)? {
             OutcomeKind::Succeeded => {
                 counters.successful_num = num;
                 counters.successful_size = size;

@@ -107,6 +107,37 @@ pub async fn test_record_batch_counters_equal_ledger(store: Arc<dyn TaskStore>) 
         1
     );
     assert_eq!(assert_counters_match_ledger(&store, id).await, counters);
+
+    // Keys that need escaping in any encoding a store may batch them in, and a stored failure
+    // that fails again and then succeeds within one batch.
+    let odd = "dir/\"quoted\" \\ back\nslash é 🦀";
+    let third = create(&store, "odd keys", NOW).await.id;
+    store
+        .record_batch(
+            third,
+            &batch(vec![failed(odd, 3, "one"), succeeded("plain", 1)]),
+        )
+        .await
+        .unwrap();
+    store
+        .record_batch(
+            third,
+            &batch(vec![
+                failed(odd, 4, "two"),
+                succeeded(odd, 5),
+                failed(odd, 6, "three"),
+            ]),
+        )
+        .await
+        .unwrap();
+    let entry = store.ledger_entry(third, odd).await.unwrap().unwrap();
+    assert_eq!(
+        (entry.key.as_str(), entry.kind, entry.size),
+        (odd, OutcomeKind::Succeeded, 5)
+    );
+    let counters = assert_counters_match_ledger(&store, third).await;
+    assert_eq!((counters.successful_num, counters.failed_num), (2, 0));
+    assert_eq!(counters.total_size, 6);
 }
 
 pub async fn test_record_batch_progress_fields(store: Arc<dyn TaskStore>) {
