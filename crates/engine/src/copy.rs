@@ -228,6 +228,21 @@ pub async fn copy_object(
         });
     }
     let plan = WritePlan::new(source, destination, source_meta.as_ref(), options.metadata)?;
+    // Metadata migration was asked for: an object whose metadata cannot reach the destination
+    // fails before a byte is read rather than arriving without it.
+    if multipart && !destination.keeps_metadata_of_multipart_writes() {
+        if let Some(message) = metadata_refusal(
+            expected_size,
+            destination.metadata_copy_limit(),
+            plan.carries_source_metadata(),
+        ) {
+            return Err(CopyFailure {
+                code: FailureCode::DestinationError,
+                message,
+                run_fatal: false,
+            });
+        }
+    }
 
     let (written, crc64, bytes_read) = if multipart {
         let mut crc = crc64fast::Digest::new();
@@ -626,6 +641,13 @@ impl WritePlan {
         })
     }
 
+    /// Whether the source's own user metadata is to be written (tern's CRC64 aside).
+    pub(crate) fn carries_source_metadata(&self) -> bool {
+        self.user_metadata
+            .as_ref()
+            .is_some_and(|meta| !meta.is_empty())
+    }
+
     /// The user metadata to write, with tern's CRC64 when it is known before the write.
     pub(crate) fn user_metadata_with_crc64(
         &self,
@@ -639,9 +661,27 @@ impl WritePlan {
     }
 }
 
+/// Why an object of `size` bytes cannot carry the source's metadata to a destination whose
+/// multipart uploads drop it and whose CopyObject (the after-upload rewrite) stops at `limit`;
+/// `None` when it can. Losing only tern's own CRC64 is no reason to refuse.
+fn metadata_refusal(
+    size: u64,
+    limit: Option<u64>,
+    carries_source_metadata: bool,
+) -> Option<String> {
+    let limit = limit?;
+    (carries_source_metadata && size > limit).then(|| {
+        format!(
+            "user metadata cannot be migrated for an object of {size} bytes: this destination's \
+             multipart uploads carry none and its CopyObject, which adds it afterwards, stops at \
+             {limit} bytes; copy it with enable_metadata_migration off"
+        )
+    })
+}
+
 /// Writes the user metadata OpenDAL left out of a multipart upload to native OSS or OBS
-/// (`vendor_meta.rs`), with the CRC64 computed while copying. Objects above the vendor's
-/// CopyObject limit keep none, and a warning says so.
+/// (`vendor_meta.rs`), with the CRC64 computed while copying. Above the vendor's CopyObject
+/// limit only tern's CRC64 can be missing: `metadata_refusal` refused source metadata earlier.
 async fn write_metadata_after_upload(
     destination: &Storage,
     dst_key: &str,
@@ -660,11 +700,11 @@ async fn write_metadata_after_upload(
                 CopyFailure::storage(destination.place(Side::Destination, Some(dst_key)), &err)
             }),
         _ => {
-            tracing::warn!(
+            tracing::debug!(
                 key = %dst_key,
                 size,
                 protocol = ?destination.protocol(),
-                "user metadata not written: the object is above the vendor's CopyObject limit"
+                "tern's CRC64 not written: the object is above the vendor's CopyObject limit"
             );
             Ok(())
         }
@@ -674,6 +714,18 @@ async fn write_metadata_after_upload(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_metadata_is_refused_only_above_the_copy_limit_and_only_when_asked_for() {
+        assert_eq!(metadata_refusal(10, None, true), None);
+        assert_eq!(metadata_refusal(10, Some(10), true), None);
+        assert_eq!(metadata_refusal(11, Some(10), false), None);
+        let message = metadata_refusal(11, Some(10), true).expect("refused");
+        assert!(
+            message.contains("11 bytes") && message.contains("10 bytes"),
+            "{message}"
+        );
+    }
 
     #[test]
     fn test_part_size_grows_to_stay_under_ten_thousand_parts() {
