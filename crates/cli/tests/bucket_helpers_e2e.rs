@@ -302,7 +302,8 @@ async fn test_official_sdk_drives_the_bucket_helpers_on_azure_and_gcs() {
 /// through the test kit's proxy, which checks each vendor's signature and answers ListBuckets
 /// and GetBucketLocation in the vendor's XML: the SDK lists the buckets, finds the region the
 /// vendor names (a decoy region at the same endpoint, earlier in the table, also holds the
-/// bucket), pages a folder and checks prefixes; a wrong secret is OMS's 400, never a 500; no
+/// bucket), pages a folder, checks prefixes and compares a local CDN with the bucket
+/// (`show_cdn_info`); a wrong secret is OMS's 400, never a 500; no
 /// secret reaches the trace-level log.
 #[tokio::test(flavor = "multi_thread")]
 async fn test_official_sdk_drives_the_bucket_helpers_on_native_oss_obs_cos() {
@@ -345,6 +346,28 @@ async fn test_official_sdk_drives_the_bucket_helpers_on_native_oss_obs_cos() {
                 .await
                 .unwrap();
         }
+        // A CDN in front of the bucket: top.txt as the bucket holds it, dir/b.txt stale.
+        let etag = s3
+            .client()
+            .head_object(&buckets[0], "top.txt")
+            .await
+            .unwrap()
+            .unwrap()
+            .etag
+            .unwrap();
+        let mut cdn_objects = HashMap::new();
+        cdn_objects.insert(
+            "top.txt".to_owned(),
+            ("top.txt".repeat(2).into_bytes(), etag),
+        );
+        cdn_objects.insert(
+            "dir/b.txt".to_owned(),
+            (
+                b"old".to_vec(),
+                "\"0123456789abcdef0123456789abcdef\"".to_owned(),
+            ),
+        );
+        let cdn = start_cdn(cdn_objects).await;
         let region = proxy.region(vendor);
         for name in [format!("{region}-decoy"), region.clone()] {
             config.push_str(&format!(
@@ -352,7 +375,7 @@ async fn test_official_sdk_drives_the_bucket_helpers_on_native_oss_obs_cos() {
                 proxy.endpoint(vendor)
             ));
         }
-        accounts.push((cloud, buckets, folder_bucket, region));
+        accounts.push((cloud, buckets, folder_bucket, region, cdn));
     }
     let config_path = dir.path().join("tern.toml");
     std::fs::write(&config_path, config).unwrap();
@@ -364,7 +387,7 @@ async fn test_official_sdk_drives_the_bucket_helpers_on_native_oss_obs_cos() {
     ];
     let server = TernServer::start_with_env_and_log_filter(dir.path(), config_path, &env, "trace");
     let bad_secret = "wrongVendorSecret-Do-Not-Log-4711";
-    for (cloud, buckets, folder_bucket, region) in &accounts {
+    for (cloud, buckets, folder_bucket, region, cdn) in &accounts {
         let app_id = if *cloud == "Tencent" { APP_ID } else { "" };
         run_sdk_script(
             "oms_sdk_buckets_cloud.py",
@@ -382,6 +405,9 @@ async fn test_official_sdk_drives_the_bucket_helpers_on_native_oss_obs_cos() {
                 ("FOLDER_NAMES", top_level.clone()),
                 ("REGION", region.clone()),
                 ("MISSING_BUCKET", "no-such-native-bucket".to_owned()),
+                ("CDN_DOMAIN", cdn.clone()),
+                ("CDN_GOOD", "top.txt".to_owned()),
+                ("CDN_STALE", "dir/b.txt".to_owned()),
             ],
         )
         .await;

@@ -8,7 +8,9 @@ TERN_AK, TERN_SK, CLOUD_TYPE, CRED_FIELD (connection_string, json_auth_file or s
 (the access key going with an sk; optional), APP_ID (Tencent's; optional), CRED_VALUE, BAD_CRED_VALUE (refused by the store
 or by tern), BAD_FIELD (the
 field the refusal names), BUCKETS (JSON list the answer must hold), FOLDER_BUCKET, FOLDER_NAMES
-(JSON list, sorted), REGION (the expected show_bucket_region id), MISSING_BUCKET.
+(JSON list, sorted), REGION (the expected show_bucket_region id), MISSING_BUCKET; optional
+CDN_DOMAIN (a local CDN serving CDN_GOOD as the bucket holds it and CDN_STALE with another ETag)
+for show_cdn_info.
 Exit code 0 only if every check passed.
 """
 import json
@@ -19,8 +21,9 @@ from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkoms.v2 import (
-    CheckPrefixReq, CheckPrefixRequest, ListBucketsReq, OmsClient, ShowBucketListRequest,
-    ShowBucketObjectsRequest, ShowBucketRegionReq, ShowBucketRegionRequest, ShowBucketReq,
+    CheckPrefixReq, CheckPrefixRequest, ListBucketsReq, OmsClient, PrefixKeyInfo,
+    ShowBucketListRequest, ShowBucketObjectsRequest, ShowBucketRegionReq,
+    ShowBucketRegionRequest, ShowBucketReq, ShowCdnInfoReq, ShowCdnInfoRequest, SourceCdnReq,
 )
 
 ENV = os.environ
@@ -99,4 +102,17 @@ def prefix(name):
         bucket_name=bucket, file_name=name, data_center=region, **creds()))).exist
 check(prefix("dir/a ") is True, "check_prefix dir/a ")
 check(prefix("dir/zzz") is False, "check_prefix dir/zzz")
+
+# show_cdn_info: the bucket's HEAD against the CDN's, one key served right and one stale.
+if ENV.get("CDN_DOMAIN"):
+    good, stale = ENV["CDN_GOOD"], ENV["CDN_STALE"]
+    cdn = oms.show_cdn_info(ShowCdnInfoRequest(body=ShowCdnInfoReq(
+        region=region, bucket=bucket, prefix=PrefixKeyInfo(keys=[good, stale]),
+        source_cdn=SourceCdnReq(domain=ENV["CDN_DOMAIN"], protocol="http",
+                                authentication_type="NONE"), **creds())))
+    no_secret(cdn, "show_cdn_info")
+    by_key = {c.key: (c.is_object_existing, c.is_etag_matching) for c in cdn.checked_keys}
+    check(by_key == {good: (True, True), stale: (True, False)}, f"show_cdn_info keys: {by_key}")
+    check(cdn.is_download_available is True and cdn.is_same_cloud_type is False,
+          f"show_cdn_info summary: {cdn}")
 print("all checks passed", flush=True)
