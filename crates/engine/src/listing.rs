@@ -22,6 +22,8 @@ pub struct SourceObject {
     pub meta: ObjectMeta,
     /// Where to fetch it over HTTP instead of from the source storage (URL lists, CDNs).
     pub origin: Option<Box<crate::urllist::UrlOrigin>>,
+    /// The ETag the listing gave, which lets a server-side copy skip the source's HEAD.
+    pub etag: Option<String>,
 }
 
 /// One item of the source listing: an object, or a key that was asked for but is not there.
@@ -187,6 +189,7 @@ pub(crate) async fn list_side_prefix_after(
                 && after.as_deref().is_none_or(|after| entry.path() > after);
             let found = keep.then(|| SourceObject {
                 origin: None,
+                etag: entry.metadata().etag().map(str::to_owned),
                 meta: object_meta(entry.metadata(), protocol),
                 key: entry.path().to_owned(),
             });
@@ -203,7 +206,10 @@ pub(crate) async fn list_side_prefix_after(
             let storage = storage.clone();
             async move {
                 match crate::rawpath::stat_exact(storage.operator(), &object.key).await {
-                    Ok(meta) => object.meta = object_meta(&meta, protocol),
+                    Ok(meta) => {
+                        object.meta = object_meta(&meta, protocol);
+                        object.etag = meta.etag().map(str::to_owned);
+                    }
                     // Deleted since it was listed: the copy reports it.
                     Err(err) if err.kind() == opendal::ErrorKind::NotFound => {}
                     Err(err) => {
@@ -229,6 +235,7 @@ pub async fn stat_key(storage: &Storage, key: String) -> Listed {
     match crate::rawpath::stat_exact(storage.operator(), &key).await {
         Ok(meta) if meta.is_file() => Listed::Found(SourceObject {
             origin: None,
+            etag: meta.etag().map(str::to_owned),
             meta: object_meta(&meta, storage.protocol()),
             key,
         }),

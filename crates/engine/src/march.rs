@@ -142,6 +142,7 @@ mod tests {
             .map(|key| {
                 Ok(Listed::Found(SourceObject {
                     origin: None,
+                    etag: None,
                     key: (*key).to_owned(),
                     meta: meta(1),
                 }))

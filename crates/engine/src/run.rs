@@ -26,7 +26,7 @@ use crate::march::{can_march, list_destination, merge, DstState};
 use crate::memory::MemoryBudget;
 use crate::restore::Restorer;
 use crate::resumable::{PartCheckpoints, PartResumer};
-use crate::server_copy::{Delivered, ServerCopier};
+use crate::server_copy::{Delivered, ListedObject, ServerCopier};
 use crate::storage::Storage;
 use crate::storage_class::ClassMapping;
 use crate::throttle::Throttle;
@@ -682,14 +682,12 @@ impl Copier {
             }
             // Server-side when it can, streamed otherwise (server_copy.rs).
             _ => {
-                ServerCopier::deliver(
-                    self.server_copy.as_ref(),
-                    ctx,
-                    &object.key,
-                    dst_key,
-                    object.meta.size,
-                )
-                .await
+                let listed = ListedObject {
+                    key: &object.key,
+                    size: object.meta.size,
+                    etag: object.etag.as_deref(),
+                };
+                ServerCopier::deliver(self.server_copy.as_ref(), ctx, listed, dst_key).await
             }
         }
     }

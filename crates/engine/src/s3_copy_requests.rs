@@ -131,6 +131,15 @@ pub(crate) struct CopySource<'a> {
     pub(crate) etag: Option<&'a str>,
 }
 
+/// Where a CopyObject's Content-Type and user metadata come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MetadataDirective {
+    /// From the request's headers (`write_headers`).
+    Replace,
+    /// From the source object, as the service holds it; the request carries none.
+    Copy,
+}
+
 /// How a request ended when it did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Refusal {
@@ -232,18 +241,23 @@ impl S3CopyClient {
     }
 
     /// CopyObject: the whole source object into `dst_key`, its metadata replaced by
-    /// `write_headers`. Returns the new object's ETag (unquoted).
+    /// `write_headers` or kept as the source has it, as `directive` says. Returns the new
+    /// object's ETag (unquoted).
     pub(crate) async fn copy_object(
         &self,
         source: &CopySource<'_>,
         dst_key: &str,
         write_headers: &HeaderMap,
+        directive: MetadataDirective,
     ) -> Result<String, Refusal> {
         let mut headers = write_headers.clone();
         self.copy_source_headers(source, &mut headers)?;
         headers.insert(
             HeaderName::from_static("x-amz-metadata-directive"),
-            HeaderValue::from_static("REPLACE"),
+            HeaderValue::from_static(match directive {
+                MetadataDirective::Replace => "REPLACE",
+                MetadataDirective::Copy => "COPY",
+            }),
         );
         let url = self.destination.object_url(dst_key, "");
         let body = self.send(Method::PUT, &url, &headers, Bytes::new()).await?;

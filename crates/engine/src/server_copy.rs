@@ -15,11 +15,17 @@
 //! task copies it, tern's CRC64 when the source declared one (tern never sees the bytes, so it
 //! cannot compute one), and the task's storage class, all set with
 //! `x-amz-metadata-directive: REPLACE` or on CreateMultipartUpload.
+//!
+//! One case needs no HEAD of the source: a whole-object copy (CopyObject) whose metadata is
+//! copied as the source holds it, when the listing gave the ETag. The service then carries
+//! Content-Type and user metadata over itself (`x-amz-metadata-directive: COPY`), the listed
+//! ETag conditions the copy (`x-amz-copy-source-if-match`), and the copy's ETag checks it. This
+//! halves the requests per small object; without metadata migration the HEAD stays, because
+//! Content-Type must then be written alone and only the HEAD gives it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::{StreamExt, TryStreamExt};
-use opendal::Metadata;
 use tern_core::{ConsistencyCheck, CopyPath, Verification};
 
 use crate::copy::{copy_object, part_size_for, CopyContext, CopyFailure, WritePlan};
@@ -27,7 +33,7 @@ use crate::error::Side;
 use crate::listing::object_meta;
 use crate::rawpath::{needs_raw_path, stat_exact};
 use crate::s3_copy_requests::{
-    CopySource, PartCopyUpload, Refusal, S3CopyClient, S3Endpoint, UploadRef,
+    CopySource, MetadataDirective, PartCopyUpload, Refusal, S3CopyClient, S3Endpoint, UploadRef,
 };
 use crate::source_md5::is_hex_md5;
 use crate::storage::Storage;
@@ -50,6 +56,26 @@ pub(crate) struct ServerCopier {
     client: S3CopyClient,
     /// Set by the first refusal that applies to every object: the rest of the run streams.
     refused: AtomicBool,
+}
+
+/// What the listing says of the object to copy.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ListedObject<'a> {
+    /// The source key.
+    pub(crate) key: &'a str,
+    /// Its size.
+    pub(crate) size: u64,
+    /// Its ETag, when the listing carries one.
+    pub(crate) etag: Option<&'a str>,
+}
+
+/// What a copy carries over and checks against: from the source's HEAD, or from the listing
+/// when that is enough (see the module doc).
+struct SourceFacts {
+    size: u64,
+    etag: Option<String>,
+    /// tern's CRC64 declared in the source's metadata (known only from a HEAD).
+    crc64: Option<u64>,
 }
 
 /// Why a server-side attempt did not deliver.
@@ -85,10 +111,10 @@ impl ServerCopier {
     pub(crate) async fn deliver(
         copier: Option<&ServerCopier>,
         ctx: CopyContext<'_>,
-        key: &str,
+        listed: ListedObject<'_>,
         dst_key: &str,
-        listed_size: u64,
     ) -> Result<Delivered, CopyFailure> {
+        let (key, listed_size) = (listed.key, listed.size);
         let Some(server) = copier.filter(|_| !needs_raw_path(key) && !needs_raw_path(dst_key))
         else {
             return stream(ctx, key, dst_key, listed_size, CopyPath::Streamed).await;
@@ -103,7 +129,7 @@ impl ServerCopier {
             )
             .await;
         }
-        match server.attempt(ctx, key, dst_key).await {
+        match server.attempt(ctx, listed, dst_key).await {
             Ok(delivered) => Ok(delivered),
             Err(Attempt::Failed(failure)) => Err(failure),
             Err(Attempt::Refused(refusal)) => {
@@ -133,47 +159,45 @@ impl ServerCopier {
     async fn attempt(
         &self,
         ctx: CopyContext<'_>,
-        key: &str,
+        listed: ListedObject<'_>,
         dst_key: &str,
     ) -> Result<Delivered, Attempt> {
         let CopyContext {
-            source,
             destination,
             options,
             stop,
             ..
         } = ctx;
-        // One HEAD gives what the copy must carry over and check: size, ETag, Content-Type,
-        // user metadata (tern's CRC64 among it).
-        let source_meta = stat_exact(source.operator(), key).await.map_err(|err| {
-            Attempt::Failed(CopyFailure::storage(
-                source.place(Side::Source, Some(key)),
-                &err,
-            ))
-        })?;
-        let size = source_meta.content_length();
-        let source_etag = source_meta.etag().map(str::to_owned);
-        let declared_crc64 = object_meta(&source_meta, source.protocol()).crc64;
-        let plan = WritePlan::new(source, destination, Some(&source_meta), options.metadata)
-            .map_err(Attempt::Failed)?;
-        let user_metadata = plan.user_metadata_with_crc64(declared_crc64);
-        let headers = self
-            .client
-            .write_headers(plan.content_type.as_deref(), user_metadata.as_ref())
-            .map_err(|message| {
-                Attempt::Refused(Refusal::BadAnswer(format!("cannot be sent: {message}")))
-            })?;
+        let key = listed.key;
+        let whole = listed.size <= options.part_size as u64;
+        let (facts, headers, directive) = match listed.etag {
+            Some(etag) if whole && options.metadata => (
+                SourceFacts {
+                    size: listed.size,
+                    etag: Some(etag.to_owned()),
+                    crc64: None,
+                },
+                self.client
+                    .write_headers(None, None)
+                    .map_err(cannot_be_sent)?,
+                MetadataDirective::Copy,
+            ),
+            _ => {
+                let (facts, headers) = self.headed(ctx, key).await?;
+                (facts, headers, MetadataDirective::Replace)
+            }
+        };
         let copy_source = CopySource {
             endpoint: &self.source,
             key,
-            etag: source_etag.as_deref(),
+            etag: facts.etag.as_deref(),
         };
         let copy = async {
-            if size <= options.part_size as u64 {
-                self.copy_whole(ctx, &copy_source, dst_key, size, &headers)
+            if facts.size <= options.part_size as u64 {
+                self.copy_whole(ctx, &copy_source, dst_key, facts.size, &headers, directive)
                     .await
             } else {
-                self.copy_in_parts(ctx, &copy_source, dst_key, size, &headers)
+                self.copy_in_parts(ctx, &copy_source, dst_key, facts.size, &headers)
                     .await
             }
         };
@@ -183,20 +207,50 @@ impl ServerCopier {
             _ = stop.cancelled() => return Err(Attempt::Failed(CopyFailure::stopped())),
             copied = copy => copied?,
         };
-        let verification = verify_copy(
-            destination,
-            dst_key,
-            options.check,
-            &source_meta,
-            &copied_etag,
-        )
-        .await
-        .map_err(Attempt::Failed)?;
+        let verification = verify_copy(destination, dst_key, options.check, &facts, &copied_etag)
+            .await
+            .map_err(Attempt::Failed)?;
         Ok(Delivered {
             verification,
-            crc64: declared_crc64,
+            crc64: facts.crc64,
             path: CopyPath::ServerSide,
         })
+    }
+
+    /// One HEAD of the source gives what the copy must carry over and check: size, ETag,
+    /// Content-Type, user metadata (tern's CRC64 among it); returns those facts and the headers
+    /// that write them.
+    async fn headed(
+        &self,
+        ctx: CopyContext<'_>,
+        key: &str,
+    ) -> Result<(SourceFacts, http::HeaderMap), Attempt> {
+        let CopyContext {
+            source,
+            destination,
+            options,
+            ..
+        } = ctx;
+        let source_meta = stat_exact(source.operator(), key).await.map_err(|err| {
+            Attempt::Failed(CopyFailure::storage(
+                source.place(Side::Source, Some(key)),
+                &err,
+            ))
+        })?;
+        let declared_crc64 = object_meta(&source_meta, source.protocol()).crc64;
+        let plan = WritePlan::new(source, destination, Some(&source_meta), options.metadata)
+            .map_err(Attempt::Failed)?;
+        let user_metadata = plan.user_metadata_with_crc64(declared_crc64);
+        let headers = self
+            .client
+            .write_headers(plan.content_type.as_deref(), user_metadata.as_ref())
+            .map_err(cannot_be_sent)?;
+        let facts = SourceFacts {
+            size: source_meta.content_length(),
+            etag: source_meta.etag().map(str::to_owned),
+            crc64: declared_crc64,
+        };
+        Ok((facts, headers))
     }
 
     /// CopyObject; returns the copy's ETag (a whole copy's ETag is the MD5 of its bytes).
@@ -207,13 +261,14 @@ impl ServerCopier {
         dst_key: &str,
         size: u64,
         headers: &http::HeaderMap,
+        directive: MetadataDirective,
     ) -> Result<Option<String>, Attempt> {
         // The bandwidth limit paces server-side copies too, although their bytes never cross
         // tern's network: a limit the task sets is honoured whatever path the bytes take.
         ctx.throttle.consume(size).await;
         let etag = self
             .client
-            .copy_object(source, dst_key, headers)
+            .copy_object(source, dst_key, headers, directive)
             .await
             .map_err(Attempt::Refused)?;
         ctx.progress
@@ -278,6 +333,10 @@ impl ServerCopier {
     }
 }
 
+fn cannot_be_sent(message: String) -> Attempt {
+    Attempt::Refused(Refusal::BadAnswer(format!("cannot be sent: {message}")))
+}
+
 /// Streams the object and records `path`.
 async fn stream(
     ctx: CopyContext<'_>,
@@ -316,13 +375,13 @@ async fn verify_copy(
     destination: &Storage,
     dst_key: &str,
     check: ConsistencyCheck,
-    source_meta: &Metadata,
+    source: &SourceFacts,
     copied_etag: &Option<String>,
 ) -> Result<Verification, CopyFailure> {
     if check == ConsistencyCheck::NoCheck {
         return Ok(Verification::NotChecked);
     }
-    let source_etag = source_meta.etag().map(normalize_etag);
+    let source_etag = source.etag.as_deref().map(normalize_etag);
     // A whole copy's ETag equal to the source's MD5 covers the bytes, hence the size: no HEAD.
     if let (Some(source), Some(copied)) = (&source_etag, copied_etag.as_deref()) {
         if is_hex_md5(source) && *source == normalize_etag(copied) {
@@ -334,7 +393,7 @@ async fn verify_copy(
         .map_err(|err| {
             CopyFailure::storage(destination.place(Side::Destination, Some(dst_key)), &err)
         })?;
-    let size = source_meta.content_length();
+    let size = source.size;
     if stored.content_length() != size {
         return Err(CopyFailure::verification(format!(
             "after a server-side copy the destination holds {} bytes, the source {size}",

@@ -267,6 +267,7 @@ async fn list_line(http: &HttpSource, number: u64, text: Result<String, String>)
     match http.head(&url).await {
         Ok(head) => Listed::Found(SourceObject {
             key: name,
+            etag: None,
             meta: ObjectMeta {
                 size: head.size.unwrap_or(0),
                 last_modified_ms: head.last_modified_ms,

@@ -101,6 +101,8 @@ struct ProxyState {
     /// Object path → GETs of it so far, with its number in order of first GET.
     object_gets: std::sync::Mutex<std::collections::HashMap<String, ObjectReads>>,
     corrupted: std::sync::Mutex<Vec<String>>,
+    /// `(method, path)` of every request, in arrival order.
+    seen: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -133,6 +135,7 @@ impl FaultProxy {
             refusals: std::sync::Mutex::new(std::collections::HashMap::new()),
             object_gets: std::sync::Mutex::new(std::collections::HashMap::new()),
             corrupted: std::sync::Mutex::new(Vec::new()),
+            seen: std::sync::Mutex::new(Vec::new()),
         });
         let app = axum::Router::new()
             .fallback(forward)
@@ -173,6 +176,19 @@ impl FaultProxy {
     /// a client read from the server behind the proxy.
     pub fn object_bytes_served(&self) -> u64 {
         self.state.object_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Paths (`/bucket/key`, as sent, percent-encoded) of the requests made with `method` so
+    /// far, in arrival order.
+    pub fn paths_of(&self, method: &str) -> Vec<String> {
+        self.state
+            .seen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+            .filter(|(seen, _)| seen == method)
+            .map(|(_, path)| path.clone())
+            .collect()
     }
 
     /// Requests answered with an injected error (or a corrupted body) so far.
@@ -225,6 +241,11 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
     let number = state.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let path = request.uri().path().to_owned();
     let request_key = format!("{} {}", request.method(), request.uri());
+    state
+        .seen
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .push((request.method().to_string(), path.clone()));
     let inject = match &state.fault {
         Fault::Nothing => false,
         Fault::SlowDownEvery {
@@ -449,12 +470,15 @@ async fn relay(
     // A HEAD answer has no body to measure: its Content-Length must be relayed as sent.
     let is_head = method == reqwest::Method::HEAD;
     let mut builder = state.client.request(method, &url);
-    for (name, value) in request.headers() {
-        if name.as_str() != "content-length" {
+    let headers = request.headers().clone();
+    let mut body = to_bytes(request.into_body(), usize::MAX).await?;
+    for (name, value) in &headers {
+        // reqwest sets the length of a body it sends, but not a zero one (an empty PUT or
+        // POST: CopyObject, CreateMultipartUpload), whose signature may cover it.
+        if name.as_str() != "content-length" || body.is_empty() {
             builder = builder.header(name.as_str(), value.as_bytes());
         }
     }
-    let mut body = to_bytes(request.into_body(), usize::MAX).await?;
     if corrupt_body && !body.is_empty() {
         let mut flipped = body.to_vec();
         let at = flipped.len() / 2;
