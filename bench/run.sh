@@ -81,7 +81,9 @@ RCLONE_SMALL=(
     --transfers "$SMALL_T" # the default 4 leaves the servers idle on 4 KiB objects
     --checkers "$SMALL_T"  # compare pairs as fast as transfers consume them
 )
+# shellcheck disable=SC2034 # copy_workload takes it by name
 RCLONE_MEDIUM=(--transfers "$MEDIUM_T" --checkers "$MEDIUM_T")
+# shellcheck disable=SC2034 # copy_workload takes it by name
 RCLONE_LARGE=(
     --transfers "$LARGE_T"
     --checkers "$LARGE_T"
@@ -98,7 +100,9 @@ RCLONE_LARGE=(
 # with flat keys there is a single directory and it changes nothing.
 
 TERN_SMALL=(--transfers "$SMALL_T" --checkers "$SMALL_T")
+# shellcheck disable=SC2034 # copy_workload takes it by name
 TERN_MEDIUM=(--transfers "$MEDIUM_T" --checkers "$MEDIUM_T")
+# shellcheck disable=SC2034 # copy_workload takes it by name
 TERN_LARGE=(--transfers "$LARGE_T" --checkers "$LARGE_T" --part-size 8M --part-concurrency "$LARGE_STREAMS")
 # tern runs with its defaults otherwise: --overwrite size (size + last-modified from the
 # listings), --check size_last_modified, PUT ETag checked against the MD5 computed in flight.

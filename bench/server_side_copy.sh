@@ -50,9 +50,13 @@ RCLONE_COMMON=(--config "$RCLONE_CONF" --stats 0 -q --s3-no-check-bucket --use-s
 RCLONE_COMMON_TEXT="--config CONF --stats 0 -q --s3-no-check-bucket --use-server-modtime --update"
 # rclone copies server-side whenever source and destination are one remote; its copy cutoff
 # (4.6 GiB) makes every object here one CopyObject. Its defaults otherwise.
+# shellcheck disable=SC2034 # copy_workload takes it by name
 RCLONE_MEDIUM=(--transfers "$MEDIUM_T" --checkers "$MEDIUM_T")
+# shellcheck disable=SC2034 # copy_workload takes it by name
 RCLONE_LARGE=(--transfers "$LARGE_T" --checkers "$LARGE_T")
+# shellcheck disable=SC2034 # copy_workload takes it by name
 TERN_MEDIUM=(--transfers "$MEDIUM_T" --checkers "$MEDIUM_T")
+# shellcheck disable=SC2034 # copy_workload takes it by name
 TERN_LARGE=(--transfers "$LARGE_T" --checkers "$LARGE_T" --part-size 8M --part-concurrency "$LARGE_STREAMS")
 
 B_N=$(scaled 500 4)
