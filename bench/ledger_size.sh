@@ -14,6 +14,7 @@
 #   bash bench/ledger_size.sh                    # both parts, writes bench/results/ledger_size.md
 #   LEDGER_SIZES="10000 100000" bash bench/ledger_size.sh
 #   TERN_BIN=target/release/tern bash bench/ledger_size.sh   # default: debug build
+# BENCH_BUILD=0 skips the builds; LEDGER_OUT names another report file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
@@ -22,14 +23,9 @@ source bench/lib.sh
 LEDGER_KEYS=${LEDGER_KEYS:-100000}
 SIZES=${LEDGER_SIZES:-"10000 100000 1000000"}
 TERN_BIN=${TERN_BIN:-target/debug/tern}
-WORK=$(mktemp -d /tmp/tern-ledger-bench.XXXXXX)
-OUT=bench/results/ledger_size.md
-SERVE_PID=""
-cleanup() {
-    [[ -n $SERVE_PID ]] && kill -KILL "$SERVE_PID" 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
+TERN=$TERN_BIN
+OUT=${LEDGER_OUT:-bench/results/ledger_size.md}
+bench_workdir tern-ledger-bench
 
 if [[ ${BENCH_BUILD:-1} == 1 ]]; then
     cargo build --release -p tern-store --example ledger_cost >&2
@@ -38,7 +34,8 @@ fi
 mkdir -p bench/results
 
 log "ledger cost: $LEDGER_KEYS succeeded keys through record_batch"
-ledger=$(target/release/examples/ledger_cost "$LEDGER_KEYS")
+LEDGER_COST=$(release_bin examples/ledger_cost)
+ledger=$("$LEDGER_COST" "$LEDGER_KEYS")
 echo "$ledger" >&2
 
 # make_tree DIR COUNT: COUNT empty files, 1,000 per directory (d0000/k-….bin).
@@ -66,52 +63,34 @@ for n in $SIZES; do
     # The destination is written after the source, so it is never older: every key compares
     # equal by size and last-modified and is skipped.
     make_tree "$root/dst" "$n"
-    cat >"$WORK/tern.toml" <<TOML
-version = 1
-[[regions]]
-cloud_type = "Local"
-region = "local"
-endpoint = "$root"
-[[regions]]
-cloud_type = "HuaweiCloud"
-region = "local"
-endpoint = "$root"
-protocol = "fs"
-TOML
-    "$TERN_BIN" serve --listen 127.0.0.1:0 --data-dir "$WORK/data" --config "$WORK/tern.toml" \
-        >"$WORK/serve.out" 2>"$WORK/serve.log" &
-    SERVE_PID=$!
-    for _ in $(seq 1 300); do grep -q "listening on" "$WORK/serve.out" && break; sleep 0.1; done
-    value() { sed -n "s/^$1=//p" "$WORK/serve.out"; }
-    TOKEN=$(value TERN_TOKEN)
-    PROJECT=$(value TERN_PROJECT_ID)
-    API=$(sed -n 's/^tern: listening on //p' "$WORK/serve.out")
-    [[ -n $API ]] || die "tern serve did not start: $(tail -5 "$WORK/serve.log")"
+    {
+        echo "version = 1"
+        toml_region Local local "$root"
+        toml_region HuaweiCloud local "$root" fs
+    } >"$WORK/tern.toml"
+    start_serve "$WORK" --data-dir "$WORK/data" --config "$WORK/tern.toml"
     start=$(date +%s.%N)
-    TASK=$(curl -sf -X POST "$API/v2/$PROJECT/tasks" -H "X-Auth-Token: $TOKEN" -d '{
+    TASK=$(json_eval "$(api POST tasks '{
       "task_type": "prefix",
       "src_node": {"cloud_type": "Local", "region": "local", "ak": "", "sk": "", "bucket": "src", "object_key": [""]},
-      "dst_node": {"region": "local", "ak": "", "sk": "", "bucket": "dst"}}' |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+      "dst_node": {"region": "local", "ak": "", "sk": "", "bucket": "dst"}}')" 'j["id"]')
     log "task $TASK: list and compare $n keys"
     samples=""
     # Peak RSS while keys are still being listed and compared (before the run writes its
     # object lists and ends).
     compare_peak=0
     while true; do
-        rss=$(awk '/^VmRSS/ {print $2}' "/proc/$SERVE_PID/status")
+        rss=$(proc_kb "$SERVE_PID" VmRSS)
         samples="$samples $rss"
-        show=$(curl -sf "$API/v2/$PROJECT/tasks/$TASK" -H "X-Auth-Token: $TOKEN")
-        read -r status compared < <(python3 -c 'import json,sys; t = json.loads(sys.argv[1]); print(t["status"], t["successful_num"] + t["skipped_num"] + t["failed_num"])' "$show")
+        show=$(api GET "tasks/$TASK")
+        read -r status compared < <(json_eval "$show" '"%s %s" % (j["status"], j["successful_num"] + j["skipped_num"] + j["failed_num"])')
         ((compared < n && rss > compare_peak)) && compare_peak=$rss
         [[ $status == 4 || $status == 5 ]] && break
         sleep 1
     done
-    wall=$(python3 -c "import time; print(round(time.time() - $start, 1))")
-    hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$SERVE_PID/status")
-    kill -TERM "$SERVE_PID"
-    wait "$SERVE_PID" || true
-    SERVE_PID=""
+    wall=$(since "$start")
+    hwm=$(proc_kb "$SERVE_PID" VmHWM)
+    stop_serve
     counts=$(python3 - "$show" "$n" <<'PY'
 import json, sys
 t, n = json.loads(sys.argv[1]), int(sys.argv[2])

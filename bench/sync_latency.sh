@@ -7,14 +7,13 @@
 #   bash bench/sync_latency.sh
 #
 # Environment: RATE (events/s) 50, DURATION (s) 30, SIZE (bytes) 4096, BENCH_BUILD (1: cargo build
-# --release first; 0: use TERN_BIN) 1, TERN_BIN (default target/release/tern), BENCH_KEEP 0.
+# --release first; 0: use TERN_BIN) 1, TERN_BIN (default target/release/tern), BENCH_KEEP 0,
+# SYNC_OUT (the table a row is appended to) bench/results/sync-latency.md.
 # Needs weed, python3 with boto3 and requests (scripts/test.sh's venv has them: PATH=target/test-venv/bin:$PATH).
 set -euo pipefail
 
-BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$BENCH/.." && pwd)
 # shellcheck source=bench/lib.sh
-source "$BENCH/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 export RATE=${RATE:-50} DURATION=${DURATION:-30} SIZE=${SIZE:-4096}
 BENCH_AK=benchak BENCH_SK=benchsecretkey
@@ -27,20 +26,9 @@ fi
 command -v weed >/dev/null || die "weed not on PATH"
 python3 -c 'import boto3, requests' || die "python3 lacks boto3/requests"
 
-WORK=$(mktemp -d /tmp/tern-sync-bench.XXXXXX)
-TERN_PID=
-cleanup() {
-    [[ -n $TERN_PID ]] && kill -TERM "$TERN_PID" 2>/dev/null && wait "$TERN_PID" 2>/dev/null || true
-    stop_weeds
-    [[ ${BENCH_KEEP:-0} == 1 ]] && log "kept $WORK" || rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-src_port=$(pick_base_port)
-dst_port=$(pick_base_port "$src_port")
-start_weed "$WORK/src" "$src_port" || die "source weed did not start"
-start_weed "$WORK/dst" "$dst_port" || die "destination weed did not start"
-SRC_URL=http://127.0.0.1:$src_port DST_URL=http://127.0.0.1:$dst_port
+bench_workdir tern-sync-bench
+start_src_dst
+SRC_URL=$SRC_EP DST_URL=$DST_EP
 python3 - "$SRC_URL" "$DST_URL" <<PY
 import sys, boto3
 for url, bucket in zip(sys.argv[1:], ["sync-src", "sync-dst"]):
@@ -48,31 +36,15 @@ for url, bucket in zip(sys.argv[1:], ["sync-src", "sync-dst"]):
                  aws_secret_access_key="$BENCH_SK", region_name="us-east-1").create_bucket(Bucket=bucket)
 PY
 
-cat >"$WORK/tern.toml" <<TOML
-version = 1
-[[regions]]
-cloud_type = "AWS"
-region = "bench-src"
-endpoint = "$SRC_URL"
-protocol = "s3"
-[[regions]]
-cloud_type = "HuaweiCloud"
-region = "bench-dst"
-endpoint = "$DST_URL"
-protocol = "s3"
-TOML
-env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY TERN_LOG=warn \
-    "$TERN_BIN" serve --listen 127.0.0.1:0 --config "$WORK/tern.toml" --data-dir "$WORK/data" \
-    >"$WORK/serve.out" 2>"$WORK/serve.log" &
-TERN_PID=$!
-for _ in $(seq 1 100); do
-    grep -q '^tern: listening on ' "$WORK/serve.out" 2>/dev/null && break
-    sleep 0.1
-done
-TERN_URL=$(sed -n 's/^tern: listening on //p' "$WORK/serve.out")
-[[ -n $TERN_URL ]] || die "tern serve did not start: $(cat "$WORK/serve.log")"
-TERN_PROJECT_ID=$(sed -n 's/^TERN_PROJECT_ID=//p' "$WORK/serve.out")
-TERN_TOKEN=$(sed -n 's/^TERN_TOKEN=//p' "$WORK/serve.out")
+{
+    echo "version = 1"
+    toml_region AWS bench-src "$SRC_URL" s3
+    toml_region HuaweiCloud bench-dst "$DST_URL" s3
+} >"$WORK/tern.toml"
+TERN=$TERN_BIN
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+TERN_LOG=warn start_serve "$WORK" --config "$WORK/tern.toml" --data-dir "$WORK/data"
+TERN_URL=$API TERN_PROJECT_ID=$PROJECT TERN_TOKEN=$TOKEN
 
 load_before=$(cut -d' ' -f1 /proc/loadavg)
 log "sending $RATE events/s for $DURATION s ($SIZE-byte objects); load average $load_before"
@@ -81,11 +53,11 @@ result=$(TERN_URL=$TERN_URL TERN_PROJECT_ID=$TERN_PROJECT_ID TERN_TOKEN=$TERN_TO
     SRC_BUCKET=sync-src DST_BUCKET=sync-dst SRC_REGION=bench-src DST_REGION=bench-dst \
     python3 "$BENCH/sync_latency.py") || { echo "$result"; die "the run failed"; }
 echo "$result"
-tern_cpu=$(awk '{print ($14 + $15) / 100}' "/proc/$TERN_PID/stat")
+tern_cpu=$(awk '{print ($14 + $15) / 100}' "/proc/$SERVE_PID/stat")
 load_after=$(cut -d' ' -f1 /proc/loadavg)
 profile=$(basename "$(dirname "$TERN_BIN")")
-mkdir -p "$BENCH/results"
-out="$BENCH/results/sync-latency.md"
+out=${SYNC_OUT:-$BENCH/results/sync-latency.md}
+mkdir -p "$(dirname "$out")"
 [[ -s $out ]] || printf '# Sync-task latency (bench/sync_latency.sh)\n\n| date (UTC) | commit | build | load avg (2 cores) | events/s × s | size | p50 ms | p90 ms | p99 ms | max ms | throughput obj/s | tern CPU s | result JSON |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n' >"$out"
 python3 - "$result" "$(git -C "$ROOT" rev-parse --short HEAD)" "$tern_cpu" "$profile" "$load_before → $load_after" >>"$out" <<'PY'
 import json, sys, datetime

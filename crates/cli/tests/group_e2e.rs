@@ -12,10 +12,9 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
-use serve_harness::{http, TernServer};
-use tern_testkit::{S3Client, S3Flavor, S3Server};
+use serve_harness::{http, seed, TernServer};
+use tern_testkit::{S3Flavor, S3Server};
 
 const PREFIX_COUNT: usize = 1000;
 const GROUP_TASK_MAX: usize = 400;
@@ -41,21 +40,6 @@ fn config(
     )
     .unwrap();
     path
-}
-
-async fn seed(client: &S3Client, bucket: &str, objects: &[(String, Vec<u8>)]) {
-    stream::iter(objects.iter())
-        .for_each_concurrent(32, |(key, body)| {
-            let client = client.clone();
-            let bucket = bucket.to_owned();
-            async move {
-                client
-                    .put_object(&bucket, key, body.clone(), Some("text/plain"), &[])
-                    .await
-                    .unwrap()
-            }
-        })
-        .await;
 }
 
 fn body(key: &str, len: usize) -> Vec<u8> {

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tern_testkit::S3Server;
+use futures::stream::{self, StreamExt};
+use tern_testkit::{S3Client, S3Server};
 
 /// Region names the config gives the local SeaweedFS.
 pub const SRC_REGION: &str = "local-src";
@@ -215,4 +216,20 @@ pub async fn http(
     let response = request.send().await.expect("request sent");
     let status = response.status().as_u16();
     (status, response.text().await.unwrap_or_default())
+}
+
+/// Puts `objects` into `bucket`, 32 at a time, as `text/plain`.
+pub async fn seed(client: &S3Client, bucket: &str, objects: &[(String, Vec<u8>)]) {
+    stream::iter(objects.iter())
+        .for_each_concurrent(32, |(key, body)| {
+            let client = client.clone();
+            let bucket = bucket.to_owned();
+            async move {
+                client
+                    .put_object(&bucket, key, body.clone(), Some("text/plain"), &[])
+                    .await
+                    .unwrap()
+            }
+        })
+        .await;
 }
