@@ -55,9 +55,9 @@ RCLONE_MEDIUM=(--transfers "$MEDIUM_T" --checkers "$MEDIUM_T")
 # shellcheck disable=SC2034 # copy_workload takes it by name
 RCLONE_LARGE=(--transfers "$LARGE_T" --checkers "$LARGE_T")
 # shellcheck disable=SC2034 # copy_workload takes it by name
-TERN_MEDIUM=(--transfers "$MEDIUM_T" --checkers "$MEDIUM_T")
+TERN_MEDIUM=(--transfers "$MEDIUM_T" --checkers "$MEDIUM_T" --metadata)
 # shellcheck disable=SC2034 # copy_workload takes it by name
-TERN_LARGE=(--transfers "$LARGE_T" --checkers "$LARGE_T" --part-size 8M --part-concurrency "$LARGE_STREAMS")
+TERN_LARGE=(--transfers "$LARGE_T" --checkers "$LARGE_T" --part-size 8M --part-concurrency "$LARGE_STREAMS" --metadata)
 
 B_N=$(scaled 500 4)
 B_SIZE=$((1024 * 1024))
@@ -78,6 +78,12 @@ run_tool() {
     case $tool in
     tern) timed "$p" "$TERN" copy "$(tern_url "$sb")" "$(tern_url "$db")" --json "${tflags[@]}" ;;
     tern-stream) timed "$p" "$TERN" copy "$(tern_url "$sb")" "$(tern_url "$db")" --json "${tflags[@]}" --no-server-side-copy ;;
+    # Without --metadata: Content-Type alone is written, which takes a HEAD of each source object.
+    tern-head)
+        local flag head_flags=()
+        for flag in "${tflags[@]}"; do [[ $flag == --metadata ]] || head_flags+=("$flag"); done
+        timed "$p" "$TERN" copy "$(tern_url "$sb")" "$(tern_url "$db")" --json "${head_flags[@]}"
+        ;;
     rclone) timed "$p" rclone copy "one:$sb" "one:$db" "${RCLONE_COMMON[@]}" "${rflags[@]}" ;;
     esac
     server_after=$(weed_cpu)
@@ -88,11 +94,13 @@ run_tool() {
 copy_workload() {
     local wl=$1 sb=$2 count=$3 bytes=$4 rflags_var=$5 tflags_var=$6
     local -n rflags=$rflags_var tflags=$tflags_var
+    local head_text="${tflags[*]}"
     record type=workload id="$wl" objects="$count" bytes="$bytes" \
         rclone="rclone copy one:$sb one:BUCKET $RCLONE_COMMON_TEXT ${rflags[*]}" \
         tern="tern copy $(tern_url "$sb") $(tern_url BUCKET) --json ${tflags[*]}" \
-        tern_stream="tern copy $(tern_url "$sb") $(tern_url BUCKET) --json ${tflags[*]} --no-server-side-copy"
-    copy_runs "$wl" "$count" "$bytes" one tern tern-stream rclone
+        tern_stream="tern copy $(tern_url "$sb") $(tern_url BUCKET) --json ${tflags[*]} --no-server-side-copy" \
+        tern_head="tern copy $(tern_url "$sb") $(tern_url BUCKET) --json ${head_text/ --metadata/}"
+    copy_runs "$wl" "$count" "$bytes" one tern tern-head tern-stream rclone
 }
 
 log "workload b: $B_N × $B_SIZE B"
@@ -108,14 +116,17 @@ print(f"## Server-side copy on one endpoint (bench/server_side_copy.sh, {meta['d
 print(f"- machine: {meta['nproc']} CPUs shared with other work; one SeaweedFS ({meta['weed']}), "
       f"two buckets; {meta['rclone']}; tern {meta['tern_rev']} (release); "
       f"scale {meta['scale']}, median of {meta['runs']} runs")
-print("- tern: server-side is its default on one endpoint; `tern-stream` is the same command with "
-      "`--no-server-side-copy`; rclone copies server-side between buckets of one remote")
+print("- tern: server-side is its default on one endpoint; `--metadata` copies metadata as rclone does, "
+      "so a whole-object copy needs no HEAD of the source (`x-amz-metadata-directive: COPY`); "
+      "`tern-head` is the same command without `--metadata` (a HEAD per object gives the Content-Type "
+      "to write); `tern-stream` adds `--no-server-side-copy`; rclone copies server-side between "
+      "buckets of one remote")
 print("- CPU s is the copier's own (user+sys); server CPU s is what SeaweedFS spent during the run\n")
 names = {"b": "500 × 1 MiB", "c": "4 × 256 MiB"}
 for wl in [w for w in ("b", "c") if any(r.get("workload") == w for r in rows)]:
     work = next(r for r in rows if r["type"] == "workload" and r["id"] == wl)
     runs = [r for r in rows if r["type"] == "run" and r["workload"] == wl]
-    med = {tool: tool_medians(runs, tool, server="server_cpu") for tool in ("tern", "tern-stream", "rclone")}
+    med = {tool: tool_medians(runs, tool, server="server_cpu") for tool in ("tern", "tern-head", "tern-stream", "rclone")}
     label = names.get(wl, wl) if work["bytes"] in (500 * 1048576, 4 * 268435456) else f"{work['objects']} objects, {work['bytes']} bytes"
     print(f"### {wl}) {label}\n")
     print("| tool | ok runs | wall s | MB/s | CPU s | server CPU s | peak RSS MiB | speed ÷ tern-stream | CPU ÷ tern-stream's | speed ÷ rclone | CPU ÷ rclone's |")
@@ -129,6 +140,6 @@ for wl in [w for w in ("b", "c") if any(r.get("workload") == w for r in rows)]:
               f"{ratio(s['wall'], m['wall']) if s else '—'} | {ratio(m['cpu'], s['cpu']) if s else '—'} | "
               f"{ratio(r['wall'], m['wall']) if r else '—'} | {ratio(m['cpu'], r['cpu']) if r else '—'} |")
     print("\nCommands (CONF: an empty rclone config file):\n\n```")
-    print(work["tern"]); print(work["tern_stream"]); print(work["rclone"]); print("```\n")
+    print(work["tern"]); print(work["tern_head"]); print(work["tern_stream"]); print(work["rclone"]); print("```\n")
 EOF
 ((FAILURES == 0)) || die "$FAILURES timed runs failed"
