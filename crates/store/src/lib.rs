@@ -12,6 +12,7 @@
 //! cannot open the database's sealed secrets (a check value stored at first open).
 
 mod error;
+mod ledger_batch;
 mod migrations;
 mod perms;
 mod postgres;

@@ -12,7 +12,7 @@
 //! module's writer keeps a key to one row: it looks the batch's keys up under every kind in the
 //! write transaction before inserting them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 use tern_core::{
@@ -22,7 +22,8 @@ use tern_core::{
 use super::tasks::current_status;
 use super::SqliteTaskStore;
 use crate::error::{db_error, from_db, to_db};
-use crate::rows::{kind_code, kind_from_code, ledger_entry, LedgerFields};
+use crate::ledger_batch::{self, CounterDelta};
+use crate::rows::{kind_code, kind_from_code, ledger_entry};
 
 /// Ids of `ledger_words` looked up by one batch.
 type Words = HashMap<String, i64>;
@@ -39,33 +40,6 @@ macro_rules! select_entries {
     };
 }
 
-/// Signed changes to the six stored counters made by one batch.
-#[derive(Default)]
-struct CounterDelta {
-    nums: [i64; 3],
-    sizes: [i64; 3],
-}
-
-impl CounterDelta {
-    fn slot(kind: OutcomeKind) -> usize {
-        match kind {
-            OutcomeKind::Succeeded => 0,
-            OutcomeKind::Skipped => 1,
-            OutcomeKind::Failed => 2,
-        }
-    }
-
-    fn add(&mut self, kind: OutcomeKind, size: i64) {
-        self.nums[Self::slot(kind)] += 1;
-        self.sizes[Self::slot(kind)] += size;
-    }
-
-    fn remove(&mut self, kind: OutcomeKind, size: i64) {
-        self.nums[Self::slot(kind)] -= 1;
-        self.sizes[Self::slot(kind)] -= size;
-    }
-}
-
 impl SqliteTaskStore {
     /// Commits one batch: listing progress, outcomes, counters and checkpoint together.
     pub(super) async fn record(&self, id: TaskId, batch: &OutcomeBatch) -> Result<()> {
@@ -74,8 +48,7 @@ impl SqliteTaskStore {
         let mut tx = self.begin_write().await?;
         current_status(tx.conn(), id).await?;
         super::leases::check_task_fence(tx.conn(), id, batch.fence).await?;
-        let mut delta = CounterDelta::default();
-        write_outcomes(tx.conn(), id, &batch.outcomes, &mut delta).await?;
+        let delta = write_outcomes(tx.conn(), id, &batch.outcomes).await?;
         sqlx::query(
             "UPDATE tasks SET listed_num = listed_num + $1, listed_size = listed_size + $2, \
              checkpoint = COALESCE($3, checkpoint), is_query_over = (is_query_over OR $4), \
@@ -105,23 +78,19 @@ impl SqliteTaskStore {
     }
 }
 
-/// A row to insert: kind code, key, size, detail word, message, CRC64.
-type NewRow<'a> = (i16, &'a str, i64, String, String, Option<i64>);
-
-/// Applies the ledger rule to a batch, in order: insert a new key; replace a `failed` row; keep
-/// any other existing row. Records the counter changes in `delta`. A few statements a batch,
-/// not two a key: one reads every key the batch names (whatever its kind), one inserts the new
-/// rows; only replaced failed rows are deleted one by one.
+/// Writes a batch's outcomes by the ledger rule ([`ledger_batch`]) and returns the counter
+/// changes. A few statements a batch, not two a key: one reads every key the batch names
+/// (whatever its kind), one inserts the new rows; only replaced failed rows are deleted one by
+/// one.
 async fn write_outcomes(
     conn: &mut SqliteConnection,
     id: TaskId,
     outcomes: &[ObjectOutcome],
-    delta: &mut CounterDelta,
-) -> Result<()> {
+) -> Result<CounterDelta> {
     if outcomes.is_empty() {
-        return Ok(());
+        return Ok(CounterDelta::default());
     }
-    let keys = serde_json::to_string(&outcomes.iter().map(|o| &o.key).collect::<Vec<_>>())
+    let keys = serde_json::to_string(&ledger_batch::batch_keys(outcomes))
         .map_err(|err| Error::Internal(format!("encoding ledger keys: {err}")))?;
     // json_each (SQLite only) drives three seeks of the primary key per key, as `kind IN`
     // would for one key.
@@ -134,51 +103,12 @@ async fn write_outcomes(
     .fetch_all(&mut *conn)
     .await
     .map_err(db_error)?;
-    // What each key holds as the batch goes, and whether that row is already in the table.
-    let asked: HashSet<&str> = outcomes.iter().map(|o| o.key.as_str()).collect();
-    let mut state: HashMap<&str, (OutcomeKind, i64, bool)> = HashMap::new();
-    for (key, kind, size) in &stored {
-        let key = asked
-            .get(key.as_str())
-            .ok_or_else(|| Error::Internal(format!("the ledger answered unasked key {key:?}")))?;
-        state.insert(key, (kind_from_code(*kind)?, *size, true));
-    }
-    let mut rows: Vec<NewRow> = Vec::with_capacity(outcomes.len());
-    let mut pending: HashMap<&str, usize> = HashMap::new();
-    let mut deleted: Vec<&str> = Vec::new();
-    for outcome in outcomes {
-        let size = to_db(outcome.size, "size")?;
-        let key = outcome.key.as_str();
-        match state.get(key) {
-            None => {}
-            Some(&(OutcomeKind::Failed, old_size, in_table)) => {
-                delta.remove(OutcomeKind::Failed, old_size);
-                if in_table {
-                    deleted.push(key);
-                }
-            }
-            Some(_) => continue,
-        }
-        let fields = LedgerFields::of(outcome);
-        let row = (
-            kind_code(fields.kind),
-            key,
-            size,
-            fields.detail,
-            fields.message,
-            fields.crc64,
-        );
-        match pending.get(key) {
-            Some(&at) => rows[at] = row,
-            None => {
-                pending.insert(key, rows.len());
-                rows.push(row);
-            }
-        }
-        state.insert(key, (fields.kind, size, false));
-        delta.add(fields.kind, size);
-    }
-    for key in deleted {
+    let stored = stored
+        .into_iter()
+        .map(|(key, kind, size)| Ok((key, kind_from_code(kind)?, size)))
+        .collect::<Result<Vec<_>>>()?;
+    let plan = ledger_batch::plan(outcomes, &stored)?;
+    for key in &plan.replaced {
         sqlx::query("DELETE FROM ledger WHERE task_id = $1 AND kind = $2 AND key = $3")
             .bind(id.0)
             .bind(kind_code(OutcomeKind::Failed))
@@ -187,15 +117,21 @@ async fn write_outcomes(
             .await
             .map_err(db_error)?;
     }
-    if rows.is_empty() {
-        return Ok(());
+    if plan.rows.is_empty() {
+        return Ok(plan.delta);
     }
     let mut words = Words::new();
-    let mut encoded = Vec::with_capacity(rows.len());
-    for (kind, key, size, detail, message, crc64) in &rows {
-        let detail_id = word_id(conn, &mut words, detail).await?;
+    let mut encoded = Vec::with_capacity(plan.rows.len());
+    for row in &plan.rows {
+        let fields = &row.fields;
+        let detail_id = word_id(conn, &mut words, &fields.detail).await?;
         encoded.push(serde_json::json!([
-            kind, key, size, detail_id, message, crc64
+            kind_code(fields.kind),
+            row.key,
+            row.size,
+            detail_id,
+            fields.message,
+            fields.crc64
         ]));
     }
     let encoded = serde_json::to_string(&encoded)
@@ -210,7 +146,7 @@ async fn write_outcomes(
     .execute(&mut *conn)
     .await
     .map_err(db_error)?;
-    Ok(())
+    Ok(plan.delta)
 }
 
 /// The id of `word` in `ledger_words`, adding it the first time any batch uses it.

@@ -1,5 +1,6 @@
 //! Contract: `record_batch`, the ledger rule and its counters, ledger pages.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tern_core::{
@@ -138,6 +139,113 @@ pub async fn test_record_batch_counters_equal_ledger(store: Arc<dyn TaskStore>) 
     let counters = assert_counters_match_ledger(&store, third).await;
     assert_eq!((counters.successful_num, counters.failed_num), (2, 0));
     assert_eq!(counters.total_size, 6);
+}
+
+/// What the ledger holds after `batches`, by the rule applied one outcome at a time: an
+/// independent model of what a store may do in fewer statements. `(kind, size, message)`.
+fn ledger_model(batches: &[&[ObjectOutcome]]) -> BTreeMap<String, (OutcomeKind, u64, String)> {
+    let mut ledger = BTreeMap::new();
+    for outcome in batches.iter().flat_map(|batch| batch.iter()) {
+        let (kind, message) = match &outcome.outcome {
+            Outcome::Succeeded { .. } => (OutcomeKind::Succeeded, String::new()),
+            Outcome::Skipped(_) => (OutcomeKind::Skipped, String::new()),
+            Outcome::Failed { message, .. } => (OutcomeKind::Failed, message.clone()),
+        };
+        match ledger.get(&outcome.key) {
+            Some((OutcomeKind::Failed, _, _)) | None => {
+                ledger.insert(outcome.key.clone(), (kind, outcome.size, message));
+            }
+            Some(_) => {}
+        }
+    }
+    ledger
+}
+
+/// The counters of a ledger model.
+fn model_counters(model: &BTreeMap<String, (OutcomeKind, u64, String)>) -> Counters {
+    let mut counters = Counters::default();
+    for (kind, size, _) in model.values() {
+        counters.total_num += 1;
+        counters.total_size += size;
+        let (num, sum) = match kind {
+            OutcomeKind::Succeeded => (&mut counters.successful_num, &mut counters.successful_size),
+            OutcomeKind::Skipped => (&mut counters.skipped_num, &mut counters.skipped_size),
+            OutcomeKind::Failed => (&mut counters.failed_num, &mut counters.failed_size),
+        };
+        *num += 1;
+        *sum += size;
+    }
+    counters
+}
+
+pub async fn test_record_batch_of_thousands_of_keys_matches_the_rule(store: Arc<dyn TaskStore>) {
+    let id = create(&store, "thousands", NOW).await.id;
+    store.transition(id, TaskEvent::Claim, NOW).await.unwrap();
+    // Keys that an array or text encoding of a batch could mangle, among plain ones.
+    let odd = ["NULL", "{a,b}", "\"q\"", "back\\slash", "", " ", "é,🦀"];
+    let key = |i: usize| match odd.get(i) {
+        Some(odd) => (*odd).to_owned(),
+        None => format!("k/{i:05}"),
+    };
+    // 2,500 new keys, a third of each kind.
+    let first: Vec<ObjectOutcome> = (0..2_500)
+        .map(|i| match i % 3 {
+            0 => failed(&key(i), i as u64 + 1, "first"),
+            1 => succeeded(&key(i), i as u64 + 1),
+            _ => skipped(&key(i), i as u64 + 1),
+        })
+        .collect();
+    // Every old key again (each failure fails again, then all but every fourth succeed, with
+    // new sizes), and 1,000 new keys, each named twice: a failure then a success.
+    let mut second = Vec::new();
+    for i in 0..2_500 {
+        if i % 3 == 0 {
+            second.push(failed(&key(i), i as u64 + 2, "second"));
+        }
+        if i % 4 != 0 {
+            second.push(succeeded(&key(i), i as u64 + 3));
+        }
+    }
+    for i in 2_500..3_500 {
+        second.push(failed(&key(i), 1, "new"));
+        second.push(succeeded(&key(i), 2));
+    }
+    assert!(second.len() > 4_000);
+    store.record_batch(id, &batch(first.clone())).await.unwrap();
+    store
+        .record_batch(id, &batch(second.clone()))
+        .await
+        .unwrap();
+
+    let model = ledger_model(&[&first, &second]);
+    let expected = model_counters(&model);
+    assert_eq!(expected.total_num, 3_500);
+    assert!(expected.failed_num > 0 && expected.skipped_num > 0);
+    let task = store.get_task(id).await.unwrap().unwrap();
+    assert_eq!(task.counters, expected);
+    // Every row as the model has it, read back through pages of each kind.
+    let mut stored = BTreeMap::new();
+    for kind in [
+        OutcomeKind::Succeeded,
+        OutcomeKind::Skipped,
+        OutcomeKind::Failed,
+    ] {
+        let mut after: Option<String> = None;
+        loop {
+            let page = store
+                .ledger_page(id, kind, after.as_deref(), 1_000)
+                .await
+                .unwrap();
+            let Some(last) = page.last() else { break };
+            after = Some(last.key.clone());
+            for entry in page {
+                assert_eq!(entry.kind, kind);
+                let previous = stored.insert(entry.key, (entry.kind, entry.size, entry.message));
+                assert!(previous.is_none(), "one row per key");
+            }
+        }
+    }
+    assert_eq!(stored, model);
 }
 
 pub async fn test_record_batch_progress_fields(store: Arc<dyn TaskStore>) {

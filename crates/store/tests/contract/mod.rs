@@ -46,6 +46,7 @@ macro_rules! contract_tests {
             test_tokens_and_credentials_round_trip,
             test_privacy_agreement_records_the_latest_acceptance,
             test_record_batch_counters_equal_ledger,
+            test_record_batch_of_thousands_of_keys_matches_the_rule,
             test_record_batch_progress_fields,
             test_ledger_page_paging_and_entry_mapping,
             test_group_create_get_and_list,
