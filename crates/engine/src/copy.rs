@@ -245,7 +245,7 @@ pub async fn copy_object(
     }
 
     let (written, crc64, bytes_read) = if multipart {
-        let mut crc = crc64fast::Digest::new();
+        let mut crc = crate::crc64::Crc64::new();
         let mut bytes_read: u64 = 0;
         let user_metadata = plan.user_metadata_with_crc64(declared_crc64);
         let mut writer = destination
@@ -576,7 +576,7 @@ async fn copy_raw_key(
 
 async fn account(
     buffer: &Buffer,
-    crc: &mut crc64fast::Digest,
+    crc: &mut crate::crc64::Crc64,
     bytes_read: &mut u64,
     throttle: &Throttle,
     progress: &AtomicU64,

@@ -188,7 +188,7 @@ pub(crate) async fn copy_url_object(
         CopyFailure::storage(destination.place(Side::Destination, Some(dst_key)), &err)
     })?;
     let mut upload = MultipartUpload::new(writer, cleanup, dst_key);
-    let mut crc = crc64fast::Digest::new();
+    let mut crc = crate::crc64::Crc64::new();
     let mut bytes_read = 0u64;
     let streamed = stream_into(
         body,
@@ -246,7 +246,7 @@ pub(crate) async fn copy_url_object(
 async fn stream_into(
     mut body: BoxStream<'static, Result<Bytes, CopyFailure>>,
     upload: &mut MultipartUpload,
-    crc: &mut crc64fast::Digest,
+    crc: &mut crate::crc64::Crc64,
     bytes_read: &mut u64,
     throttle: &Throttle,
     progress: &AtomicU64,

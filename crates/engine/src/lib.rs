@@ -20,6 +20,7 @@
 pub mod cdn;
 pub mod compare;
 pub mod copy;
+mod crc64;
 pub mod error;
 mod gcs_token;
 mod http_copy;

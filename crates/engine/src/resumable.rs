@@ -361,7 +361,7 @@ impl PartResumer {
         ctx.throttle.consume(length).await;
         ctx.progress.fetch_add(length, Ordering::Relaxed);
         let body = buffer.to_bytes();
-        let mut crc = crc64fast::Digest::new();
+        let mut crc = crate::crc64::Crc64::new();
         crc.write(&body);
         let etag = self
             .client
@@ -433,7 +433,7 @@ fn combined_crc64<'a>(parts: impl Iterator<Item = &'a DonePart>) -> u64 {
             ),
         });
     }
-    crc.unwrap_or_else(|| crc64fast::Digest::new().sum64())
+    crc.unwrap_or_else(|| crate::crc64::Crc64::new().sum64())
 }
 
 fn journal_failure(err: tern_core::Error) -> CopyFailure {

@@ -44,7 +44,7 @@ pub(crate) struct WholeRead {
 pub(crate) struct WholeReadBuilder {
     chunks: Vec<Bytes>,
     bytes: u64,
-    crc: crc64fast::Digest,
+    crc: crate::crc64::Crc64,
     md5: Option<Md5>,
 }
 
@@ -53,7 +53,7 @@ impl WholeReadBuilder {
         WholeReadBuilder {
             chunks: Vec::new(),
             bytes: 0,
-            crc: crc64fast::Digest::new(),
+            crc: crate::crc64::Crc64::new(),
             md5: hash_md5.then(Md5::new),
         }
     }
