@@ -19,7 +19,7 @@ use tern_core::{ErrorKind, OutcomeBatch, Secret, SyncStore, TaskEvent, TaskStore
 use tern_store::{PgTaskStore, SEAL_KEY_FILE};
 use tern_testkit::PostgresServer;
 
-use contract::{create, failed, secrets, skipped, spec, succeeded, NOW, PROJECT};
+use contract::{create, secrets, spec, succeeded, NOW, PROJECT};
 
 /// What a test holds while its store lives: the data dir with the node's seal key.
 type Guard = tempfile::TempDir;
@@ -186,35 +186,11 @@ async fn test_stored_counters_equal_group_by_recount() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(PgTaskStore::connect(&url, dir.path()).await.unwrap());
     let dyn_store: Arc<dyn TaskStore> = store.clone();
-    let id = create(&dyn_store, "recount", NOW).await.id;
-    let batches = [
-        vec![succeeded("a", 1), failed("b", 2, "x"), failed("b", 3, "y")],
-        vec![
-            succeeded("b", 4),
-            skipped("c", 5),
-            failed("a", 6, "ignored"),
-        ],
-        vec![failed("d", 7, "x"), failed("d", 8, "y"), skipped("d", 9)],
-    ];
-    for outcomes in batches {
-        let batch = OutcomeBatch {
-            outcomes,
-            ..OutcomeBatch::default()
-        };
-        store.record_batch(id, &batch).await.unwrap();
-        let stored = store.get_task(id).await.unwrap().unwrap().counters;
-        assert_eq!(stored, store.ledger_counters(id).await.unwrap());
-    }
-    let counters = store.ledger_counters(id).await.unwrap();
-    assert_eq!(
-        (
-            counters.total_num,
-            counters.successful_num,
-            counters.skipped_num
-        ),
-        (4, 2, 2)
-    );
-    assert_eq!(counters.total_size, 1 + 4 + 5 + 9);
+    contract::check_counters_against_recount(&dyn_store, |id| {
+        let store = Arc::clone(&store);
+        async move { store.ledger_counters(id).await.unwrap() }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

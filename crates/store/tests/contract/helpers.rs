@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use tern_core::OutcomeBatch;
 use tern_core::{
     BandwidthPolicy, CloudType, ConsistencyCheck, CopyPath, Counters, Credentials, DestinationSpec,
     FailureCode, FailureReason, GroupEvent, GroupId, GroupSpec, GroupStatus, GroupTaskType,
@@ -267,4 +268,44 @@ pub async fn group_in(store: &Arc<dyn TaskStore>, status: GroupStatus) -> GroupI
 /// Every group status a group can be stored in: 0 to 7 (deletion is one transaction).
 pub fn all_group_statuses() -> impl Iterator<Item = GroupStatus> {
     (0..=7).filter_map(GroupStatus::from_code)
+}
+
+/// Records three batches that insert, replace failed rows and ignore outcomes, checking after
+/// each that the task's stored counters equal `recount` (the backend's GROUP BY of its ledger),
+/// then checks the final recount against the rule worked out by hand.
+pub async fn check_counters_against_recount<F, Fut>(store: &Arc<dyn TaskStore>, recount: F)
+where
+    F: Fn(TaskId) -> Fut,
+    Fut: std::future::Future<Output = Counters>,
+{
+    let id = create(store, "recount", NOW).await.id;
+    let batches = [
+        vec![succeeded("a", 1), failed("b", 2, "x"), failed("b", 3, "y")],
+        vec![
+            succeeded("b", 4),
+            skipped("c", 5),
+            failed("a", 6, "ignored"),
+        ],
+        vec![failed("d", 7, "x"), failed("d", 8, "y"), skipped("d", 9)],
+    ];
+    for outcomes in batches {
+        let batch = OutcomeBatch {
+            outcomes,
+            ..OutcomeBatch::default()
+        };
+        store.record_batch(id, &batch).await.unwrap();
+        let stored = store.get_task(id).await.unwrap().unwrap().counters;
+        assert_eq!(stored, recount(id).await);
+    }
+    // a, b (failed twice, then succeeded), c, and d (failed twice, then skipped).
+    let counters = recount(id).await;
+    assert_eq!(
+        (
+            counters.total_num,
+            counters.successful_num,
+            counters.skipped_num
+        ),
+        (4, 2, 2)
+    );
+    assert_eq!(counters.total_size, 1 + 4 + 5 + 9);
 }
