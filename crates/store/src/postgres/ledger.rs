@@ -152,11 +152,14 @@ fn entry_from_row((key, size, kind, detail, message, crc64): LedgerRow) -> Resul
     )
 }
 
-/// One key's ledger row.
+/// One key's ledger row: one probe of the whole primary key per kind, as `write_outcomes` looks
+/// keys up (`kind IN (0, 1, 2)` may be planned as a scan of the task's rows).
 pub(super) async fn entry(pool: &PgPool, id: TaskId, key: &str) -> Result<Option<LedgerEntry>> {
     let row: Option<LedgerRow> = sqlx::query_as(
-        "SELECT key, size, kind, detail, message, crc64 FROM ledger \
-         WHERE task_id = $1 AND kind IN (0, 1, 2) AND key = $2",
+        "SELECT l.key, l.size, l.kind, l.detail, l.message, l.crc64 \
+         FROM (VALUES (0::smallint), (1::smallint), (2::smallint)) AS c(kind) \
+         CROSS JOIN LATERAL (SELECT key, size, kind, detail, message, crc64 FROM ledger \
+         WHERE task_id = $1 AND kind = c.kind AND key = $2) AS l LIMIT 1",
     )
     .bind(id.0)
     .bind(key)
