@@ -70,6 +70,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
             reconcile_interval: settings.sync_reconcile_interval,
             server_side_copy: settings.server_side_copy,
             memory: Arc::clone(&settings.memory),
+            node: node.id.clone(),
             ..SyncConfig::default()
         },
     );

@@ -46,8 +46,8 @@ pub use store::{
     BatchTarget, GroupChange, LedgerEntry, OutcomeBatch, OutcomeKind, TaskFilter, TaskStore,
 };
 pub use sync::{
-    month_bounds_ms, ClaimedEvent, EventResolution, StatBucket, StatType, SyncCounts, SyncEvent,
-    SyncSpec, SyncStatus, SyncStore, SyncTask, SyncTaskId, HOUR_MS, MAX_EVENT_KEYS,
+    month_bounds_ms, ClaimedEvent, EventResolution, StatBucket, StatType, SyncClaim, SyncCounts,
+    SyncEvent, SyncSpec, SyncStatus, SyncStore, SyncTask, SyncTaskId, HOUR_MS, MAX_EVENT_KEYS,
     MAX_EVENT_KEY_LEN, MAX_SYNC_TASKS_PER_PROJECT, STAT_BUCKET_MS,
 };
 pub use task::{

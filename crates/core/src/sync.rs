@@ -169,6 +169,16 @@ pub struct ClaimedEvent {
     pub accepted_ms: i64,
 }
 
+/// Who claims sync events, and for how long: the claim expires unless resolved or released
+/// by then, and another node may take the events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncClaim {
+    /// The claiming node's id (the scheduler's node id).
+    pub node: String,
+    /// How long a claim holds, ms.
+    pub lease_ms: i64,
+}
+
 /// What became of one claimed event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventResolution {
@@ -379,28 +389,33 @@ pub trait SyncStore: Send + Sync + 'static {
         keys: &[String],
         now_ms: i64,
     ) -> Result<u64>;
-    /// Claims at most `limit` waiting events of a task that are due at `now_ms`, oldest first.
-    /// A claimed event is invisible to later claims and to deduplication until resolved or
-    /// released.
+    /// Claims for `claim`'s node at most `limit` events of a task that are due at `now_ms`,
+    /// oldest first: waiting ones, and claimed ones whose claim expired (its node died). A
+    /// claim lasts `claim.lease_ms`; until then the event is invisible to other claims and to
+    /// deduplication, unless resolved or released first.
     async fn claim_sync_events(
         &self,
         id: &SyncTaskId,
+        claim: &SyncClaim,
         limit: u64,
         now_ms: i64,
     ) -> Result<Vec<ClaimedEvent>>;
-    /// Writes what became of claimed events in one transaction: done ones leave the queue and
-    /// are counted in the bucket of `now_ms`; retried ones wait again (a retried key that has
-    /// meanwhile been queued afresh merges into the fresh one, its `REQUEST` taken back).
+    /// Writes what became of `node`'s claimed events in one transaction: done ones leave the
+    /// queue and are counted in the bucket of `now_ms`; retried ones wait again (a retried key
+    /// that has meanwhile been queued afresh merges into the fresh one, its `REQUEST` taken
+    /// back). An event another node has claimed since (this node's claim expired) is left to
+    /// that node and not counted here.
     async fn resolve_sync_events(
         &self,
         id: &SyncTaskId,
+        node: &str,
         resolutions: &[(ClaimedEvent, EventResolution)],
         now_ms: i64,
     ) -> Result<()>;
-    /// Returns claimed events to the queue unchanged (a stop, a shutdown, or start-up after a
-    /// crash when `id` is `None`: then every claimed event of every task), merging as
-    /// [`SyncStore::resolve_sync_events`] does.
-    async fn release_sync_events(&self, id: Option<&SyncTaskId>) -> Result<()>;
+    /// Returns `node`'s claimed events to the queue unchanged (a stop, a shutdown, or start-up
+    /// after a crash when `id` is `None`: then every task's), merging as
+    /// [`SyncStore::resolve_sync_events`] does. Other nodes' claims are left alone.
+    async fn release_sync_events(&self, id: Option<&SyncTaskId>, node: &str) -> Result<()>;
     /// Events of a task still queued (claimed or not).
     async fn pending_sync_events(&self, id: &SyncTaskId) -> Result<u64>;
     /// The task's statistics buckets with `start_ms` in `from_ms..to_ms`, in time order.

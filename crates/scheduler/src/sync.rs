@@ -8,9 +8,14 @@
 //! reconciliation is due. Batches of one task run one after another, so a key is never copied
 //! twice at once; different tasks run side by side. A stop, a delete or a shutdown cancels the
 //! worker: copies finished so far are resolved, the rest go back to the queue unchanged. After
-//! a crash, start-up returns every claimed event to the queue, so an accepted event is copied
-//! and counted exactly once (a copy that finished but was not recorded is found unchanged and
+//! a crash, start-up returns the node's own claimed events to the queue, so an accepted event is
+//! copied and counted exactly once (a copy that finished but was not recorded is found unchanged and
 //! counted as skipped under the default overwrite mode, or copied again under FULL_OVERWRITE).
+//!
+//! Several serve nodes on one database each run a worker per synchronizing task; their claims
+//! name the node and expire after `claim_lease`, so a node releases and resolves only its own
+//! events, and a node that died leaves its batch to the others once the claim expires. Each
+//! event is counted by the node that resolves it while still holding it, so exactly once.
 //!
 //! Deletes at the source are never propagated: events and reconciliation only ever copy.
 
@@ -22,7 +27,7 @@ use std::time::{Duration, Instant};
 use futures::stream::{self, StreamExt};
 use tern_core::{
     ClaimedEvent, EventResolution, FailureCode, NodeSpec, Outcome, OutcomeKind, RegionTable,
-    SyncSpec, SyncStatus, SyncStore, SyncTask, SyncTaskId, TaskSecrets,
+    SyncClaim, SyncSpec, SyncStatus, SyncStore, SyncTask, SyncTaskId, TaskSecrets,
 };
 use tern_engine::{
     Event, KeySource, Location, MemoryBudget, Migration, MigrationOptions, Selection, Storage,
@@ -39,6 +44,8 @@ mod reconcile;
 pub const DEFAULT_SYNC_BATCH_EVENTS: usize = 64;
 /// Tries of an event that keeps failing transiently before it counts as failed.
 pub const DEFAULT_SYNC_MAX_ATTEMPTS: u32 = 3;
+/// How long a claim on sync events holds by default (see [`SyncConfig::claim_lease`]).
+pub const DEFAULT_SYNC_CLAIM_LEASE: Duration = Duration::from_secs(600);
 /// First wait before a transient failure is retried; it doubles with each try.
 pub const DEFAULT_SYNC_RETRY_BACKOFF: Duration = Duration::from_millis(500);
 /// How often an idle worker looks at its queue without being woken (retries falling due; new
@@ -69,6 +76,13 @@ pub struct SyncConfig {
     /// Period of the reconciliation pass (list both sides, queue what events missed);
     /// `None`, the default, turns it off.
     pub reconcile_interval: Option<Duration>,
+    /// This node's id: its claims on events are its own, so nodes sharing a database release
+    /// and resolve only theirs (the scheduler's node id).
+    pub node: String,
+    /// How long a claim on a batch of events holds before another node may take the events
+    /// (a node that died mid-batch). A batch copying for longer may be copied again by another
+    /// node; each event is still counted once.
+    pub claim_lease: Duration,
 }
 
 impl Default for SyncConfig {
@@ -83,6 +97,8 @@ impl Default for SyncConfig {
             max_attempts: DEFAULT_SYNC_MAX_ATTEMPTS,
             retry_backoff: DEFAULT_SYNC_RETRY_BACKOFF,
             reconcile_interval: None,
+            node: "local".to_owned(),
+            claim_lease: DEFAULT_SYNC_CLAIM_LEASE,
         }
     }
 }
@@ -124,7 +140,9 @@ impl SyncRunner {
     /// Returns events a previous process held to the queue, then starts a worker per
     /// synchronizing task.
     pub async fn start(self: &Arc<Self>) -> Result<()> {
-        self.store.release_sync_events(None).await?;
+        self.store
+            .release_sync_events(None, &self.config.node)
+            .await?;
         self.started.store(true, Ordering::SeqCst);
         for task in self
             .store
@@ -237,12 +255,13 @@ impl SyncRunner {
             wake: Arc::clone(&wake),
         };
         let store = Arc::clone(&self.store);
+        let node = self.config.node.clone();
         let join = tokio::spawn(async move {
             let id = work.task.id.clone();
             // A panic ends this worker only; its claimed events return to the queue.
             if let Err(panic) = tokio::spawn(work.run()).await {
                 tracing::error!(sync_task_id = %id, error = %panic, "sync worker panicked");
-                if let Err(err) = store.release_sync_events(Some(&id)).await {
+                if let Err(err) = store.release_sync_events(Some(&id), &node).await {
                     tracing::warn!(sync_task_id = %id, error = %err, "returning claimed events failed; the next start returns them");
                 }
             }
@@ -277,7 +296,11 @@ impl Work {
                 tracing::warn!(sync_task_id = %id, error = %message, "sync task cannot reach its buckets; events stay queued");
             }
         }
-        if let Err(err) = self.store.release_sync_events(Some(&id)).await {
+        if let Err(err) = self
+            .store
+            .release_sync_events(Some(&id), &self.config.node)
+            .await
+        {
             tracing::warn!(sync_task_id = %id, error = %err, "returning claimed events failed; the next start returns them");
         }
     }
@@ -347,8 +370,16 @@ impl Work {
         let interval = self.config.reconcile_interval;
         let mut next_reconcile = interval.map(|every| Instant::now() + every);
         let limit = self.config.batch_events.max(1) as u64;
+        let claim = SyncClaim {
+            node: self.config.node.clone(),
+            lease_ms: i64::try_from(self.config.claim_lease.as_millis()).unwrap_or(i64::MAX),
+        };
         while !self.cancel.is_cancelled() {
-            let events = match self.store.claim_sync_events(id, limit, now_ms()).await {
+            let events = match self
+                .store
+                .claim_sync_events(id, &claim, limit, now_ms())
+                .await
+            {
                 Ok(events) => events,
                 Err(err) => {
                     tracing::warn!(sync_task_id = %id, error = %err, "claiming sync events failed");
@@ -447,7 +478,11 @@ impl Work {
         // mean copying again after the next restart.
         let mut backoff = Duration::from_millis(100);
         for attempt in 1..=5 {
-            match self.store.resolve_sync_events(id, &resolutions, now).await {
+            match self
+                .store
+                .resolve_sync_events(id, &self.config.node, &resolutions, now)
+                .await
+            {
                 Ok(()) => return,
                 Err(err) => {
                     tracing::warn!(sync_task_id = %id, attempt, error = %err, "recording sync outcomes failed");

@@ -13,6 +13,18 @@ use tern_scheduler::{SyncConfig, SyncRunner};
 use tern_store::SqliteTaskStore;
 use tern_testkit::{S3Flavor, S3Server};
 
+/// The node these tests claim sync events as: the one a default `SyncConfig` runs as, so a
+/// runner started later is that node restarted and takes its claims back.
+const SYNC_NODE: &str = "local";
+
+/// A claim of [`SYNC_NODE`] that holds a minute.
+fn sync_claim() -> tern_core::SyncClaim {
+    tern_core::SyncClaim {
+        node: SYNC_NODE.to_owned(),
+        lease_ms: 60_000,
+    }
+}
+
 const WAIT: Duration = Duration::from_secs(30);
 
 fn regions(s3: &S3Server) -> RegionTable {
@@ -158,10 +170,10 @@ async fn test_a_stopped_task_keeps_its_queue_and_a_start_copies_it() {
     idle.accept_events(&task.id, &["k".to_owned()])
         .await
         .expect("accept");
-    // Held by a claim that no one resolves, as after a crash.
+    // Held by a claim of this node that no one resolves, as after a crash.
     assert_eq!(
         store
-            .claim_sync_events(&task.id, 10, i64::MAX)
+            .claim_sync_events(&task.id, &sync_claim(), 10, i64::MAX)
             .await
             .expect("claim")
             .len(),

@@ -11,6 +11,17 @@ use common::{assert_names, TestApp, OTHER_TOKEN};
 use serde_json::{json, Value};
 use tern_core::{EventResolution, OutcomeKind, SyncTaskId, STAT_BUCKET_MS};
 
+/// The node these tests claim sync events as.
+const SYNC_NODE: &str = "node-a";
+
+/// A claim of [`SYNC_NODE`] that holds a minute.
+fn sync_claim() -> tern_core::SyncClaim {
+    tern_core::SyncClaim {
+        node: SYNC_NODE.to_owned(),
+        lease_ms: 60_000,
+    }
+}
+
 const BASE: &str = "/v2/p1/sync-tasks";
 
 fn sync_body() -> Value {
@@ -65,7 +76,7 @@ async fn test_sync_task_lifecycle_over_http() {
     // Persisted before the 200, a repeated key once.
     assert_eq!(store.pending_sync_events(&sync_id).await.unwrap(), 3);
     let claimed = store
-        .claim_sync_events(&sync_id, 10, i64::MAX)
+        .claim_sync_events(&sync_id, &sync_claim(), 10, i64::MAX)
         .await
         .unwrap();
     let mut names: Vec<&str> = claimed.iter().map(|e| e.key.as_str()).collect();
@@ -378,7 +389,10 @@ async fn test_statistics_and_monthly_counters_are_exact() {
         .accept_sync_events(&sync_id, &keys, now)
         .await
         .unwrap();
-    let claimed = store.claim_sync_events(&sync_id, 10, now).await.unwrap();
+    let claimed = store
+        .claim_sync_events(&sync_id, &sync_claim(), 10, now)
+        .await
+        .unwrap();
     let kinds = [
         (OutcomeKind::Succeeded, 100),
         (OutcomeKind::Succeeded, 20),
@@ -391,7 +405,7 @@ async fn test_statistics_and_monthly_counters_are_exact() {
         .map(|(event, (kind, size))| (event, EventResolution::Done { kind, size }))
         .collect();
     store
-        .resolve_sync_events(&sync_id, &resolutions, now)
+        .resolve_sync_events(&sync_id, SYNC_NODE, &resolutions, now)
         .await
         .unwrap();
 
@@ -472,7 +486,7 @@ async fn test_s3_notifications_queue_created_keys_and_ignore_removals() {
     assert_eq!(answer, json!({"received": 2, "queued": 2, "ignored": 1}));
     let store = app.state.sync.store();
     let claimed = store
-        .claim_sync_events(&SyncTaskId(id.clone()), 10, i64::MAX)
+        .claim_sync_events(&SyncTaskId(id.clone()), &sync_claim(), 10, i64::MAX)
         .await
         .unwrap();
     let mut keys: Vec<&str> = claimed.iter().map(|e| e.key.as_str()).collect();

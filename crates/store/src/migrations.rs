@@ -60,6 +60,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "compact ledger",
         include_str!("../migrations/sqlite/0009_compact_ledger.sql"),
     ),
+    (
+        10,
+        "sync claims",
+        include_str!("../migrations/sqlite/0010_sync_claims.sql"),
+    ),
 ];
 
 /// PostgreSQL migrations, numbered on their own: 0001 is SQLite's 0001..0006 in one step.
@@ -83,6 +88,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         4,
         "compact ledger",
         include_str!("../migrations/postgres/0004_compact_ledger.sql"),
+    ),
+    (
+        5,
+        "sync claims",
+        include_str!("../migrations/postgres/0005_sync_claims.sql"),
     ),
 ];
 

@@ -18,6 +18,7 @@ use tern_core::{
 };
 use tern_store::{SqliteTaskStore, DB_FILE, SEAL_KEY_FILE};
 
+use contract::sync::{sync_claim, SYNC_NODE};
 use contract::{
     create, failed, group_in, group_spec, secrets, skipped, spec, succeeded, NOW, PROJECT,
 };
@@ -59,7 +60,7 @@ async fn test_sync_events_survive_reopening_and_claims_return() {
         .unwrap();
     assert_eq!(
         first
-            .claim_sync_events(&task.id, 1, NOW)
+            .claim_sync_events(&task.id, &sync_claim(), 1, NOW)
             .await
             .unwrap()
             .len(),
@@ -71,14 +72,17 @@ async fn test_sync_events_survive_reopening_and_claims_return() {
     assert_eq!(reopened.pending_sync_events(&task.id).await.unwrap(), 2);
     assert_eq!(
         reopened
-            .claim_sync_events(&task.id, 10, NOW)
+            .claim_sync_events(&task.id, &sync_claim(), 10, NOW)
             .await
             .unwrap()
             .len(),
         1
     );
-    reopened.release_sync_events(None).await.unwrap();
-    let claimed = reopened.claim_sync_events(&task.id, 10, NOW).await.unwrap();
+    reopened.release_sync_events(None, SYNC_NODE).await.unwrap();
+    let claimed = reopened
+        .claim_sync_events(&task.id, &sync_claim(), 10, NOW)
+        .await
+        .unwrap();
     let mut keys: Vec<&str> = claimed.iter().map(|event| event.key.as_str()).collect();
     keys.sort_unstable();
     assert_eq!(keys, ["x", "y"]);

@@ -9,8 +9,9 @@
 use async_trait::async_trait;
 use sqlx::{PgConnection, Row};
 use tern_core::{
-    ClaimedEvent, Error, EventResolution, OutcomeKind, Result, StatBucket, SyncCounts, SyncEvent,
-    SyncSpec, SyncStatus, SyncStore, SyncTask, SyncTaskId, TaskSecrets, MAX_SYNC_TASKS_PER_PROJECT,
+    ClaimedEvent, Error, EventResolution, OutcomeKind, Result, StatBucket, SyncClaim, SyncCounts,
+    SyncEvent, SyncSpec, SyncStatus, SyncStore, SyncTask, SyncTaskId, TaskSecrets,
+    MAX_SYNC_TASKS_PER_PROJECT,
 };
 
 use super::sync_queue::{add_stats, claimed_from_row, requeue};
@@ -294,14 +295,15 @@ impl SyncStore for PgTaskStore {
     async fn claim_sync_events(
         &self,
         id: &SyncTaskId,
+        claim: &SyncClaim,
         limit: u64,
         now_ms: i64,
     ) -> Result<Vec<ClaimedEvent>> {
         // An idle worker asks often; answering "nothing due" with one plain read keeps it from
         // opening a transaction each time.
         let due: Option<i64> = sqlx::query_scalar(
-            "SELECT seq FROM sync_events WHERE sync_task_id = $1 AND NOT claimed \
-             AND not_before_ms <= $2 LIMIT 1",
+            "SELECT seq FROM sync_events WHERE sync_task_id = $1 \
+             AND (NOT claimed OR claimed_until_ms < $2) AND not_before_ms <= $2 LIMIT 1",
         )
         .bind(&id.0)
         .bind(now_ms)
@@ -313,14 +315,18 @@ impl SyncStore for PgTaskStore {
         }
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(
-            "UPDATE sync_events SET claimed = TRUE WHERE seq IN (\
-               SELECT seq FROM sync_events WHERE sync_task_id = $1 AND NOT claimed \
+            "UPDATE sync_events SET claimed = TRUE, claimed_by = $4, claimed_until_ms = $5 \
+             WHERE seq IN (\
+               SELECT seq FROM sync_events WHERE sync_task_id = $1 \
+               AND (NOT claimed OR claimed_until_ms < $2) \
                AND not_before_ms <= $2 ORDER BY seq LIMIT $3 FOR UPDATE SKIP LOCKED) \
              RETURNING seq, key, attempts, accepted_ms",
         )
         .bind(&id.0)
         .bind(now_ms)
         .bind(to_db(limit, "limit")?)
+        .bind(&claim.node)
+        .bind(now_ms.saturating_add(claim.lease_ms))
         .fetch_all(tx.conn())
         .await
         .map_err(db_error)?;
@@ -337,6 +343,7 @@ impl SyncStore for PgTaskStore {
     async fn resolve_sync_events(
         &self,
         id: &SyncTaskId,
+        node: &str,
         resolutions: &[(ClaimedEvent, EventResolution)],
         now_ms: i64,
     ) -> Result<()> {
@@ -345,13 +352,17 @@ impl SyncStore for PgTaskStore {
         for (event, resolution) in resolutions {
             match resolution {
                 EventResolution::Done { kind, size } => {
-                    let deleted = sqlx::query("DELETE FROM sync_events WHERE seq = $1 AND claimed")
-                        .bind(event.seq)
-                        .execute(tx.conn())
-                        .await
-                        .map_err(db_error)?
-                        .rows_affected();
-                    // Gone already (the task was deleted meanwhile): nothing to count.
+                    let deleted = sqlx::query(
+                        "DELETE FROM sync_events WHERE seq = $1 AND claimed AND claimed_by = $2",
+                    )
+                    .bind(event.seq)
+                    .bind(node)
+                    .execute(tx.conn())
+                    .await
+                    .map_err(db_error)?
+                    .rows_affected();
+                    // Gone already (the task was deleted meanwhile), or taken over by another
+                    // node after this node's claim expired: nothing to count here.
                     if deleted == 0 {
                         continue;
                     }
@@ -368,6 +379,7 @@ impl SyncStore for PgTaskStore {
                     requeue(
                         tx.conn(),
                         id,
+                        node,
                         event,
                         event.attempts.saturating_add(1),
                         *not_before_ms,
@@ -380,20 +392,22 @@ impl SyncStore for PgTaskStore {
         tx.commit().await
     }
 
-    async fn release_sync_events(&self, id: Option<&SyncTaskId>) -> Result<()> {
+    async fn release_sync_events(&self, id: Option<&SyncTaskId>, node: &str) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(
             "SELECT seq, key, attempts, accepted_ms, sync_task_id FROM sync_events \
-             WHERE claimed AND ($1 IS NULL OR sync_task_id = $1) ORDER BY seq",
+             WHERE claimed AND claimed_by = $2 AND ($1 IS NULL OR sync_task_id = $1) \
+             ORDER BY seq",
         )
         .bind(id.map(|id| id.0.as_str()))
+        .bind(node)
         .fetch_all(tx.conn())
         .await
         .map_err(db_error)?;
         for row in &rows {
             let event = claimed_from_row(row)?;
             let task = SyncTaskId(row.try_get("sync_task_id").map_err(db_error)?);
-            requeue(tx.conn(), &task, &event, event.attempts, 0).await?;
+            requeue(tx.conn(), &task, node, &event, event.attempts, 0).await?;
         }
         tx.commit().await
     }

@@ -39,15 +39,28 @@ pub(super) async fn add_stats(
     Ok(())
 }
 
-/// Puts a claimed event back in the queue, or, when its key has been queued afresh meanwhile,
-/// drops it into that fresh row and takes its `REQUEST` back (the fresh row counted its own).
+/// Puts `node`'s claimed event back in the queue, or, when its key has been queued afresh
+/// meanwhile, drops it into that fresh row and takes its `REQUEST` back (the fresh row counted
+/// its own). An event another node has claimed since is that node's: left alone.
 pub(super) async fn requeue(
     conn: &mut SqliteConnection,
     id: &SyncTaskId,
+    node: &str,
     event: &ClaimedEvent,
     attempts: u32,
     not_before_ms: i64,
 ) -> Result<()> {
+    let held: Option<i64> = sqlx::query_scalar(
+        "SELECT seq FROM sync_events WHERE seq = $1 AND claimed AND claimed_by = $2",
+    )
+    .bind(event.seq)
+    .bind(node)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    if held.is_none() {
+        return Ok(());
+    }
     let twin: Option<i64> = sqlx::query_scalar(
         "SELECT seq FROM sync_events WHERE sync_task_id = $1 AND key = $2 AND NOT claimed",
     )
@@ -65,7 +78,8 @@ pub(super) async fn requeue(
         return add_stats(conn, id, event.accepted_ms, [-1, 0, 0, 0, 0]).await;
     }
     sqlx::query(
-        "UPDATE sync_events SET claimed = FALSE, attempts = $1, not_before_ms = $2 WHERE seq = $3",
+        "UPDATE sync_events SET claimed = FALSE, claimed_by = NULL, claimed_until_ms = 0, \
+         attempts = $1, not_before_ms = $2 WHERE seq = $3",
     )
     .bind(i64::from(attempts))
     .bind(not_before_ms)

@@ -5,12 +5,23 @@
 use std::sync::Arc;
 
 use tern_core::{
-    CloudType, ConsistencyCheck, Error, EventResolution, OutcomeKind, OverwriteMode, SyncCounts,
-    SyncEvent, SyncSpec, SyncStatus, SyncStore, SyncTask, SyncTaskId, MAX_SYNC_TASKS_PER_PROJECT,
-    STAT_BUCKET_MS,
+    ClaimedEvent, CloudType, ConsistencyCheck, Error, EventResolution, OutcomeKind, OverwriteMode,
+    SyncCounts, SyncEvent, SyncSpec, SyncStatus, SyncStore, SyncTask, SyncTaskId,
+    MAX_SYNC_TASKS_PER_PROJECT, STAT_BUCKET_MS,
 };
 
 use super::{secrets, NOW, PROJECT};
+
+/// The node these tests claim sync events as.
+pub const SYNC_NODE: &str = "node-a";
+
+/// A claim of [`SYNC_NODE`] that holds a minute.
+pub fn sync_claim() -> tern_core::SyncClaim {
+    tern_core::SyncClaim {
+        node: SYNC_NODE.to_owned(),
+        lease_ms: 60_000,
+    }
+}
 
 /// Expands to one test per sync contract function, each on a fresh store from `$factory`.
 macro_rules! sync_contract_tests {
@@ -21,6 +32,7 @@ macro_rules! sync_contract_tests {
             test_sync_events_deduplicate_while_waiting,
             test_sync_claims_respect_limit_order_and_retry_time,
             test_sync_release_returns_claims_and_merges_twins,
+            test_sync_claims_belong_to_their_node_and_expire,
             test_sync_stats_fall_in_five_minute_buckets,
         );
     };
@@ -212,7 +224,10 @@ pub async fn test_sync_events_deduplicate_while_waiting(store: Arc<dyn SyncStore
             .unwrap(),
         0
     );
-    let claimed = store.claim_sync_events(id, 10, NOW).await.unwrap();
+    let claimed = store
+        .claim_sync_events(id, &sync_claim(), 10, NOW)
+        .await
+        .unwrap();
     assert_eq!(
         claimed.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(),
         ["a", "b"]
@@ -230,12 +245,12 @@ pub async fn test_sync_events_deduplicate_while_waiting(store: Arc<dyn SyncStore
         (claimed[1].clone(), done(OutcomeKind::Failed, 7)),
     ];
     store
-        .resolve_sync_events(id, &resolutions, NOW)
+        .resolve_sync_events(id, SYNC_NODE, &resolutions, NOW)
         .await
         .unwrap();
     // Resolving twice changes nothing: the rows are gone.
     store
-        .resolve_sync_events(id, &resolutions, NOW)
+        .resolve_sync_events(id, SYNC_NODE, &resolutions, NOW)
         .await
         .unwrap();
     assert_eq!(store.pending_sync_events(id).await.unwrap(), 1);
@@ -249,7 +264,10 @@ pub async fn test_sync_events_deduplicate_while_waiting(store: Arc<dyn SyncStore
             size: 5
         }
     );
-    let again = store.claim_sync_events(id, 10, NOW).await.unwrap();
+    let again = store
+        .claim_sync_events(id, &sync_claim(), 10, NOW)
+        .await
+        .unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].key, "a");
     assert!(again[0].seq > claimed[1].seq);
@@ -267,24 +285,31 @@ pub async fn test_sync_claims_respect_limit_order_and_retry_time(store: Arc<dyn 
         .accept_sync_events(&other.id, &keys(&["elsewhere"]), NOW)
         .await
         .unwrap();
-    let first = store.claim_sync_events(id, 2, NOW).await.unwrap();
+    let first = store
+        .claim_sync_events(id, &sync_claim(), 2, NOW)
+        .await
+        .unwrap();
     assert_eq!(
         first.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(),
         ["k1", "k2"]
     );
-    let rest = store.claim_sync_events(id, 10, NOW).await.unwrap();
+    let rest = store
+        .claim_sync_events(id, &sync_claim(), 10, NOW)
+        .await
+        .unwrap();
     assert_eq!(
         rest.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(),
         ["k3", "k4", "k5"]
     );
     assert!(store
-        .claim_sync_events(id, 10, NOW)
+        .claim_sync_events(id, &sync_claim(), 10, NOW)
         .await
         .unwrap()
         .is_empty());
     store
         .resolve_sync_events(
             id,
+            SYNC_NODE,
             &[(
                 first[0].clone(),
                 EventResolution::Retry {
@@ -296,11 +321,14 @@ pub async fn test_sync_claims_respect_limit_order_and_retry_time(store: Arc<dyn 
         .await
         .unwrap();
     assert!(store
-        .claim_sync_events(id, 10, NOW + 999)
+        .claim_sync_events(id, &sync_claim(), 10, NOW + 999)
         .await
         .unwrap()
         .is_empty());
-    let retried = store.claim_sync_events(id, 10, NOW + 1000).await.unwrap();
+    let retried = store
+        .claim_sync_events(id, &sync_claim(), 10, NOW + 1000)
+        .await
+        .unwrap();
     assert_eq!(retried.len(), 1);
     assert_eq!((retried[0].key.as_str(), retried[0].attempts), ("k1", 1));
     // A retry counts nothing yet.
@@ -317,7 +345,10 @@ pub async fn test_sync_release_returns_claims_and_merges_twins(store: Arc<dyn Sy
         .accept_sync_events(id, &keys(&["a", "b"]), NOW)
         .await
         .unwrap();
-    let claimed = store.claim_sync_events(id, 10, NOW).await.unwrap();
+    let claimed = store
+        .claim_sync_events(id, &sync_claim(), 10, NOW)
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 2);
     store
         .accept_sync_events(id, &keys(&["a"]), NOW)
@@ -327,17 +358,30 @@ pub async fn test_sync_release_returns_claims_and_merges_twins(store: Arc<dyn Sy
     // What start-up does after a crash: every claim returns; the claimed `a` merges into the
     // `a` queued meanwhile and its REQUEST is taken back, so each key is copied and counted
     // once.
-    store.release_sync_events(None).await.unwrap();
+    store.release_sync_events(None, SYNC_NODE).await.unwrap();
     assert_eq!(store.pending_sync_events(id).await.unwrap(), 2);
     assert_eq!(month(&store, id).await.request, 2);
-    let reclaimed = store.claim_sync_events(id, 10, NOW).await.unwrap();
+    let reclaimed = store
+        .claim_sync_events(id, &sync_claim(), 10, NOW)
+        .await
+        .unwrap();
     let mut names: Vec<&str> = reclaimed.iter().map(|e| e.key.as_str()).collect();
     names.sort_unstable();
     assert_eq!(names, ["a", "b"]);
     // A release keeps the number of tries.
     assert!(reclaimed.iter().all(|event| event.attempts == 0));
-    store.release_sync_events(Some(id)).await.unwrap();
-    assert_eq!(store.claim_sync_events(id, 10, NOW).await.unwrap().len(), 2);
+    store
+        .release_sync_events(Some(id), SYNC_NODE)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_sync_events(id, &sync_claim(), 10, NOW)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 pub async fn test_sync_stats_fall_in_five_minute_buckets(store: Arc<dyn SyncStore>) {
@@ -352,14 +396,17 @@ pub async fn test_sync_stats_fall_in_five_minute_buckets(store: Arc<dyn SyncStor
         .accept_sync_events(id, &keys(&["b", "c"]), bucket + STAT_BUCKET_MS - 1)
         .await
         .unwrap();
-    let claimed = store.claim_sync_events(id, 10, bucket).await.unwrap();
+    let claimed = store
+        .claim_sync_events(id, &sync_claim(), 10, bucket)
+        .await
+        .unwrap();
     let later = bucket + STAT_BUCKET_MS;
     let resolutions: Vec<_> = claimed
         .into_iter()
         .map(|event| (event, done(OutcomeKind::Skipped, 9)))
         .collect();
     store
-        .resolve_sync_events(id, &resolutions, later)
+        .resolve_sync_events(id, SYNC_NODE, &resolutions, later)
         .await
         .unwrap();
     let buckets = store.sync_stats(id, 0, i64::MAX).await.unwrap();
@@ -373,4 +420,94 @@ pub async fn test_sync_stats_fall_in_five_minute_buckets(store: Arc<dyn SyncStor
     let only_second = store.sync_stats(id, later, later + 1).await.unwrap();
     assert_eq!(only_second.len(), 1);
     assert!(store.sync_stats(id, 0, bucket).await.unwrap().is_empty());
+}
+
+/// Two serve nodes on one database: a node's start-up or stop releases only its own claims; a
+/// claim that outlives its lease (its node died) goes to the next node that asks; the node
+/// that lost it can then neither count nor requeue the event, so each event is counted once.
+pub async fn test_sync_claims_belong_to_their_node_and_expire(store: Arc<dyn SyncStore>) {
+    let task = create_sync(&store, "src", NOW).await;
+    let id = &task.id;
+    let claim_of = |node: &str| tern_core::SyncClaim {
+        node: node.to_owned(),
+        lease_ms: 1_000,
+    };
+    store
+        .accept_sync_events(id, &keys(&["a", "b", "c"]), NOW)
+        .await
+        .unwrap();
+    let held_by_a = store
+        .claim_sync_events(id, &claim_of("node-a"), 2, NOW)
+        .await
+        .unwrap();
+    assert_eq!(held_by_a.len(), 2);
+    // Node b starts (or stops its worker): node a's claims stay claimed.
+    store.release_sync_events(None, "node-b").await.unwrap();
+    store.release_sync_events(Some(id), "node-b").await.unwrap();
+    let held_by_b = store
+        .claim_sync_events(id, &claim_of("node-b"), 10, NOW + 999)
+        .await
+        .unwrap();
+    assert_eq!(
+        held_by_b.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(),
+        ["c"],
+        "only the unclaimed event while a's claims hold"
+    );
+    // Node a goes silent past its lease: node b takes a's events.
+    let taken_over = store
+        .claim_sync_events(id, &claim_of("node-b"), 10, NOW + 1_001)
+        .await
+        .unwrap();
+    let mut taken: Vec<&str> = taken_over.iter().map(|e| e.key.as_str()).collect();
+    taken.sort_unstable();
+    let mut lost: Vec<&str> = held_by_a.iter().map(|e| e.key.as_str()).collect();
+    lost.sort_unstable();
+    assert_eq!(taken, lost);
+    // Node a wakes up and reports its (stale) outcomes: one done, one to retry. Neither counts
+    // nor changes the queue; node b's copies do.
+    let stale = vec![
+        (
+            held_by_a[0].clone(),
+            EventResolution::Done {
+                kind: OutcomeKind::Succeeded,
+                size: 7,
+            },
+        ),
+        (
+            held_by_a[1].clone(),
+            EventResolution::Retry { not_before_ms: NOW },
+        ),
+    ];
+    store
+        .resolve_sync_events(id, "node-a", &stale, NOW + 1_002)
+        .await
+        .unwrap();
+    store.release_sync_events(None, "node-a").await.unwrap();
+    assert_eq!(store.pending_sync_events(id).await.unwrap(), 3);
+    assert_eq!(month(&store, id).await.success, 0);
+    assert!(store
+        .claim_sync_events(id, &claim_of("node-c"), 10, NOW + 1_003)
+        .await
+        .unwrap()
+        .is_empty());
+    let done: Vec<(ClaimedEvent, EventResolution)> = taken_over
+        .iter()
+        .chain(&held_by_b)
+        .map(|event| {
+            (
+                event.clone(),
+                EventResolution::Done {
+                    kind: OutcomeKind::Succeeded,
+                    size: 1,
+                },
+            )
+        })
+        .collect();
+    store
+        .resolve_sync_events(id, "node-b", &done, NOW + 1_004)
+        .await
+        .unwrap();
+    assert_eq!(store.pending_sync_events(id).await.unwrap(), 0);
+    let counts = month(&store, id).await;
+    assert_eq!((counts.request, counts.success), (3, 3));
 }
