@@ -30,23 +30,22 @@ const EMPTY_KEY: &str = "empty";
 const CRC_KEY: &str = "has-crc64.bin";
 
 fn storage(server: &S3Server, bucket: &str, credentials: Credentials, tuning: &Tuning) -> Storage {
-    Storage::open_tuned(
-        &Location {
-            protocol: Protocol::S3,
-            bucket: bucket.to_owned(),
-            endpoint: Some(server.endpoint().to_owned()),
-            region: Some(server.region().to_owned()),
-            root: String::new(),
-            credentials,
-        },
-        tuning,
-        &EngineMetrics::default(),
-    )
-    .expect("storage opens")
+    storage_via(server.endpoint(), server, bucket, credentials, tuning)
 }
 
-/// A storage of `server`'s `bucket` reached through `endpoint` (a proxy in front of it).
+/// A storage of `server`'s `bucket`, with the admin's keys, reached through `endpoint` (a proxy
+/// in front of it).
 fn storage_at(endpoint: &str, server: &S3Server, bucket: &str, tuning: &Tuning) -> Storage {
+    storage_via(endpoint, server, bucket, admin(server), tuning)
+}
+
+fn storage_via(
+    endpoint: &str,
+    server: &S3Server,
+    bucket: &str,
+    credentials: Credentials,
+    tuning: &Tuning,
+) -> Storage {
     Storage::open_tuned(
         &Location {
             protocol: Protocol::S3,
@@ -54,7 +53,7 @@ fn storage_at(endpoint: &str, server: &S3Server, bucket: &str, tuning: &Tuning) 
             endpoint: Some(endpoint.to_owned()),
             region: Some(server.region().to_owned()),
             root: String::new(),
-            credentials: admin(server),
+            credentials,
         },
         tuning,
         &EngineMetrics::default(),
